@@ -1,0 +1,5 @@
+"""``python -m infocli``."""
+
+from infocli.cli import main
+
+main()

@@ -1,0 +1,387 @@
+"""The evaluation pipeline: files -> aligned chunks -> metrics state.
+
+This is the only place that knows both the readers and the metrics core. It decides
+which columns hold the predictions and the labels, streams the two files in step,
+validates and scores each chunk, and returns the state together with what the report
+needs to say about the inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from infocli import __version__
+from infocli.errors import InfoCliError
+from infocli.gates import Gate, check_available
+from infocli.metrics.classification import METRICS, Distributions, EvalState, Scorer, check_class_indices
+from infocli.readers import Batch, Table, aligned, class_codes, open_table, prefetch, row_count_error
+
+CHUNK_BYTES = 32 << 20
+"""Default chunk size, in bytes of prediction values (at 8 bytes a value)."""
+
+ProgressCallback = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Every setting of an evaluation (the command-line options of ``infocli eval``)."""
+
+    kind: str = "auto"
+    target_kind: str = "auto"
+    pred_cols: tuple[str, ...] | None = None
+    label_col: str | None = None
+    base: str = "e"
+    temperature: float = 1.0
+    eps: float = 1e-12
+    tol: float = 1e-3
+    chunk_rows: int | None = None
+    ignore_index: int | None = None
+    input_format: str = "csv"
+
+    @property
+    def label_name(self) -> str:
+        """The label column to look for."""
+        return self.label_col or "label"
+
+    def check(self) -> None:
+        """Reject settings that cannot work, before any file is opened.
+
+        Raises:
+            InfoCliError: A non-positive temperature, chunk size or tolerance; a negative eps.
+        """
+        if not self.temperature > 0 or not np.isfinite(self.temperature):
+            raise InfoCliError(f"--temperature must be a positive number, got {self.temperature:g}")
+        if not self.eps >= 0 or not self.eps < 1:
+            raise InfoCliError(
+                f"--eps must be in [0, 1), got {self.eps:g}", hint="Use 0 for exact arithmetic"
+            )
+        if not self.tol > 0:
+            raise InfoCliError(f"--tol must be positive, got {self.tol:g}")
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise InfoCliError(f"--chunk-rows must be at least 1, got {self.chunk_rows}")
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """What the report says about an input file: where, in what format, read as what."""
+
+    path: str
+    format: str
+    kind: str
+
+
+@dataclass
+class Evaluation:
+    """The outcome of :func:`evaluate`: the metrics state and what the report needs."""
+
+    state: EvalState
+    predictions: InputInfo
+    labels: InputInfo | None
+    n_classes: int
+    options: EvalOptions
+    warnings: list[str] = field(default_factory=list)
+
+    def signature(self) -> str:
+        """Every setting that changes a number, in one short string; the version last."""
+        o = self.options
+        parts = [f"preds:{self.predictions.kind}", f"labels:{self.labels.kind if self.labels else 'none'}"]
+        parts += [f"base:{o.base}", f"eps:{o.eps:g}", f"T:{o.temperature:g}", f"tol:{o.tol:g}"]
+        if o.ignore_index is not None:
+            parts.append(f"ignore:{o.ignore_index}")
+        return "|".join([*parts, f"version:{__version__}"])
+
+
+@dataclass
+class _Layout:
+    """Which columns of which file hold what."""
+
+    pred_cols: list[str]
+    n_classes: int | None
+    binary: bool
+    class_names: list[str] | None
+    label_source: Table | None = None
+    label_kind: str | None = None  # "index", "name" or "dist"
+    label_vector: str | None = None
+    target_cols: list[str] = field(default_factory=list)
+
+
+def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout:
+    name = options.label_name
+    if options.pred_cols:
+        pred_cols = list(options.pred_cols)
+        for col in pred_cols:
+            preds.require(col, "--pred-cols")
+    else:
+        pred_cols = [c.name for c in preds.columns if c.name != name]
+        if not pred_cols:
+            raise InfoCliError(f"no prediction columns besides {name!r}", path=preds.path)
+    columns = [preds.require(col, "--pred-cols") for col in pred_cols]
+    if len(columns) == 1 and columns[0].kind == "list":
+        n_classes, binary, class_names = columns[0].width, False, None
+    else:
+        for column in columns:
+            if column.kind != "number":
+                what = (
+                    "a list column among others" if column.kind == "list" else f"not numeric ({column.type})"
+                )
+                raise InfoCliError(
+                    f"prediction column {column.name!r} is {what}",
+                    path=preds.path,
+                    hint="Pass --pred-cols to choose the class columns",
+                )
+        n_classes, binary = len(columns), len(columns) == 1
+        class_names = pred_cols if not binary else None
+    layout = _Layout(pred_cols, 2 if binary else n_classes, binary, class_names)
+
+    source = labels
+    if labels is None and preds.column(name) is not None:
+        source = preds
+    if source is None:
+        if options.label_col is not None:
+            preds.require(name, "--label-col")
+        return layout
+    layout.label_source = source
+    vector = source.column(name)
+    if vector is None and options.label_col is not None:
+        source.require(name, "--label-col")
+    if vector is None and len(source.columns) == 1:
+        vector = source.columns[0]
+    if vector is not None and vector.kind == "list":
+        layout.label_kind, layout.target_cols = "dist", [vector.name]
+        _check_target_width(layout, vector.width, source)
+    elif vector is not None:
+        if vector.kind not in ("number", "bool", "string"):
+            raise InfoCliError(
+                f"label column {vector.name!r} has type {vector.type}; expected class indices or names",
+                path=source.path,
+            )
+        layout.label_vector = vector.name
+        layout.label_kind = "name" if vector.kind == "string" else "index"
+        if layout.label_kind == "name" and layout.class_names is None:
+            raise InfoCliError(
+                "labels are class names, but the prediction columns have no names to match",
+                path=source.path,
+                hint="Use class indices, or name the prediction columns after the classes",
+            )
+    else:
+        for column in source.columns:
+            if column.kind != "number":
+                raise InfoCliError(
+                    f"column {column.name!r} is not numeric ({column.type}), so the file cannot be "
+                    f"read as target distributions, and it has no {name!r} column",
+                    path=source.path,
+                    hint="Name the label column with --label-col",
+                )
+        target_cols = [c.name for c in source.columns]
+        if layout.class_names and set(target_cols) == set(layout.class_names):
+            target_cols = list(layout.class_names)  # matched by name, whatever the file order
+        layout.label_kind, layout.target_cols = "dist", target_cols
+        _check_target_width(layout, len(target_cols), source)
+    if options.ignore_index is not None and layout.label_kind != "index":
+        raise InfoCliError("--ignore-index applies to class-index labels only", path=source.path)
+    return layout
+
+
+def _check_target_width(layout: _Layout, width: int | None, source: Table) -> None:
+    if width is not None and layout.n_classes is not None and width != layout.n_classes:
+        raise InfoCliError(
+            f"target distributions have {width} classes but the predictions have {layout.n_classes}",
+            path=source.path,
+        )
+
+
+def default_chunk_rows(n_values: int | None) -> int:
+    """Rows per chunk for a row of ``n_values`` prediction values, from :data:`CHUNK_BYTES`.
+
+    Args:
+        n_values: Values per row (classes), if known.
+
+    Returns:
+        The number of rows.
+    """
+    return max(1, CHUNK_BYTES // (8 * max(n_values or 1000, 1)))
+
+
+class _Run:
+    """One evaluation while its chunks stream through: the scorer, and where errors point."""
+
+    def __init__(self, preds: Table, labels: Table | None, layout: _Layout, options: EvalOptions) -> None:
+        self.preds, self.labels, self.layout, self.options = preds, labels, layout, options
+        self.scorer = Scorer(
+            kind=options.kind,
+            target_kind=options.target_kind,
+            temperature=options.temperature,
+            eps=options.eps,
+            tol=options.tol,
+            binary=layout.binary,
+        )
+        self.warnings: list[str] = []
+        self._renormalised: dict[str, tuple[int, int, float]] = {}
+
+    def chunks(self, rows: int) -> Iterator[tuple[Batch, Batch | None]]:
+        """The aligned batches of the predictions and the labels."""
+        layout = self.layout
+        from_preds = layout.label_source is self.preds
+        vectors = [layout.label_vector] if layout.label_vector is not None else []
+        pred_batches = self.preds.batches(layout.pred_cols, vectors if from_preds else [], rows)
+        if layout.label_source is None or from_preds:
+            return aligned(self.preds, pred_batches, None, None, rows)
+        assert self.labels is not None
+        label_batches = self.labels.batches(layout.target_cols, vectors, rows)
+        return aligned(self.preds, pred_batches, self.labels, label_batches, rows)
+
+    def _note_renormalised(self, dist: Distributions, table: Table, first_row: int) -> None:
+        if dist.first_renormalised is None:
+            return
+        count, row, total = self._renormalised.get(table.path, (0, -1, 0.0))
+        if row < 0:
+            row, total = first_row + dist.first_renormalised[0], dist.first_renormalised[1]
+        self._renormalised[table.path] = (count + dist.renormalised, row, total)
+
+    def _target(
+        self, batch: Batch, table: Table
+    ) -> tuple[np.ndarray | Distributions | None, np.ndarray | None]:
+        """The chunk's targets, and the chunk rows kept when some labels are ignored."""
+        layout, options = self.layout, self.options
+        if layout.label_kind == "dist":
+            assert batch.matrix is not None
+            _check_target_width(layout, batch.matrix.shape[1], table)
+            dist = self.scorer.targets(batch.matrix)
+            self._note_renormalised(dist, table, batch.first_row)
+            return dist, None
+        if layout.label_kind is None:
+            return None, None
+        assert layout.label_vector is not None and layout.n_classes is not None
+        labels = batch.vectors[layout.label_vector]
+        if layout.label_kind == "name":
+            assert layout.class_names is not None
+            codes = class_codes(labels, layout.class_names)
+            if (codes < 0).any():
+                row = int(np.flatnonzero(codes < 0)[0])
+                raise InfoCliError(
+                    f"class name {str(labels[row])!r} is not among the prediction columns "
+                    f"({', '.join(layout.class_names)})",
+                    row=row,
+                )
+            labels = codes
+        kept = None
+        if options.ignore_index is not None:
+            keep = labels != options.ignore_index
+            if not keep.all():
+                kept = np.flatnonzero(keep)
+                self.scorer.state.n_ignored += len(labels) - len(kept)
+                labels = labels[kept]
+        return check_class_indices(labels, layout.n_classes), kept
+
+    def score(self, batch: Batch, label_batch: Batch | None) -> None:
+        """Validate and score one chunk, adding it to the state."""
+        values = batch.matrix
+        assert values is not None
+        if self.layout.n_classes is None:
+            self.layout.n_classes = values.shape[1]
+        table = self.layout.label_source
+        rows = label_batch if label_batch is not None else batch
+        try:
+            target, kept = self._target(rows, table) if table is not None else (None, None)
+        except InfoCliError as error:
+            raise error.at(table.path if table else None, row_offset=rows.first_row) from None
+        try:
+            pred = self.scorer.predictions(values if kept is None else values[kept])
+        except InfoCliError as error:
+            if kept is not None and error.row is not None:
+                error.row = int(kept[error.row])
+            raise error.at(self.preds.path, row_offset=batch.first_row) from None
+        self._note_renormalised(pred, self.preds, batch.first_row)
+        self.scorer.add(pred, target)
+
+    def finish(self) -> None:
+        """Check that rows were read, and write the warnings."""
+        state, options = self.scorer.state, self.options
+        if state.n_samples == 0:
+            if state.n_ignored:
+                raise InfoCliError(
+                    f"every row's label is --ignore-index {options.ignore_index}; nothing to evaluate",
+                    path=self.layout.label_source.path if self.layout.label_source else None,
+                )
+            raise InfoCliError("no rows; expected at least one row of predictions", path=self.preds.path)
+        for path, (count, row, total) in self._renormalised.items():
+            self.warnings.append(
+                f"{path}: {count:,} rows summed to 1 only within --tol {options.tol:g} and were "
+                f"renormalised (first: row {row}, sum {total:.9g})"
+            )
+        if state.n_clipped:
+            self.warnings.append(
+                f"{state.n_clipped:,} cross-entropy terms had a probability below --eps {options.eps:g} "
+                "and were floored at it"
+            )
+
+
+def evaluate(
+    preds_path: str,
+    labels_path: str | None,
+    options: EvalOptions,
+    *,
+    gates: Sequence[Gate] = (),
+    on_progress: ProgressCallback | None = None,
+) -> Evaluation:
+    """Evaluate a predictions file against a labels file (or none).
+
+    Args:
+        preds_path: The predictions, or ``-`` for stdin.
+        labels_path: The labels or target distributions, ``-`` for stdin, or None.
+        options: The settings.
+        gates: ``--fail-if`` gates, checked against the metrics this run can report
+            before any data is read.
+        on_progress: Called after each chunk with (rows done, total rows if known).
+
+    Returns:
+        The evaluation.
+
+    Raises:
+        InfoCliError: Bad options or bad input; nothing is returned for a partial read.
+    """
+    options.check()
+    if preds_path == "-" and labels_path == "-":
+        raise InfoCliError("only one of the inputs can be read from stdin (-)")
+    with ExitStack() as stack:
+        preds = stack.enter_context(open_table(preds_path, stdin_format=options.input_format))
+        labels = None
+        if labels_path is not None:
+            labels = stack.enter_context(open_table(labels_path, stdin_format=options.input_format))
+        layout = _layout(preds, labels, options)
+        available = METRICS if layout.label_source is not None else ("entropy",)
+        check_available(gates, available, "without labels only the entropy is reported")
+        if (
+            labels is not None
+            and preds.n_rows is not None
+            and labels.n_rows is not None
+            and preds.n_rows != labels.n_rows
+        ):
+            short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)
+            raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
+        rows = options.chunk_rows or default_chunk_rows(layout.n_classes)
+        run = _Run(preds, labels, layout, options)
+        for batch, label_batch in prefetch(run.chunks(rows)):
+            run.score(batch, label_batch)
+            if on_progress:
+                on_progress(batch.first_row + batch.n_rows, preds.n_rows)
+        run.finish()
+    assert layout.n_classes is not None
+    scorer = run.scorer
+    label_info = None
+    if layout.label_source is not None:
+        kind = scorer.target_kind if layout.label_kind == "dist" else layout.label_kind
+        src = layout.label_source
+        label_info = InputInfo(src.path, src.format, kind or "")
+    return Evaluation(
+        scorer.state,
+        InputInfo(preds.path, preds.format, scorer.kind),
+        label_info,
+        layout.n_classes,
+        options,
+        run.warnings,
+    )

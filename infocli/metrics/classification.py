@@ -1,0 +1,723 @@
+"""Entropy, cross-entropy, KL divergence, perplexity and accuracy of categorical predictions.
+
+Pure NumPy, no I/O. A chunk of predictions (probabilities, logits or log-probabilities)
+is validated and turned into :class:`Distributions` once; :func:`score_rows` derives every
+per-row term from it; :class:`EvalState` accumulates those terms as mergeable sums and
+counts, and :meth:`EvalState.compute` turns the state into the reported numbers.
+
+Numerics, stated once:
+
+* Everything is computed in nats and converted to the requested base at the end.
+* Per-element work stays in the input precision (float32 stays float32); every sum over
+  rows is accumulated in float64.
+* Logits go through a stable log-softmax (the row maximum is subtracted first).
+* 0 log 0 is 0 exactly, on both sides: a zero probability contributes nothing to the
+  entropy, and a zero target weight contributes nothing to the cross-entropy or KL.
+* In the cross-entropy and KL terms (those with positive target weight) log q is floored
+  at log(eps), whatever the input kind; the entropy H(q) is never clipped. ``eps=0``
+  means exact arithmetic: a zero probability on a true event gives an infinite
+  cross-entropy. ``n_clipped`` counts the floored terms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from infocli.errors import InfoCliError
+from infocli.metrics.moments import Moments
+
+KINDS = ("probs", "logits", "logprobs")
+"""How a matrix of scores is to be read: probabilities, logits or log-probabilities."""
+
+BASES = {"e": "nats", "2": "bits", "10": "hartleys"}
+"""Log bases and the unit each gives."""
+
+METRICS = ("entropy", "target_entropy", "cross_entropy", "kl_divergence", "perplexity", "accuracy")
+"""Every metric :meth:`EvalState.compute` can report, in report order."""
+
+HIGHER_IS_BETTER = {
+    "entropy": None,  # neither: it measures confidence, not quality
+    "target_entropy": None,
+    "cross_entropy": False,
+    "kl_divergence": False,
+    "perplexity": False,
+    "accuracy": True,
+}
+"""The direction of each metric (``None``: descriptive, not a quality)."""
+
+_INFORMATION = frozenset({"entropy", "target_entropy", "cross_entropy", "kl_divergence"})
+_KIND_NAMES = {"probs": "probability", "logits": "logit", "logprobs": "log-probability"}
+
+
+def metric_unit(name: str, base: str) -> str:
+    """The unit a metric is reported in: nats/bits/hartleys for information, else empty.
+
+    Args:
+        name: A name from :data:`METRICS`.
+        base: ``"e"``, ``"2"`` or ``"10"``.
+
+    Returns:
+        The unit, e.g. ``"bits"``; ``""`` for perplexity and accuracy, which have none.
+    """
+    return BASES[base] if name in _INFORMATION else ""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _first_row(bad: np.ndarray) -> int:
+    """The first row index where a boolean mask (1-D or 2-D) is true."""
+    rows = bad.any(axis=1) if bad.ndim == 2 else bad
+    return int(np.flatnonzero(rows)[0])
+
+
+def _first_bad_value(values: np.ndarray, bad: np.ndarray) -> tuple[int, int, float]:
+    """Row, class and value of the first element where ``bad`` is true (row-major order)."""
+    flat = int(np.flatnonzero(bad.ravel())[0])
+    row, col = divmod(flat, values.shape[1])
+    return row, col, float(values[row, col])
+
+
+def _check_no_nan(values: np.ndarray, what: str) -> None:
+    bad = np.isnan(values)
+    if bad.any():
+        row, col, _ = _first_bad_value(values, bad)
+        raise InfoCliError(
+            f"{what} for class {col} is NaN; expected a number",
+            row=row,
+            hint="Missing predictions must be filled or their rows removed before evaluation",
+        )
+
+
+def detect_kind(values: np.ndarray, *, tol: float) -> str:
+    """Decide how to read a matrix of scores, from its values (``--kind auto``).
+
+    All values in [0, 1] means probabilities; all values <= 0 with every row's
+    log-sum-exp within ``tol`` of 0 means log-probabilities; anything else, logits.
+    A single column (a binary classifier's score for class 1) is a probability when
+    all its values are in [0, 1], else a logit.
+
+    Args:
+        values: Scores, shape (n_samples, n_classes) or (n_samples, 1) for binary scores.
+        tol: Tolerance on the log-sum-exp test.
+
+    Returns:
+        One of :data:`KINDS`.
+    """
+    if values.size == 0:
+        return "probs"
+    lo, hi = float(values.min()), float(values.max())
+    if 0.0 <= lo and hi <= 1.0:
+        return "probs"
+    if values.shape[1] > 1 and hi <= 0.0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            peak = values.max(axis=1)
+            lse = peak + np.log(np.exp(values - peak[:, None]).sum(axis=1))
+        if np.all(np.abs(lse) <= tol):
+            return "logprobs"
+    return "logits"
+
+
+def binary_to_two_classes(scores: np.ndarray, kind: str) -> np.ndarray:
+    """Expand a binary classifier's score for class 1 into two columns of the same kind.
+
+    Args:
+        scores: Shape (n_samples,) or (n_samples, 1): the probability, logit or
+            log-probability of class 1.
+        kind: One of :data:`KINDS`.
+
+    Returns:
+        Shape (n_samples, 2): (class 0, class 1), so that the softmax of the logits
+        ``[0, z]`` is ``[1 - sigmoid(z), sigmoid(z)]``.
+    """
+    s = scores.reshape(-1)
+    if kind == "probs":
+        other = 1 - s
+    elif kind == "logits":
+        other = np.zeros_like(s)
+    else:  # log(1 - exp(s)), accurately for s near 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            other = np.log(-np.expm1(s))
+    return np.stack([other, s], axis=1)
+
+
+# -------------------------------------------------------------------------- distributions
+
+
+@dataclass(frozen=True)
+class Distributions:
+    """A chunk of categorical distributions, kept unnormalised: q = weights / sums.
+
+    Attributes:
+        weights: (n, C) non-negative, in the input precision.
+        log_weights: (n, C) log of ``weights`` (``-inf`` where a weight is 0).
+        sums: (n,) float64 row sums of ``weights``.
+        log_sums: (n,) float64 ``log(sums)``, so log q = log_weights - log_sums.
+        argmax: (n,) the most probable class of each row (the first one on ties).
+        renormalised: Rows whose input did not sum to 1 to rounding but did within tolerance.
+        first_renormalised: (row, sum) of the first such row, for the warning.
+    """
+
+    weights: np.ndarray
+    log_weights: np.ndarray
+    sums: np.ndarray
+    log_sums: np.ndarray
+    argmax: np.ndarray
+    renormalised: int = 0
+    first_renormalised: tuple[int, float] | None = None
+
+    def __len__(self) -> int:
+        return self.weights.shape[0]
+
+
+def _row_sums(x: np.ndarray) -> np.ndarray:
+    """Row sums in float64 (pairwise within a row, in the input precision)."""
+    return np.add.reduce(x, axis=1).astype(np.float64)
+
+
+def _row_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row-wise sum of x * y with 0 * (+-inf) taken as 0, as float64.
+
+    The convention matters where a zero weight meets log 0 = -inf; the rows it touches
+    are few in practice, so they are recomputed with a mask instead of masking everything.
+    """
+    with np.errstate(invalid="ignore"):
+        out = np.einsum("ij,ij->i", x, y).astype(np.float64)
+    bad = np.isnan(out)
+    if bad.any():
+        xs, ys = x[bad], y[bad]
+        with np.errstate(invalid="ignore"):
+            out[bad] = np.einsum("ij,ij->i", xs, np.where(xs > 0, ys, 0))
+    return out
+
+
+def _from_logits(z: np.ndarray, *, temperature: float) -> Distributions:
+    """Softmax of z / temperature, by the shifted form exp(z - max); z may hold -inf."""
+    argmax = z.argmax(axis=1)
+    peak = np.take_along_axis(z, argmax[:, None], axis=1)
+    log_weights = np.subtract(z, peak)
+    if temperature != 1.0:
+        # The argmax and the shift are unchanged by a positive scale, so divide after.
+        np.divide(log_weights, log_weights.dtype.type(temperature), out=log_weights)
+    weights = np.exp(log_weights)
+    sums = _row_sums(weights)
+    return Distributions(weights, log_weights, sums, np.log(sums), argmax)
+
+
+def _renormalised(
+    sums: np.ndarray, log_error: bool, n_classes: int, dtype: np.dtype
+) -> tuple[int, tuple[int, float] | None]:
+    """Count rows whose sum differs from 1 by more than rounding (``sums`` may be log-sums)."""
+    rounding = n_classes * float(np.finfo(dtype).eps)
+    off = np.abs(sums) > rounding if log_error else np.abs(sums - 1) > rounding
+    count = int(np.count_nonzero(off))
+    if not count:
+        return 0, None
+    row = int(np.flatnonzero(off)[0])
+    first = float(np.exp(sums[row])) if log_error else float(sums[row])
+    return count, (row, first)
+
+
+def to_distributions(
+    values: np.ndarray,
+    kind: str,
+    *,
+    temperature: float = 1.0,
+    tol: float = 1e-3,
+    option: str = "--kind",
+    auto: bool = False,
+) -> Distributions:
+    """Validate a chunk of scores and turn it into distributions.
+
+    Args:
+        values: (n_samples, n_classes) float32 or float64 scores.
+        kind: ``"probs"``, ``"logits"`` or ``"logprobs"``.
+        temperature: Log-probabilities (or logits) are divided by it before the softmax.
+        tol: Rows of probabilities (or of exp(log-probabilities)) must sum to 1 within it;
+            such rows are renormalised exactly.
+        option: The command-line option that sets ``kind``, named in hints.
+        auto: Whether ``kind`` was decided by ``--kind auto``, said in error messages.
+
+    Returns:
+        The normalised distributions.
+
+    Raises:
+        InfoCliError: NaN anywhere; an infinite logit or probability; a probability
+            outside [0, 1]; a positive log-probability; a row that does not sum to 1
+            within ``tol``. ``row`` is the chunk-local row.
+    """
+    name = _KIND_NAMES[kind]
+    read_as = f"read as {name.replace('-', ' ')}s"
+    if auto:
+        read_as += f" ({option} auto decided from the first rows)"
+    if values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
+        _check_no_nan(values, name)
+        bad = np.isposinf(values) if kind == "logprobs" else np.isinf(values)
+        if bad.any():
+            row, col, value = _first_bad_value(values, bad)
+            raise InfoCliError(f"{name} for class {col} is {value}; expected a finite number", row=row)
+    n_classes = values.shape[1]
+    if kind == "probs":
+        bad = (values < 0) | (values > 1)
+        if values.size and (values.min() < 0 or values.max() > 1):
+            row, col, value = _first_bad_value(values, bad)
+            raise InfoCliError(
+                f"probability {value:g} for class {col} is outside [0, 1]; the file was {read_as}",
+                row=row,
+                hint=f"If these are logits, pass {option} logits",
+            )
+        sums = _row_sums(values)
+        _check_sums(sums, tol, option, read_as)
+        if temperature != 1.0:
+            with np.errstate(divide="ignore"):
+                dist = _from_logits(np.log(values), temperature=temperature)
+        else:
+            with np.errstate(divide="ignore"):
+                log_weights = np.log(values)
+            dist = Distributions(values, log_weights, sums, np.log(sums), values.argmax(axis=1))
+        count, first = _renormalised(sums, False, n_classes, values.dtype)
+    else:
+        if kind == "logprobs" and values.size and values.max() > 0:
+            row, col, value = _first_bad_value(values, values > 0)
+            raise InfoCliError(
+                f"log-probability {value:g} for class {col} is above 0; the file was {read_as}",
+                row=row,
+                hint=f"If these are logits, pass {option} logits",
+            )
+        dist = _from_logits(values, temperature=1.0)
+        if kind == "logprobs":
+            log_sums = dist.log_sums + np.take_along_axis(values, dist.argmax[:, None], axis=1)[:, 0]
+            _check_sums(np.exp(log_sums), tol, option, read_as)
+            count, first = _renormalised(log_sums, True, n_classes, values.dtype)
+        else:
+            count, first = 0, None
+        if temperature != 1.0:
+            dist = _from_logits(values, temperature=temperature)
+    return Distributions(dist.weights, dist.log_weights, dist.sums, dist.log_sums, dist.argmax, count, first)
+
+
+def _check_sums(sums: np.ndarray, tol: float, option: str, read_as: str) -> None:
+    bad = ~(np.abs(sums - 1) <= tol)  # NaN sums fail too
+    if bad.any():
+        row = _first_row(bad)
+        raise InfoCliError(
+            f"row sums to {sums[row]:.6g}; expected 1 ± {tol:g}, as the file was {read_as}",
+            row=row,
+            hint=f"If these are logits, pass {option} logits; if the rows are only roughly "
+            "normalised, raise --tol",
+        )
+
+
+def check_class_indices(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Validate class-index labels and return them as int64.
+
+    Args:
+        labels: (n_samples,) integers, or floats that are whole numbers (2.0 is class 2).
+        n_classes: The number of prediction columns.
+
+    Returns:
+        (n_samples,) int64 class indices in [0, n_classes).
+
+    Raises:
+        InfoCliError: NaN, a fractional value, a negative index or one >= ``n_classes``.
+    """
+    if labels.dtype.kind == "b":
+        labels = labels.astype(np.int64)
+    if labels.dtype.kind == "f":
+        bad = ~np.isfinite(labels) | (labels != np.floor(labels))
+        if bad.any():
+            row = _first_row(bad)
+            raise InfoCliError(
+                f"label {labels[row]} is not a whole class index",
+                row=row,
+                hint="Labels must be class indices, class names, or one column per class for soft targets",
+            )
+    elif labels.dtype.kind not in "iu":
+        raise InfoCliError(f"labels have dtype {labels.dtype}; expected integer class indices")
+    bad = (labels < 0) | (labels >= n_classes)
+    if bad.any():
+        row = _first_row(bad)
+        raise InfoCliError(
+            f"class index {labels[row]:g} is outside 0..{n_classes - 1} "
+            f"(the predictions have {n_classes} classes)",
+            row=row,
+        )
+    return labels.astype(np.int64, copy=False)
+
+
+# -------------------------------------------------------------------------------- scores
+
+
+@dataclass(frozen=True)
+class RowScores:
+    """Per-row terms of one chunk, in nats; the target terms are None without labels."""
+
+    entropy: np.ndarray
+    cross_entropy: np.ndarray | None = None
+    target_entropy: np.ndarray | None = None
+    kl_divergence: np.ndarray | None = None
+    correct: np.ndarray | None = None
+    n_clipped: int = 0
+
+
+def _entropy_rows(dist: Distributions) -> np.ndarray:
+    """H(q) per row: log s - sum(w log w) / s, for q = w / s."""
+    return dist.log_sums - _row_dot(dist.weights, dist.log_weights) / dist.sums
+
+
+def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *, eps: float) -> RowScores:
+    """Every per-row term of a chunk: entropy, and against a target cross-entropy, KL and hits.
+
+    Args:
+        pred: The predicted distributions q.
+        target: None; (n,) int64 class indices; or target distributions p.
+        eps: In the cross-entropy and KL terms, log q is floored at log(eps); 0 for none.
+
+    Returns:
+        The per-row terms, in nats.
+    """
+    entropy = _entropy_rows(pred)
+    if target is None:
+        return RowScores(entropy)
+    log_eps = math.log(eps) if eps > 0 else -math.inf
+    if isinstance(target, np.ndarray):
+        rows = np.arange(len(pred))
+        log_q = pred.log_weights[rows, target] - pred.log_sums
+        n_clipped = int(np.count_nonzero(log_q < log_eps))
+        cross_entropy = -np.maximum(log_q, log_eps)
+        return RowScores(
+            entropy,
+            cross_entropy=cross_entropy,
+            target_entropy=np.zeros_like(cross_entropy),
+            kl_divergence=cross_entropy,
+            correct=pred.argmax == target,
+            n_clipped=n_clipped,
+        )
+    # Soft targets p = u / t: sum p log q = sum(u log w) / t - log s, and
+    # KL = sum(u (log u - log w)) / t - log t + log s, computed directly so a small KL keeps
+    # its relative precision instead of being a difference of two cross-entropies.
+    u, log_u = target.weights, target.log_weights
+    target_entropy = _entropy_rows(target)
+    with np.errstate(invalid="ignore"):
+        log_ratio = log_u - pred.log_weights
+    kl = _row_dot(u, log_ratio) / target.sums - target.log_sums + pred.log_sums
+    cross_entropy = pred.log_sums - _row_dot(u, pred.log_weights) / target.sums
+    n_clipped = 0
+    if eps > 0:
+        # Rows where some log q might fall below log eps; usually none, found cheaply.
+        floor = log_eps + pred.log_sums
+        if pred.log_weights.min() < floor.max():
+            rows = np.flatnonzero(pred.log_weights.min(axis=1) < floor)
+            log_q = pred.log_weights[rows] - pred.log_sums[rows, None]
+            clipped = (log_q < log_eps) & (u[rows] > 0)
+            n_clipped = int(np.count_nonzero(clipped))
+            log_q = np.maximum(log_q, log_eps)
+            ur, tr = u[rows], target.sums[rows]
+            with np.errstate(invalid="ignore"):
+                kl[rows] = _row_dot(ur, log_u[rows] - log_q) / tr - target.log_sums[rows]
+            cross_entropy[rows] = -_row_dot(ur, log_q) / tr
+    return RowScores(
+        entropy,
+        cross_entropy=cross_entropy,
+        target_entropy=target_entropy,
+        kl_divergence=kl,
+        correct=pred.argmax == target.argmax,
+        n_clipped=n_clipped,
+    )
+
+
+# --------------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class Results:
+    """The reported numbers, derived from an :class:`EvalState` alone."""
+
+    metrics: dict[str, float]
+    standard_error: dict[str, float]
+    n_samples: int
+    n_clipped: int
+    base: str
+
+    @property
+    def unit(self) -> str:
+        """nats, bits or hartleys."""
+        return BASES[self.base]
+
+
+_STATE_MOMENTS = ("entropy", "target_entropy", "cross_entropy", "kl_divergence", "accuracy")
+
+
+@dataclass
+class EvalState:
+    """Sums and counts from which every metric follows; merging equals concatenating.
+
+    Each per-row quantity keeps a :class:`Moments` (count, sum, squared deviations) in
+    nats, so states from chunks, files or machines merge exactly and the base is chosen
+    only at :meth:`compute`.
+
+    Example:
+        >>> state = EvalState()
+        >>> q = to_distributions(np.full((2, 4), 0.25), "probs")
+        >>> state.update(score_rows(q, np.array([0, 3]), eps=1e-12))
+        >>> r = state.compute()
+        >>> round(r.metrics["entropy"], 3), round(r.metrics["perplexity"], 6)
+        (1.386, 4.0)
+    """
+
+    entropy: Moments = field(default_factory=Moments)
+    target_entropy: Moments = field(default_factory=Moments)
+    cross_entropy: Moments = field(default_factory=Moments)
+    kl_divergence: Moments = field(default_factory=Moments)
+    accuracy: Moments = field(default_factory=Moments)
+    n_clipped: int = 0
+    n_renormalised: int = 0
+    n_ignored: int = 0
+
+    @property
+    def n_samples(self) -> int:
+        """Rows accumulated."""
+        return self.entropy.n
+
+    @property
+    def has_targets(self) -> bool:
+        """Whether the rows came with labels or target distributions."""
+        return self.cross_entropy.n > 0
+
+    def update(self, scores: RowScores) -> None:
+        """Accumulate one chunk's per-row terms.
+
+        Args:
+            scores: From :func:`score_rows`.
+        """
+        self.entropy.add(scores.entropy)
+        if scores.cross_entropy is not None:
+            assert scores.target_entropy is not None and scores.kl_divergence is not None
+            assert scores.correct is not None
+            self.cross_entropy.add(scores.cross_entropy)
+            self.target_entropy.add(scores.target_entropy)
+            self.kl_divergence.add(scores.kl_divergence)
+            self.accuracy.add(scores.correct)
+        self.n_clipped += scores.n_clipped
+
+    def merge(self, other: EvalState) -> None:
+        """Fold in another state (another chunk, file or machine).
+
+        Args:
+            other: A state of the same settings (kinds, eps, temperature, tolerance).
+        """
+        for name in _STATE_MOMENTS:
+            getattr(self, name).merge(getattr(other, name))
+        self.n_clipped += other.n_clipped
+        self.n_renormalised += other.n_renormalised
+        self.n_ignored += other.n_ignored
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain numbers, for carrying a partial state between processes as JSON."""
+        out: dict[str, Any] = {}
+        for name in _STATE_MOMENTS:
+            m = getattr(self, name)
+            out[name] = [m.n, m.total, m.m2]
+        out.update(n_clipped=self.n_clipped, n_renormalised=self.n_renormalised, n_ignored=self.n_ignored)
+        return out
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> EvalState:
+        """Rebuild a state from :meth:`state_dict`.
+
+        Args:
+            state: The dictionary.
+
+        Returns:
+            The state.
+        """
+        moments = {}
+        for name in _STATE_MOMENTS:
+            n, total, m2 = state[name]
+            moments[name] = Moments(int(n), float(total), float(m2))
+        return cls(
+            **moments,
+            n_clipped=int(state["n_clipped"]),
+            n_renormalised=int(state["n_renormalised"]),
+            n_ignored=int(state["n_ignored"]),
+        )
+
+    def compute(self, base: str = "e") -> Results:
+        """The metrics and their standard errors, in the units of ``base``.
+
+        Without targets only ``entropy`` is reported. Perplexity is exp of the mean
+        cross-entropy in nats (infinite past the float range) and the same in every base;
+        its standard error follows by the delta method.
+
+        Args:
+            base: ``"e"`` (nats), ``"2"`` (bits) or ``"10"`` (hartleys).
+
+        Returns:
+            The results.
+        """
+        scale = {"e": 1.0, "2": math.log(2), "10": math.log(10)}[base]
+        metrics: dict[str, float] = {}
+        errors: dict[str, float] = {}
+        names = METRICS if self.has_targets else ("entropy",)
+        for name in names:
+            if name == "perplexity":
+                metrics[name] = _exp(self.cross_entropy.mean)
+                errors[name] = metrics[name] * self.cross_entropy.std_error
+            else:
+                moments: Moments = getattr(self, name)
+                divisor = scale if name in _INFORMATION else 1.0
+                metrics[name] = moments.mean / divisor
+                errors[name] = moments.std_error / divisor
+        return Results(metrics, errors, self.n_samples, self.n_clipped, base)
+
+
+def _exp(x: float) -> float:
+    """exp(x), infinite past the float range rather than an OverflowError."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+@dataclass
+class Scorer:
+    """Scores chunk after chunk into an :class:`EvalState`, holding the settings and the
+    input kinds that ``auto`` decides from the first chunk.
+
+    Args:
+        kind: How to read predictions: ``"auto"`` or one of :data:`KINDS`.
+        target_kind: How to read target distributions, likewise.
+        temperature: Logits and log-probabilities are divided by it before the softmax,
+            for predictions and targets alike.
+        eps: Floor for q in the cross-entropy and KL terms; 0 for exact arithmetic.
+        tol: Tolerance on probability rows summing to 1.
+        binary: The predictions are one score per row (for class 1), expanded to two classes.
+
+    Example:
+        >>> scorer = Scorer()
+        >>> q = scorer.predictions(np.full((2, 4), 0.25))
+        >>> scorer.add(q, np.array([0, 3]))
+        >>> scorer.kind, round(scorer.state.compute().metrics["perplexity"], 6)
+        ('probs', 4.0)
+    """
+
+    kind: str = "auto"
+    target_kind: str = "auto"
+    temperature: float = 1.0
+    eps: float = 1e-12
+    tol: float = 1e-3
+    binary: bool = False
+    state: EvalState = field(default_factory=EvalState)
+
+    def __post_init__(self) -> None:
+        self._auto = self.kind == "auto"
+        self._target_auto = self.target_kind == "auto"
+
+    def predictions(self, values: np.ndarray) -> Distributions:
+        """Validate a chunk of predictions (deciding the kind on the first one).
+
+        Args:
+            values: (n, n_classes) scores, or (n, 1) / (n,) binary scores.
+
+        Returns:
+            The distributions.
+
+        Raises:
+            InfoCliError: Invalid values for the kind (chunk-local ``row``).
+        """
+        values = values.reshape(-1, 1) if values.ndim == 1 else values
+        if self.kind == "auto":
+            self.kind = detect_kind(values, tol=self.tol)
+        if self.binary:
+            values = binary_to_two_classes(values, self.kind)
+        dist = to_distributions(
+            values, self.kind, temperature=self.temperature, tol=self.tol, auto=self._auto
+        )
+        self.state.n_renormalised += dist.renormalised
+        return dist
+
+    def targets(self, values: np.ndarray) -> Distributions:
+        """Validate a chunk of target distributions (deciding their kind on the first one).
+
+        Args:
+            values: (n, n_classes) target scores.
+
+        Returns:
+            The distributions.
+
+        Raises:
+            InfoCliError: Invalid values for the kind (chunk-local ``row``).
+        """
+        if self.target_kind == "auto":
+            self.target_kind = detect_kind(values, tol=self.tol)
+        dist = to_distributions(
+            values,
+            self.target_kind,
+            temperature=self.temperature,
+            tol=self.tol,
+            option="--target-kind",
+            auto=self._target_auto,
+        )
+        self.state.n_renormalised += dist.renormalised
+        return dist
+
+    def add(self, pred: Distributions, target: np.ndarray | Distributions | None) -> None:
+        """Score a chunk and accumulate it.
+
+        Args:
+            pred: From :meth:`predictions`.
+            target: None, validated class indices (:func:`check_class_indices`), or
+                distributions from :meth:`targets`.
+        """
+        self.state.update(score_rows(pred, target, eps=self.eps))
+
+
+def evaluate_arrays(
+    preds: np.ndarray,
+    target: np.ndarray | None = None,
+    *,
+    chunk_rows: int | None = None,
+    **settings: Any,
+) -> EvalState:
+    """Evaluate in-memory arrays, chunk by chunk, as ``infocli eval`` does files.
+
+    Args:
+        preds: (n, n_classes) scores, or (n,) binary scores for class 1.
+        target: None; (n,) class indices; or (n, n_classes) target distributions.
+        chunk_rows: Rows per chunk (all at once by default).
+        **settings: Passed to :class:`Scorer` (``kind``, ``target_kind``, ``temperature``,
+            ``eps``, ``tol``).
+
+    Returns:
+        The state; call :meth:`EvalState.compute` for the numbers.
+
+    Raises:
+        InfoCliError: Invalid input (``row`` is the array row).
+
+    Example:
+        >>> probs = np.array([[0.5, 0.5], [0.9, 0.1]])
+        >>> r = evaluate_arrays(probs, np.array([0, 0]), kind="probs").compute(base="2")
+        >>> round(r.metrics["cross_entropy"], 4)  # (-log2 0.5 - log2 0.9) / 2 bits
+        0.576
+    """
+    scorer = Scorer(binary=preds.ndim == 1 or preds.shape[1] == 1, **settings)
+    n = preds.shape[0]
+    step = chunk_rows or max(n, 1)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        try:
+            pred = scorer.predictions(preds[start:stop])
+            chunk_target: np.ndarray | Distributions | None = None
+            if target is not None and target.ndim == 2:
+                chunk_target = scorer.targets(target[start:stop])
+            elif target is not None:
+                n_classes = 2 if scorer.binary else preds.shape[1]
+                chunk_target = check_class_indices(target[start:stop], n_classes)
+        except InfoCliError as error:
+            raise error.at(row_offset=start) from None
+        scorer.add(pred, chunk_target)
+    return scorer.state

@@ -1,0 +1,309 @@
+"""Readers: CSV, Parquet and .npy files (or stdin) as tables read in row-aligned batches.
+
+:func:`open_table` opens a file by its extension; :func:`aligned` pairs the batches of
+two files row by row and stops with an error when their row counts differ;
+:func:`prefetch` reads ahead in a background thread, so that decoding the next batch
+overlaps the arithmetic on this one.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+
+from infocli.errors import InfoCliError
+from infocli.readers.table import Batch, Column, Table
+
+__all__ = [
+    "EXTENSIONS",
+    "INPUT_FORMATS",
+    "Batch",
+    "Column",
+    "Table",
+    "aligned",
+    "class_codes",
+    "file_format",
+    "open_table",
+    "prefetch",
+    "row_count_error",
+]
+
+EXTENSIONS = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".tsv": "tsv",
+    ".tsv.gz": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npy": "npy",
+}
+"""Supported file name endings (matched case-insensitively) and the format of each."""
+
+INPUT_FORMATS = ("csv", "tsv", "parquet", "npy")
+"""Formats that ``--input-format`` can name for stdin."""
+
+_SUFFIXES = {"csv": ".csv", "tsv": ".tsv", "parquet": ".parquet", "npy": ".npy"}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+T = TypeVar("T")
+
+
+def file_format(path: str) -> str:
+    """The format of a file, from its name.
+
+    Args:
+        path: A file name.
+
+    Returns:
+        ``"csv"``, ``"tsv"``, ``"parquet"`` or ``"npy"``.
+
+    Raises:
+        InfoCliError: The extension is not supported.
+    """
+    lower = path.lower()
+    for ending in sorted(EXTENSIONS, key=len, reverse=True):
+        if lower.endswith(ending):
+            return EXTENSIONS[ending]
+    raise InfoCliError(
+        "unsupported file extension; supported: " + ", ".join(EXTENSIONS),
+        path=path,
+        hint="Rename the file, or pipe it in as - with --input-format",
+    )
+
+
+def _open(source: str, path: str, fmt: str) -> Table:
+    if fmt == "parquet":
+        from infocli.readers.parquet import ParquetTable
+
+        return ParquetTable(source, path)
+    if fmt == "npy":
+        from infocli.readers.npy import NpyTable
+
+        return NpyTable(source, path)
+    from infocli.readers.csv import CsvTable
+
+    return CsvTable(source, path, "\t" if fmt == "tsv" else ",", fmt)
+
+
+def _check_readable(path: str) -> None:
+    if not os.path.exists(path):
+        raise InfoCliError("no such file", path=path)
+    if os.path.isdir(path):
+        raise InfoCliError("is a directory; expected a file", path=path)
+    if not os.access(path, os.R_OK):
+        raise InfoCliError("cannot be read (permission denied)", path=path)
+
+
+@contextmanager
+def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
+    """Open a file, or stdin for ``-``, as a :class:`Table`.
+
+    Stdin is first copied to a temporary file (removed afterwards): Parquet needs random
+    access, and a bad row can then be located by reading again.
+
+    Args:
+        path: A file name, or ``-`` for stdin.
+        stdin_format: The format of stdin (a gzipped CSV is recognised by its magic bytes).
+
+    Yields:
+        The open table.
+
+    Raises:
+        InfoCliError: The file is missing, unreadable, of an unsupported kind, or corrupt.
+    """
+    spooled = None
+    try:
+        if path == "-":
+            spooled = _spool_stdin(stdin_format)
+            table = _open(spooled, "-", stdin_format)
+        else:
+            fmt = file_format(path)
+            _check_readable(path)
+            table = _open(path, path, fmt)
+        try:
+            yield table
+        finally:
+            table.close()
+    finally:
+        if spooled:
+            os.unlink(spooled)
+
+
+def _spool_stdin(fmt: str) -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InfoCliError(
+            "stdin is a terminal, not a file",
+            path="-",
+            hint="Pipe the file in, e.g. cat preds.csv | infocli eval - ...",
+        )
+    stream = sys.stdin.buffer
+    head = stream.read(2)
+    suffix = _SUFFIXES[fmt] + (".gz" if fmt in ("csv", "tsv") and head == _GZIP_MAGIC else "")
+    with tempfile.NamedTemporaryFile(prefix="infocli-stdin-", suffix=suffix, delete=False) as file:
+        file.write(head)
+        shutil.copyfileobj(stream, file, 1 << 20)
+    return file.name
+
+
+def aligned(
+    first: Table,
+    first_batches: Iterator[Batch],
+    second: Table | None,
+    second_batches: Iterator[Batch] | None,
+    rows: int,
+) -> Iterator[tuple[Batch, Batch | None]]:
+    """Pair two files' batches row by row, cut to at most ``rows`` rows.
+
+    Args:
+        first: The first file (for messages).
+        first_batches: Its batches.
+        second: The second file, or None to re-cut the first alone.
+        second_batches: Its batches.
+        rows: The largest batch to yield.
+
+    Yields:
+        (a, b) with the same ``first_row`` and ``n_rows``; b is None without a second file.
+
+    Raises:
+        InfoCliError: One file ends before the other; names both files and both counts.
+    """
+    if second is None or second_batches is None:
+        for batch in first_batches:
+            for start in range(0, batch.n_rows, rows):
+                yield batch.slice(start, min(start + rows, batch.n_rows)), None
+        return
+    a: Batch | None = None
+    b: Batch | None = None
+    while True:
+        if a is None or a.n_rows == 0:
+            a = next(first_batches, None)
+        if b is None or b.n_rows == 0:
+            b = next(second_batches, None)
+        if a is None or b is None:
+            if a is not b:
+                _mismatch(first, first_batches, a, second, second_batches, b)
+            return
+        n = min(a.n_rows, b.n_rows, rows)
+        yield a.slice(0, n), b.slice(0, n)
+        a, b = a.slice(n, a.n_rows), b.slice(n, b.n_rows)
+
+
+def _mismatch(
+    first: Table,
+    first_batches: Iterator[Batch],
+    a: Batch | None,
+    second: Table,
+    second_batches: Iterator[Batch],
+    b: Batch | None,
+) -> None:
+    """Raise the row-count error, counting the rest of the longer file."""
+    if a is None:
+        assert b is not None
+        short, long, n_short = first, second, b.first_row
+        n_long = b.first_row + b.n_rows + sum(batch.n_rows for batch in second_batches)
+    else:
+        short, long, n_short = second, first, a.first_row
+        n_long = a.first_row + a.n_rows + sum(batch.n_rows for batch in first_batches)
+    raise row_count_error(short, n_short, long, n_long)
+
+
+def row_count_error(short: Table, n_short: int, long: Table, n_long: int) -> InfoCliError:
+    """The error for two files of different lengths.
+
+    Args:
+        short: The file with fewer rows.
+        n_short: Its rows.
+        long: The other file.
+        n_long: Its rows.
+
+    Returns:
+        The error, naming both files and both counts.
+    """
+    return InfoCliError(
+        f"{n_short:,} rows but {long.path} has {n_long:,}; the files must be row-aligned",
+        path=short.path,
+        hint="Rows are paired by position: one label (or target row) per prediction row",
+    )
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run an iterator in a background thread, ``depth`` items ahead of the consumer.
+
+    Reading and decoding release the GIL, so the next batch is read while this one is
+    scored. Exceptions reach the consumer at the item where they happened.
+
+    Args:
+        items: Any iterator; it is run entirely in the background thread.
+        depth: How many items may wait.
+
+    Yields:
+        The items, in order.
+    """
+    slots: queue.Queue[tuple[Any, BaseException | None, bool]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[Any, BaseException | None, bool]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None, False)):
+                    return
+        except BaseException as error:  # handed to the consumer, re-raised there
+            put((None, error, True))
+            return
+        put((None, None, True))
+
+    thread = threading.Thread(target=produce, name="infocli-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error, done = slots.get()
+            if error is not None:
+                raise error
+            if done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def class_codes(values: Any, class_names: list[str]) -> np.ndarray:
+    """Class names to class indices (-1 where a name is not a class).
+
+    Args:
+        values: Arrow string or dictionary array, or a NumPy array of strings.
+        class_names: The prediction columns, in order.
+
+    Returns:
+        (n,) int64 class indices.
+    """
+    if isinstance(values, np.ndarray):
+        names, inverse = np.unique(values.astype(str), return_inverse=True)
+        found = names.tolist()
+    else:
+        encoded = values if hasattr(values, "indices") else values.dictionary_encode()
+        found = encoded.dictionary.to_pylist()
+        from infocli.readers.arrow import numbers
+
+        inverse = numbers(encoded.indices)
+    lookup = {name: i for i, name in enumerate(class_names)}
+    codes = np.array([lookup.get(name, -1) for name in found], dtype=np.int64)
+    return codes[inverse]

@@ -1,0 +1,135 @@
+"""Arrow record batches to NumPy, shared by the CSV and Parquet readers.
+
+The conversions go through ``RecordBatch.to_tensor`` and Arrow buffers rather than
+``Array.to_numpy``, which imports pandas on first use (a fifth of a second of start-up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from infocli.errors import InfoCliError
+from infocli.readers.table import Batch, Column, as_float
+
+
+def column_of(field: pa.Field) -> Column:
+    """Describe an Arrow field as a table column.
+
+    Args:
+        field: A field of the file's schema.
+
+    Returns:
+        The column, with its kind.
+    """
+    t = field.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
+        kind, width = "number", None
+    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        kind, width = "string", None
+    elif pa.types.is_boolean(t):
+        kind, width = "bool", None
+    elif pa.types.is_fixed_size_list(t) and _is_number(t.value_type):
+        kind, width = "list", t.list_size
+    elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and _is_number(t.value_type):
+        kind, width = "list", None
+    else:
+        kind, width = "other", None
+    return Column(field.name, kind, width, str(t))
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _check_no_nulls(array: pa.Array, name: str, path: str, first_row: int) -> None:
+    if array.null_count:
+        row = pc.index(array.is_null(), True).as_py()
+        raise InfoCliError(
+            f"missing value in column {name!r}",
+            path=path,
+            row=first_row + row,
+            hint="Fill or drop the missing values before evaluating",
+        )
+
+
+_NUMPY_TYPES = {"halffloat": "float16", "float": "float32", "double": "float64"}
+
+
+def numbers(array: Any) -> np.ndarray:
+    """A numeric Arrow array without nulls as a NumPy view of its buffer."""
+    dtype = np.dtype(_NUMPY_TYPES.get(str(array.type), str(array.type)))
+    data = np.frombuffer(array.buffers()[1], dtype=dtype, count=array.offset + len(array))
+    return data[array.offset :]
+
+
+def _list_matrix(array: Any, name: str, path: str, first_row: int) -> np.ndarray:
+    """The (n, width) matrix of a list column whose rows all have the same length."""
+    n = len(array)
+    if pa.types.is_fixed_size_list(array.type):
+        width = array.type.list_size
+    else:
+        lengths = np.diff(numbers(array.offsets))
+        width = int(lengths[0]) if n else 0
+        if n and (lengths != width).any():
+            row = int(np.flatnonzero(lengths != width)[0])
+            raise InfoCliError(
+                f"list in column {name!r} has {lengths[row]} values but the first row has {width}",
+                path=path,
+                row=first_row + row,
+                hint="Every row needs one value per class",
+            )
+    values = array.flatten()
+    _check_no_nulls(values, name, path, first_row)
+    return as_float(numbers(values)).reshape(n, width)
+
+
+def _vector(array: Any, name: str, path: str, first_row: int) -> Any:
+    """A column as NumPy (numbers, booleans) or Arrow (strings)."""
+    _check_no_nulls(array, name, path, first_row)
+    t = array.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return array
+    if pa.types.is_boolean(t):
+        return numbers(array.cast(pa.int8())).astype(bool)
+    if _is_number(t):
+        return numbers(array)
+    raise InfoCliError(f"column {name!r} has type {t}; expected numbers or strings", path=path)
+
+
+def to_batch(
+    record_batch: pa.RecordBatch,
+    matrix: Sequence[str],
+    vectors: Sequence[str],
+    path: str,
+    first_row: int,
+) -> Batch:
+    """Convert an Arrow record batch to a :class:`Batch`.
+
+    Args:
+        record_batch: Holds at least the named columns.
+        matrix: Numeric columns to put side by side, or one list column.
+        vectors: Columns to return one by one.
+        path: The file, for messages.
+        first_row: The file row of the batch's first row.
+
+    Returns:
+        The batch.
+
+    Raises:
+        InfoCliError: A missing value, or rows of a list column of different lengths.
+    """
+    mat = None
+    if len(matrix) == 1 and column_of(record_batch.schema.field(matrix[0])).kind == "list":
+        mat = _list_matrix(record_batch.column(matrix[0]), matrix[0], path, first_row)
+    elif matrix:
+        selected = record_batch.select(list(matrix))
+        for name, array in zip(matrix, selected.columns, strict=True):
+            _check_no_nulls(array, name, path, first_row)
+        mat = as_float(np.asarray(selected.to_tensor(row_major=True)))
+    vecs = {name: _vector(record_batch.column(name), name, path, first_row) for name in vectors}
+    return Batch(first_row, record_batch.num_rows, mat, vecs)

@@ -1,0 +1,57 @@
+"""Parquet files, read by record batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from infocli.errors import InfoCliError
+from infocli.readers.arrow import column_of, to_batch
+from infocli.readers.table import Batch, Table
+
+
+def _corrupt(path: str, error: Exception) -> InfoCliError:
+    return InfoCliError(
+        f"not a readable Parquet file, or a corrupt or truncated one ({error})",
+        path=path,
+        hint="Check that the file was written completely",
+    )
+
+
+class ParquetTable(Table):
+    """A Parquet file; its row count and schema come from the footer, without reading rows.
+
+    Args:
+        source: The file to open.
+        path: The file as the user named it.
+    """
+
+    format = "parquet"
+
+    def __init__(self, source: str, path: str) -> None:
+        self.path = path
+        try:
+            # pre_buffer=False: the default buffers every row group of the requested
+            # columns up front, which costs memory in proportion to the file.
+            self._file = pq.ParquetFile(source, pre_buffer=False)
+        except (pa.ArrowException, OSError) as error:
+            raise _corrupt(path, error) from error
+        self.columns = [column_of(field) for field in self._file.schema_arrow]
+        self.n_rows = self._file.metadata.num_rows
+
+    def batches(self, matrix: Sequence[str], vectors: Sequence[str], rows: int) -> Iterator[Batch]:
+        """Read the file by record batches of ``rows`` rows (see :meth:`Table.batches`)."""
+        names = list(dict.fromkeys([*matrix, *vectors]))
+        first_row = 0
+        try:
+            for record_batch in self._file.iter_batches(batch_size=rows, columns=names or None):
+                yield to_batch(record_batch, matrix, vectors, self.path, first_row)
+                first_row += record_batch.num_rows
+        except (pa.ArrowException, OSError) as error:
+            raise _corrupt(self.path, error) from error
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()

@@ -1,0 +1,161 @@
+"""What every reader provides: a table of columns read in row-aligned batches."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from infocli.errors import InfoCliError
+
+
+def as_float(values: np.ndarray) -> np.ndarray:
+    """Scores as floats: float32 and float64 stay, float16 widens to float32, integers to float64.
+
+    Args:
+        values: A numeric array.
+
+    Returns:
+        The array, converted only if it has to be.
+    """
+    if values.dtype == np.float16:
+        return values.astype(np.float32)
+    if values.dtype.kind != "f":
+        return values.astype(np.float64)
+    return values
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of an input table.
+
+    Attributes:
+        name: The column name (``""`` for the unnamed array of a plain .npy file).
+        kind: ``"number"``, ``"string"``, ``"bool"``, ``"list"`` (one row is a vector of
+            numbers, such as a Parquet list column or a 2-D .npy) or ``"other"``.
+        width: The length of each row of a list column, where the file says it.
+        type: The file's own name for the type, for messages.
+    """
+
+    name: str
+    kind: str
+    width: int | None = None
+    type: str = ""
+
+
+@dataclass
+class Batch:
+    """Consecutive rows of a table, starting at data row ``first_row`` (0-based).
+
+    Attributes:
+        first_row: The file row of the first row of the batch.
+        n_rows: Rows in the batch.
+        matrix: (n_rows, width) float32 or float64: the requested numeric columns side by
+            side, or the rows of one list column; None if none were requested.
+        vectors: The requested single columns: NumPy arrays for numbers and booleans,
+            Arrow or NumPy arrays for strings.
+    """
+
+    first_row: int
+    n_rows: int
+    matrix: np.ndarray | None = None
+    vectors: dict[str, Any] = field(default_factory=dict)
+
+    def slice(self, start: int, stop: int) -> Batch:
+        """Rows ``start:stop`` of the batch, without copying.
+
+        Args:
+            start: First row, relative to the batch.
+            stop: One past the last row.
+
+        Returns:
+            The sub-batch.
+        """
+        return Batch(
+            self.first_row + start,
+            stop - start,
+            None if self.matrix is None else self.matrix[start:stop],
+            {name: values[start:stop] for name, values in self.vectors.items()},
+        )
+
+
+class Table(ABC):
+    """An input file: its columns, and its rows in batches.
+
+    Attributes:
+        path: The file as the user named it (``-`` for stdin), used in every message.
+        format: ``"csv"``, ``"tsv"``, ``"parquet"`` or ``"npy"``.
+        columns: The columns, in file order.
+        n_rows: The number of data rows, where the file states it without being read.
+    """
+
+    path: str
+    format: str
+    columns: list[Column]
+    n_rows: int | None = None
+
+    def column(self, name: str) -> Column | None:
+        """The column called ``name``, or None.
+
+        Args:
+            name: A column name.
+
+        Returns:
+            The column, if there is one.
+        """
+        return next((c for c in self.columns if c.name == name), None)
+
+    def require(self, name: str, option: str) -> Column:
+        """The column called ``name``, or an error that lists the columns there are.
+
+        Args:
+            name: A column name.
+            option: The option that named it, for the message.
+
+        Returns:
+            The column.
+
+        Raises:
+            InfoCliError: There is no such column.
+        """
+        column = self.column(name)
+        if column is None:
+            known = ", ".join(c.name for c in self.columns if c.name) or "none (an unnamed array)"
+            raise InfoCliError(
+                f"no column {name!r} (from {option}); the columns are: {known}", path=self.path
+            )
+        return column
+
+    @abstractmethod
+    def batches(self, matrix: Sequence[str], vectors: Sequence[str], rows: int) -> Iterator[Batch]:
+        """Read the file once, in batches of about ``rows`` rows.
+
+        Args:
+            matrix: Numeric columns to put side by side as ``Batch.matrix`` (in this
+                order), or the name of one list column; empty for none.
+            vectors: Columns to return one by one in ``Batch.vectors``.
+            rows: The preferred number of rows per batch (batches may be smaller or,
+                for CSV, larger; the caller cuts them).
+
+        Yields:
+            Batches, in file order.
+
+        Raises:
+            InfoCliError: The file is corrupt, truncated, or holds a missing value.
+        """
+
+    def count_rows(self) -> int:
+        """The number of data rows, reading the file if it does not say.
+
+        Returns:
+            The number of rows.
+        """
+        if self.n_rows is not None:
+            return self.n_rows
+        return sum(batch.n_rows for batch in self.batches([], [], 1 << 20))
+
+    def close(self) -> None:  # noqa: B027 - most tables hold nothing to release
+        """Release what the table holds open."""

@@ -1,0 +1,268 @@
+"""Rendering: the JSON document, the rich table, the progress bar, and writing the report.
+
+The only module that imports rich. Every report is built from a metrics state's results
+and a description of the inputs, never from the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from infocli import __version__
+
+if TYPE_CHECKING:
+    from infocli.evaluate import Evaluation
+    from infocli.gates import GateResult
+    from infocli.metrics.classification import Results
+
+
+def json_number(value: float) -> float | str:
+    """A float for strict JSON: infinities and NaN become ``"inf"``, ``"-inf"``, ``"nan"``.
+
+    Args:
+        value: Any float.
+
+    Returns:
+        The float itself, or its string form when JSON has no number for it.
+    """
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _gate_dicts(gates: Sequence[GateResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "expr": r.gate.expr,
+            "metric": r.gate.metric,
+            "op": r.gate.op,
+            "threshold": json_number(r.gate.threshold),
+            "value": json_number(r.value),
+            "failed": r.failed,
+        }
+        for r in gates
+    ]
+
+
+def eval_report(evaluation: Evaluation, results: Results, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
+    """The JSON document of an evaluation.
+
+    Args:
+        evaluation: The inputs and settings.
+        results: The numbers, from the evaluation's state.
+        gates: Checked ``--fail-if`` gates.
+
+    Returns:
+        A JSON-ready dictionary (no infinities or NaN left as floats).
+    """
+    labels = evaluation.labels
+    return {
+        "infocli_version": __version__,
+        "predictions": vars(evaluation.predictions).copy(),
+        "labels": None if labels is None else vars(labels).copy(),
+        "n_samples": results.n_samples,
+        "n_classes": evaluation.n_classes,
+        "n_ignored": evaluation.state.n_ignored,
+        "base": results.base,
+        "unit": results.unit,
+        "metrics": {k: json_number(v) for k, v in results.metrics.items()},
+        "standard_error": {k: json_number(v) for k, v in results.standard_error.items()},
+        "n_clipped": results.n_clipped,
+        "n_renormalised": evaluation.state.n_renormalised,
+        "warnings": list(evaluation.warnings),
+        "signature": evaluation.signature(),
+        "gates": _gate_dicts(gates),
+    }
+
+
+def to_json(document: dict[str, Any]) -> str:
+    """Strict JSON text (``allow_nan=False``), indented, ending in a newline.
+
+    Args:
+        document: From a ``*_report`` function.
+
+    Returns:
+        The text.
+    """
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def fmt(value: float, digits: int = 6) -> str:
+    """A number for the table: ``digits`` significant digits, or inf/nan.
+
+    Args:
+        value: The number.
+        digits: Significant digits.
+
+    Returns:
+        The text.
+    """
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    return f"{value:.{digits}g}"
+
+
+def _gates_table(gates: Sequence[GateResult]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, title="gates", title_justify="left")
+    table.add_column("gate")
+    table.add_column("value", justify="right")
+    table.add_column("result")
+    for r in gates:
+        result = Text("FAIL", style="bold red") if r.failed else Text("pass", style="green")
+        table.add_row(r.gate.expr, fmt(r.value), result)
+    return table
+
+
+def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateResult] = ()) -> Group:
+    """The rich renderable of an evaluation: header, metrics table, gates, signature.
+
+    Args:
+        evaluation: The inputs and settings.
+        results: The numbers.
+        gates: Checked gates.
+
+    Returns:
+        Something to print on a rich console.
+    """
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    p = evaluation.predictions
+    header.add_row("predictions", f"{p.path}  ({p.format}, read as {p.kind})")
+    labels = evaluation.labels
+    header.add_row(
+        "labels",
+        "none: label-free metrics only"
+        if labels is None
+        else f"{labels.path}  ({labels.format}, {labels.kind})",
+    )
+    header.add_row(
+        "rows",
+        f"{results.n_samples:,}  ·  classes {evaluation.n_classes:,}"
+        + (f"  ·  ignored {evaluation.state.n_ignored:,}" if evaluation.state.n_ignored else ""),
+    )
+    from infocli.metrics.classification import metric_unit
+
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("± std. error", justify="right", style="dim")
+    table.add_column("unit")
+    for name, value in results.metrics.items():
+        table.add_row(name, fmt(value), fmt(results.standard_error[name], 2), metric_unit(name, results.base))
+    parts: list[Any] = [header, table]
+    if gates:
+        parts.append(_gates_table(gates))
+    parts.append(Text(f"signature: {evaluation.signature()}", style="dim"))
+    return Group(*parts)
+
+
+def render(renderable: Any, *, width: int | None = None, color: bool | None = None) -> str:
+    """Render to text, as the terminal (or a file) will show it.
+
+    Args:
+        renderable: A rich renderable.
+        width: Columns; None for the terminal's width (80 when not a terminal).
+        color: Force colour on or off; None to follow the terminal and ``NO_COLOR``.
+
+    Returns:
+        The text.
+    """
+    buffer = io.StringIO()
+    terminal = sys.stdout.isatty() if color is None else color
+    console = Console(
+        file=buffer,
+        width=width or (None if terminal else 100),
+        force_terminal=terminal,
+        no_color=not terminal or None,
+    )
+    console.print(renderable)
+    return buffer.getvalue()
+
+
+def write_report(text: str, path: str | None) -> None:
+    """Write the report to stdout, or atomically to ``path``.
+
+    A file is written to a temporary name in the same folder and renamed into place,
+    so a failed or interrupted run never leaves a half-written report or a stray
+    temporary file, and an existing report is replaced only by a complete one.
+
+    Args:
+        text: The report.
+        path: The output file, or None for stdout.
+    """
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".infocli-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def progress(enabled: bool, description: str = "reading") -> Iterator[Any]:
+    """A progress bar on stderr that appears once a run has lasted a second.
+
+    Args:
+        enabled: False for no bar (not a terminal, ``--no-progress``, JSON to a pipe).
+        description: The label in front of the bar.
+
+    Yields:
+        A callback ``(rows_done, total_rows_or_None)``, or None when disabled.
+    """
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(description, total=None)
+    start = time.monotonic()
+    shown = False
+
+    def update(done: int, total: int | None) -> None:
+        nonlocal shown
+        if not shown and time.monotonic() - start > 1.0:
+            bar.start()
+            shown = True
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if shown:
+            bar.stop()
