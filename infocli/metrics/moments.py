@@ -28,21 +28,33 @@ class Moments:
     total: float = 0.0
     m2: float = 0.0
 
-    def add(self, values: np.ndarray) -> None:
-        """Accumulate a 1-D array of values.
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        """The moments of a 1-D array of values.
 
         Args:
             values: Any real dtype; summed in float64.
+
+        Returns:
+            A new accumulator holding them.
         """
         if values.size == 0:
-            return
+            return cls()
         total = float(np.sum(values, dtype=np.float64))
         if math.isfinite(total):
             deviations = np.asarray(values, dtype=np.float64) - total / values.size
             m2 = float(np.dot(deviations, deviations))
         else:
             m2 = math.nan
-        self.merge(Moments(int(values.size), total, m2))
+        return cls(int(values.size), total, m2)
+
+    def add(self, values: np.ndarray) -> None:
+        """Accumulate a 1-D array of values.
+
+        Args:
+            values: Any real dtype; summed in float64.
+        """
+        self.merge(Moments.of(values))
 
     def merge(self, other: Moments) -> None:
         """Fold another accumulator's values into this one.

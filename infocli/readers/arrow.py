@@ -130,6 +130,7 @@ def to_batch(
         selected = record_batch.select(list(matrix))
         for name, array in zip(matrix, selected.columns, strict=True):
             _check_no_nulls(array, name, path, first_row)
-        mat = as_float(np.asarray(selected.to_tensor(row_major=True)))
+        # Column-major: each column is copied once into place, with no transposition.
+        mat = as_float(np.asarray(selected.to_tensor(row_major=False)))
     vecs = {name: _vector(record_batch.column(name), name, path, first_row) for name in vectors}
     return Batch(first_row, record_batch.num_rows, mat, vecs)

@@ -114,17 +114,19 @@ class CsvTable(Table):
             first_row += record_batch.num_rows
         return None
 
-    def batches(self, matrix: Sequence[str], vectors: Sequence[str], rows: int) -> Iterator[Batch]:
+    def batches(
+        self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
+    ) -> Iterator[Batch]:
         """Parse the file block by block (see :meth:`Table.batches`).
 
-        Numeric columns are read as float64, so a column that starts with whole numbers
-        may hold fractions further on.
+        Numeric columns other than ``keys`` are read as float64, so a column that starts
+        with whole numbers may hold fractions further on.
         """
         names = list(dict.fromkeys([*matrix, *vectors])) or [self.columns[0].name]
         types = {}
         for name in names:
             column = self.require(name, "the command line")
-            if column.kind == "number" or name in matrix:
+            if (column.kind == "number" and name not in keys) or name in matrix:
                 types[name] = pa.float64()
         block = max(4 * self._row_bytes, min(rows * self._row_bytes, _MAX_BLOCK_BYTES), _MIN_BLOCK_BYTES)
         reader = self._open(types, names, block)

@@ -84,7 +84,9 @@ class NpyTable(Table):
             return Column(name, "other", None, str(dtype))
         return Column(name, _kind(dtype), None, str(dtype))
 
-    def batches(self, matrix: Sequence[str], vectors: Sequence[str], rows: int) -> Iterator[Batch]:
+    def batches(
+        self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
+    ) -> Iterator[Batch]:
         """Slice the memory-mapped array (see :meth:`Table.batches`)."""
         array = self._array
         for start in range(0, array.shape[0], rows):

@@ -41,7 +41,9 @@ class ParquetTable(Table):
         self.columns = [column_of(field) for field in self._file.schema_arrow]
         self.n_rows = self._file.metadata.num_rows
 
-    def batches(self, matrix: Sequence[str], vectors: Sequence[str], rows: int) -> Iterator[Batch]:
+    def batches(
+        self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
+    ) -> Iterator[Batch]:
         """Read the file by record batches of ``rows`` rows (see :meth:`Table.batches`)."""
         names = list(dict.fromkeys([*matrix, *vectors]))
         first_row = 0

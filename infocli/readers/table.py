@@ -130,7 +130,9 @@ class Table(ABC):
         return column
 
     @abstractmethod
-    def batches(self, matrix: Sequence[str], vectors: Sequence[str], rows: int) -> Iterator[Batch]:
+    def batches(
+        self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
+    ) -> Iterator[Batch]:
         """Read the file once, in batches of about ``rows`` rows.
 
         Args:
@@ -139,6 +141,8 @@ class Table(ABC):
             vectors: Columns to return one by one in ``Batch.vectors``.
             rows: The preferred number of rows per batch (batches may be smaller or,
                 for CSV, larger; the caller cuts them).
+            keys: Those of ``vectors`` that are identifiers (sequence ids): read as the
+                file types them, where numbers would otherwise be read as floats.
 
         Yields:
             Batches, in file order.
