@@ -49,10 +49,13 @@ class InfoCliGroup(TyperGroup):
                 traceback.print_exc()
             code = _fail(str(error))
         except _ClickException as error:
-            hint = ""
+            message = error.format_message().replace("Value error, ", "")
+            value = _given_value(argv, getattr(error, "param", None))
+            if value is not None and repr(value) not in message:
+                message = message.rstrip(".") + f" (got {value!r})."
             if isinstance(error, _UsageError) and error.ctx is not None:
-                hint = f" Try '{error.ctx.command_path} --help'."
-            code = _fail(error.format_message() + hint)
+                message += f" Try '{error.ctx.command_path} --help'."
+            code = _fail(message)
         except (typer.Abort, KeyboardInterrupt):
             sys.stderr.write("infocli: interrupted\n")
             code = 130
@@ -60,6 +63,17 @@ class InfoCliGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _given_value(argv: list[str], param: Any) -> str | None:
+    """The value the user gave an option, from the command line (for error messages)."""
+    for opt in getattr(param, "opts", None) or []:
+        for i, arg in enumerate(argv):
+            if arg == opt and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(opt + "="):
+                return arg[len(opt) + 1 :]
+    return None
 
 
 def _fail(message: str) -> int:
@@ -187,6 +201,81 @@ def _finish(text: str, output: str | None, warnings: list[str], quiet: bool, fai
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
+KindOption = Annotated[Kind, typer.Option("--kind", help="How to read the predictions.")]
+TargetKindOption = Annotated[Kind, typer.Option("--target-kind", help="How to read target distributions.")]
+PredColsOption = Annotated[
+    str | None, typer.Option("--pred-cols", metavar="A,B,C", help="Prediction columns, in class order.")
+]
+LabelColOption = Annotated[
+    str | None, typer.Option("--label-col", metavar="NAME", help="Label column (default: label).")
+]
+TemperatureOption = Annotated[
+    float,
+    typer.Option("--temperature", "-T", help="Divide logits / log-probabilities by T before the softmax."),
+]
+EpsOption = Annotated[
+    float, typer.Option("--eps", help="Floor for q in cross-entropy and KL terms; 0 for exact arithmetic.")
+]
+TolOption = Annotated[float, typer.Option("--tol", help="Tolerance on probability rows summing to 1.")]
+IgnoreIndexOption = Annotated[
+    int | None,
+    typer.Option("--ignore-index", metavar="N", help="Leave out rows whose class label is N (e.g. -100)."),
+]
+LogprobColOption = Annotated[
+    str,
+    typer.Option("--logprob-col", metavar="NAME", help="Column of the observed tokens' log-probabilities."),
+]
+LogprobBaseOption = Annotated[
+    Base, typer.Option("--logprob-base", help="Base of the log-probabilities in the file.")
+]
+SeqColOption = Annotated[
+    str | None,
+    typer.Option("--seq-col", metavar="NAME", help="Sequence id column (rows may be interleaved)."),
+]
+MaskColOption = Annotated[
+    str | None, typer.Option("--mask-col", metavar="NAME", help="Mask column: 0/false rows are left out.")
+]
+BytesColOption = Annotated[
+    str | None, typer.Option("--bytes-col", metavar="NAME", help="Bytes per row, for bits per byte.")
+]
+WordsColOption = Annotated[
+    str | None, typer.Option("--words-col", metavar="NAME", help="Words per row, for word perplexity.")
+]
+TopOption = Annotated[int, typer.Option("--top", metavar="K", help="List the K worst sequences.")]
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Option values with enum members replaced by their strings."""
+    return {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()}
+
+
+def _eval_options(pred_cols: str | None, **values: Any) -> Any:
+    from infocli.evaluate import EvalOptions
+
+    columns = tuple(c.strip() for c in pred_cols.split(",")) if pred_cols else None
+    options = EvalOptions(pred_cols=columns, **_plain(values))
+    options.check()
+    return options
+
+
+def _perplexity_options(**values: Any) -> Any:
+    from infocli.perplexity import PerplexityOptions
+
+    options = PerplexityOptions(**_plain(values))
+    options.check()
+    return options
+
+
+def _render(
+    document: dict[str, Any], renderable: Any, output_format: OutputFormat, output: str | None
+) -> str:
+    from infocli.report import render, to_json
+
+    if output_format is OutputFormat.json:
+        return to_json(document)
+    return render(renderable, color=None if output is None else False)
+
+
 @app.command("eval", epilog=EXIT_CODES_HELP)
 def eval_command(
     preds: Annotated[
@@ -201,34 +290,15 @@ def eval_command(
             metavar="[LABELS]", help="Class indices, class names or target distributions; - for stdin."
         ),
     ] = None,
-    kind: Annotated[Kind, typer.Option("--kind", help="How to read the predictions.")] = Kind.auto,
-    target_kind: Annotated[
-        Kind, typer.Option("--target-kind", help="How to read target distributions.")
-    ] = Kind.auto,
-    pred_cols: Annotated[
-        str | None, typer.Option("--pred-cols", metavar="A,B,C", help="Prediction columns, in class order.")
-    ] = None,
-    label_col: Annotated[
-        str | None, typer.Option("--label-col", metavar="NAME", help="Label column (default: label).")
-    ] = None,
+    kind: KindOption = Kind.auto,
+    target_kind: TargetKindOption = Kind.auto,
+    pred_cols: PredColsOption = None,
+    label_col: LabelColOption = None,
     base: BaseOption = Base.e,
-    temperature: Annotated[
-        float,
-        typer.Option(
-            "--temperature", "-T", help="Divide logits / log-probabilities by T before the softmax."
-        ),
-    ] = 1.0,
-    eps: Annotated[
-        float,
-        typer.Option("--eps", help="Floor for q in cross-entropy and KL terms; 0 for exact arithmetic."),
-    ] = 1e-12,
-    tol: Annotated[float, typer.Option("--tol", help="Tolerance on probability rows summing to 1.")] = 1e-3,
-    ignore_index: Annotated[
-        int | None,
-        typer.Option(
-            "--ignore-index", metavar="N", help="Leave out rows whose class label is N (e.g. -100)."
-        ),
-    ] = None,
+    temperature: TemperatureOption = 1.0,
+    eps: EpsOption = 1e-12,
+    tol: TolOption = 1e-3,
+    ignore_index: IgnoreIndexOption = None,
     fail_if: FailIfOption = None,
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
@@ -247,37 +317,212 @@ def eval_command(
 
     Example: infocli eval sample_data/probs.parquet sample_data/labels.parquet --format json
     """
-    from infocli.evaluate import EvalOptions, evaluate
+    from infocli.evaluate import evaluate
     from infocli.gates import apply_gates, parse_gate
     from infocli.metrics.classification import METRICS
-    from infocli.report import eval_report, eval_table, progress, render, to_json
+    from infocli.report import eval_report, eval_table, progress
 
-    options = EvalOptions(
-        kind=kind.value,
-        target_kind=target_kind.value,
-        pred_cols=tuple(c.strip() for c in pred_cols.split(",")) if pred_cols else None,
-        label_col=label_col,
-        base=base.value,
-        temperature=temperature,
-        eps=eps,
-        tol=tol,
-        chunk_rows=chunk_rows,
-        ignore_index=ignore_index,
-        input_format=input_format.value,
-    )
-    options.check()
+    options = _eval_options(
+        kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
+        temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
+        input_format=input_format,
+    )  # fmt: skip
     gates = [parse_gate(expr, METRICS) for expr in fail_if or []]
     _check_output(output)
-    show_progress = not no_progress and sys.stderr.isatty()
-    with progress(show_progress) as on_progress:
+    with progress(not no_progress and sys.stderr.isatty()) as on_progress:
         evaluation = evaluate(preds, labels, options, gates=gates, on_progress=on_progress)
     results = evaluation.state.compute(options.base)
     checked = apply_gates(gates, results.metrics)
-    if output_format is OutputFormat.json:
-        text = to_json(eval_report(evaluation, results, checked))
-    else:
-        text = render(eval_table(evaluation, results, checked), color=None if output is None else False)
+    text = _render(
+        eval_report(evaluation, results, checked),
+        eval_table(evaluation, results, checked),
+        output_format,
+        output,
+    )
     _finish(text, output, evaluation.warnings, quiet, any(r.failed for r in checked))
+
+
+@app.command("perplexity", epilog=EXIT_CODES_HELP)
+def perplexity_command(
+    tokens: Annotated[
+        str,
+        typer.Argument(
+            metavar="TOKENS",
+            help="One row per token with its log-probability: CSV, Parquet or .npy; - for stdin.",
+        ),
+    ],
+    logprob_col: LogprobColOption = "logprob",
+    logprob_base: LogprobBaseOption = Base.e,
+    seq_col: SeqColOption = None,
+    mask_col: MaskColOption = None,
+    bytes_col: BytesColOption = None,
+    words_col: WordsColOption = None,
+    top: TopOption = 5,
+    base: BaseOption = Base.e,
+    fail_if: FailIfOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    input_format: InputFormatOption = InputFormat.csv,
+    chunk_rows: ChunkRowsOption = None,
+    quiet: QuietOption = False,
+    no_progress: NoProgressOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Corpus and per-sequence perplexity of a language model from per-token log-probabilities.
+
+    TOKENS holds one row per token: the log-probability the model gave the observed
+    token, and optionally a sequence id, a mask, and byte or word counts. A .npy is a
+    1-D array of log-probabilities, or a structured array with named fields.
+
+    Example: infocli perplexity sample_data/tokens.parquet --seq-col seq --bytes-col bytes
+    """
+    from infocli.gates import apply_gates, check_available, parse_gate
+    from infocli.perplexity import TOKEN_METRICS, available_metrics, perplexity
+    from infocli.report import perplexity_report, perplexity_table, progress
+
+    options = _perplexity_options(
+        logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
+        bytes_col=bytes_col, words_col=words_col, top=top, base=base, chunk_rows=chunk_rows,
+        input_format=input_format,
+    )  # fmt: skip
+    gates = [parse_gate(expr, TOKEN_METRICS) for expr in fail_if or []]
+    check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
+    _check_output(output)
+    with progress(not no_progress and sys.stderr.isatty(), "tokens") as on_progress:
+        run = perplexity(tokens, options, on_progress=on_progress)
+    results = run.state.compute(options.base, top=options.top)
+    checked = apply_gates(gates, results.metrics)
+    text = _render(
+        perplexity_report(run, results, checked),
+        perplexity_table(run, results, checked),
+        output_format,
+        output,
+    )
+    _finish(text, output, run.warnings, quiet, any(r.failed for r in checked))
+
+
+@app.command("trend", epilog=EXIT_CODES_HELP)
+def trend_command(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="FILE...",
+            help="Checkpoints: predictions (with --labels) or token files; the step is the last "
+            "number in each name.",
+        ),
+    ],
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels", metavar="PATH", help="Labels for every checkpoint's predictions (as in eval)."
+        ),
+    ] = None,
+    fail_if_worse: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-if-worse",
+            metavar="PCT",
+            help="Exit 1 when the last checkpoint's perplexity is more than PCT percent above the best.",
+        ),
+    ] = None,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot", metavar="PATH", help="Draw perplexity by step to a .png or .svg (needs infocli[plot])."
+        ),
+    ] = None,
+    kind: KindOption = Kind.auto,
+    target_kind: TargetKindOption = Kind.auto,
+    pred_cols: PredColsOption = None,
+    label_col: LabelColOption = None,
+    temperature: TemperatureOption = 1.0,
+    eps: EpsOption = 1e-12,
+    tol: TolOption = 1e-3,
+    ignore_index: IgnoreIndexOption = None,
+    logprob_col: LogprobColOption = "logprob",
+    logprob_base: LogprobBaseOption = Base.e,
+    seq_col: SeqColOption = None,
+    mask_col: MaskColOption = None,
+    base: BaseOption = Base.e,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    chunk_rows: ChunkRowsOption = None,
+    quiet: QuietOption = False,
+    no_progress: NoProgressOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Follow cross-entropy and perplexity across training checkpoints.
+
+    With --labels, each FILE is a checkpoint's predictions, evaluated against the labels
+    as by `infocli eval`; without it, each FILE is a token file, as for `infocli
+    perplexity`. Rows are sorted by step: the last integer in each file name
+    (ckpt_1000.parquet), or the argument order when no name has one.
+
+    Example: infocli trend sample_data/ckpt_*.parquet --seq-col seq --fail-if-worse 5
+    """
+    from infocli.report import progress, trend_report, trend_table
+    from infocli.trend import Checkpoint, run_trend, worse_than_best
+
+    if fail_if_worse is not None and not fail_if_worse >= 0:
+        raise InfoCliError(f"--fail-if-worse must be a percentage >= 0, got {fail_if_worse:g}")
+    _check_output(output)
+    if plot is not None:
+        from infocli.plot import check_plot_path
+
+        check_plot_path(plot)
+    signatures: list[str] = []
+    warnings: list[str] = []
+    if labels is not None:
+        from infocli.evaluate import evaluate
+
+        eval_options = _eval_options(
+            kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
+            temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
+        )  # fmt: skip
+
+        def evaluate_one(path: str) -> Checkpoint:
+            with progress(not no_progress and sys.stderr.isatty(), path) as on_progress:
+                evaluation = evaluate(path, labels, eval_options, on_progress=on_progress)
+            r = evaluation.state.compute(base.value)
+            signatures.append(evaluation.signature())
+            warnings.extend(evaluation.warnings)
+            return Checkpoint(
+                path, 0, r.metrics["cross_entropy"], r.metrics["perplexity"], r.standard_error["perplexity"]
+            )
+    else:
+        from infocli.perplexity import perplexity
+
+        token_options = _perplexity_options(
+            logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
+            base=base, chunk_rows=chunk_rows, top=0,
+        )  # fmt: skip
+
+        def evaluate_one(path: str) -> Checkpoint:
+            with progress(not no_progress and sys.stderr.isatty(), path) as on_progress:
+                run = perplexity(path, token_options, on_progress=on_progress)
+            r = run.state.compute(base.value, top=0)
+            signatures.append(run.signature())
+            warnings.extend(run.warnings)
+            return Checkpoint(
+                path, 0, r.metrics["cross_entropy"], r.metrics["perplexity"], r.standard_error["perplexity"]
+            )
+
+    rows = run_trend(files, evaluate_one)
+    gate = None
+    if fail_if_worse is not None:
+        gate = {"pct": fail_if_worse, "failed": worse_than_best(rows, fail_if_worse)}
+    signature = signatures[0] if signatures else ""
+    if plot is not None:
+        from infocli.plot import plot_trend
+
+        plot_trend(rows, plot)
+    text = _render(
+        trend_report(rows, base.value, signature, gate),
+        trend_table(rows, base.value, signature, gate),
+        output_format,
+        output,
+    )
+    _finish(text, output, warnings, quiet, bool(gate and gate["failed"]))
 
 
 def main() -> None:

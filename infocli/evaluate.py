@@ -102,7 +102,8 @@ class _Layout:
     pred_cols: list[str]
     n_classes: int | None
     binary: bool
-    class_names: list[str] | None
+    class_names: list[str] | None  # the classes' names, for class-name labels
+    column_names: list[str] | None  # the prediction columns' names, for messages
     label_source: Table | None = None
     label_kind: str | None = None  # "index", "name" or "dist"
     label_vector: str | None = None
@@ -119,6 +120,13 @@ def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout
         pred_cols = [c.name for c in preds.columns if c.name != name]
         if not pred_cols:
             raise InfoCliError(f"no prediction columns besides {name!r}", path=preds.path)
+    duplicates = sorted({c for c in pred_cols if pred_cols.count(c) > 1})
+    if duplicates:
+        raise InfoCliError(
+            f"column name {duplicates[0]!r} appears more than once among the prediction columns",
+            path=preds.path,
+            hint="Give every class column its own name",
+        )
     columns = [preds.require(col, "--pred-cols") for col in pred_cols]
     if len(columns) == 1 and columns[0].kind == "list":
         n_classes, binary, class_names = columns[0].width, False, None
@@ -135,7 +143,10 @@ def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout
                 )
         n_classes, binary = len(columns), len(columns) == 1
         class_names = pred_cols if not binary else None
-    layout = _Layout(pred_cols, 2 if binary else n_classes, binary, class_names)
+    if n_classes == 0:
+        raise InfoCliError("the predictions have no classes (0 columns)", path=preds.path)
+    named = columns[0].kind != "list" and all(pred_cols)
+    layout = _Layout(pred_cols, 2 if binary else n_classes, binary, class_names, pred_cols if named else None)
 
     source = labels
     if labels is None and preds.column(name) is not None:
@@ -218,6 +229,8 @@ class _Run:
             eps=options.eps,
             tol=options.tol,
             binary=layout.binary,
+            class_names=layout.column_names,
+            target_names=layout.target_cols if len(layout.target_cols) > 1 else None,
         )
         self.warnings: list[str] = []
         self._renormalised: dict[str, tuple[int, int, float]] = {}

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
     from infocli.metrics.classification import Results
+    from infocli.metrics.tokens import TokenResults
+    from infocli.perplexity import PerplexityRun
+    from infocli.trend import TrendRow
+
+_UNITS = {"e": "nats", "2": "bits", "10": "hartleys"}
 
 
 def json_number(value: float) -> float | str:
@@ -266,3 +271,209 @@ def progress(enabled: bool, description: str = "reading") -> Iterator[Any]:
     finally:
         if shown:
             bar.stop()
+
+
+# ---------------------------------------------------------------------------- perplexity
+
+_TOKEN_NOTES = {
+    "cross_entropy": "total NLL / total tokens",
+    "perplexity": "corpus: exp(total NLL / total tokens)",
+    "sequence_perplexity_mean": "mean over sequences of exp(NLL_s / n_s)",
+    "sequence_perplexity_median": "median over sequences of exp(NLL_s / n_s)",
+    "bits_per_byte": "total NLL in bits / total bytes",
+    "word_perplexity": "exp(total NLL / total words)",
+}
+
+
+def perplexity_report(
+    run: PerplexityRun, results: TokenResults, gates: Sequence[GateResult] = ()
+) -> dict[str, Any]:
+    """The JSON document of a perplexity run.
+
+    Args:
+        run: The input and settings.
+        results: The numbers, from the run's state.
+        gates: Checked ``--fail-if`` gates.
+
+    Returns:
+        A JSON-ready dictionary.
+    """
+    return {
+        "infocli_version": __version__,
+        "tokens": {"path": run.tokens.path, "format": run.tokens.format},
+        "n_tokens": results.n_tokens,
+        "n_sequences": results.n_sequences,
+        "n_masked": results.n_masked,
+        "base": results.base,
+        "unit": _UNITS[results.base],
+        "metrics": {k: json_number(v) for k, v in results.metrics.items()},
+        "standard_error": {k: json_number(v) for k, v in results.standard_error.items()},
+        "worst_sequences": [
+            {k: json_number(v) if isinstance(v, float) else v for k, v in row.items()}
+            for row in results.worst
+        ],
+        "warnings": list(run.warnings),
+        "signature": run.signature(),
+        "gates": _gate_dicts(gates),
+    }
+
+
+def _token_unit(name: str, base: str) -> str:
+    if name == "cross_entropy":
+        return f"{_UNITS[base]}/token"
+    return "bits/byte" if name == "bits_per_byte" else ""
+
+
+def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[GateResult] = ()) -> Group:
+    """The rich renderable of a perplexity run.
+
+    Args:
+        run: The input and settings.
+        results: The numbers.
+        gates: Checked gates.
+
+    Returns:
+        Something to print on a rich console.
+    """
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    header.add_row("tokens", f"{run.tokens.path}  ({run.tokens.format})")
+    counts = f"{results.n_tokens:,} tokens  ·  {results.n_sequences:,} sequences"
+    if results.n_masked:
+        counts += f"  ·  {results.n_masked:,} masked"
+    header.add_row("counted", counts)
+    table = Table(box=box.SIMPLE_HEAD)
+    for name, justify in (("metric", "left"), ("value", "right"), ("± std. error", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("unit")
+    table.add_column("what it is", style="dim")
+    for name, value in results.metrics.items():
+        se = results.standard_error.get(name, math.nan)
+        table.add_row(name, fmt(value), fmt(se, 2), _token_unit(name, results.base), _TOKEN_NOTES[name])
+    parts: list[Any] = [header, table]
+    if results.worst:
+        worst = Table(box=box.SIMPLE_HEAD, title="worst sequences", title_justify="left")
+        worst.add_column("sequence")
+        worst.add_column("tokens", justify="right")
+        worst.add_column("perplexity", justify="right")
+        for row in results.worst:
+            worst.add_row(str(row["sequence"]), f"{row['n_tokens']:,}", fmt(row["perplexity"]))
+        parts.append(worst)
+    if gates:
+        parts.append(_gates_table(gates))
+    parts.append(Text(f"signature: {run.signature()}", style="dim"))
+    return Group(*parts)
+
+
+# --------------------------------------------------------------------------------- trend
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One block character per value, scaled between the smallest and the largest.
+
+    Args:
+        values: The series (NaN or infinite values show as a space or a full block).
+
+    Returns:
+        The sparkline.
+    """
+    finite = [v for v in values if math.isfinite(v)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
+    chars = []
+    for v in values:
+        if math.isnan(v):
+            chars.append(" ")
+        elif math.isinf(v) or hi == lo:
+            chars.append(_SPARKS[-1] if math.isinf(v) else _SPARKS[0])
+        else:
+            chars.append(_SPARKS[round((v - lo) / (hi - lo) * (len(_SPARKS) - 1))])
+    return "".join(chars)
+
+
+def trend_report(
+    rows: Sequence[TrendRow], base: str, signature: str, gate: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The JSON document of a trend.
+
+    Args:
+        rows: The checkpoints in step order.
+        base: The log base of the cross-entropy.
+        signature: The settings signature shared by every checkpoint.
+        gate: The ``--fail-if-worse`` gate and its outcome, or None.
+
+    Returns:
+        A JSON-ready dictionary.
+    """
+    return {
+        "infocli_version": __version__,
+        "base": base,
+        "unit": _UNITS[base],
+        "checkpoints": [
+            {
+                "path": r.checkpoint.path,
+                "step": r.checkpoint.step,
+                "cross_entropy": json_number(r.checkpoint.cross_entropy),
+                "perplexity": json_number(r.checkpoint.perplexity),
+                "perplexity_se": json_number(r.checkpoint.perplexity_se),
+                "change": json_number(r.change),
+                "change_pct": json_number(r.change_pct),
+                "from_best": json_number(r.from_best),
+                "from_best_pct": json_number(r.from_best_pct),
+                "best": r.best,
+            }
+            for r in rows
+        ],
+        "signature": signature,
+        "gate": gate,
+    }
+
+
+def _signed(value: float, digits: int = 4, suffix: str = "") -> str:
+    if math.isnan(value):
+        return ""
+    return f"{value:+.{digits}g}{suffix}"
+
+
+def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[str, Any] | None) -> Group:
+    """The rich renderable of a trend: a row per checkpoint, then a sparkline.
+
+    Args:
+        rows: The checkpoints in step order.
+        base: The log base of the cross-entropy.
+        signature: The settings signature.
+        gate: The ``--fail-if-worse`` gate and its outcome, or None.
+
+    Returns:
+        Something to print on a rich console.
+    """
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("step", justify="right")
+    table.add_column(f"cross-entropy ({_UNITS[base]})", justify="right")
+    table.add_column("perplexity", justify="right")
+    table.add_column("vs previous", justify="right")
+    table.add_column("vs best", justify="right")
+    table.add_column("")
+    table.add_column("file", style="dim")
+    for r in rows:
+        c = r.checkpoint
+        table.add_row(
+            f"{c.step:,}",
+            fmt(c.cross_entropy),
+            fmt(c.perplexity),
+            f"{_signed(r.change)} ({_signed(r.change_pct, 3, '%')})" if not math.isnan(r.change) else "",
+            "best" if r.best else f"{_signed(r.from_best)} ({_signed(r.from_best_pct, 3, '%')})",
+            Text("★", style="bold green") if r.best else "",
+            c.path,
+        )
+    parts: list[Any] = [
+        table,
+        Text(f"perplexity by step  {sparkline([r.checkpoint.perplexity for r in rows])}"),
+    ]
+    if gate is not None:
+        verdict = Text("FAIL", style="bold red") if gate["failed"] else Text("pass", style="green")
+        parts.append(Text.assemble(f"gate: last checkpoint within {gate['pct']:g}% of the best: ", verdict))
+    parts.append(Text(f"signature: {signature}", style="dim"))
+    return Group(*parts)

@@ -22,6 +22,7 @@ Numerics, stated once:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ HIGHER_IS_BETTER = {
 
 _INFORMATION = frozenset({"entropy", "target_entropy", "cross_entropy", "kl_divergence"})
 _KIND_NAMES = {"probs": "probability", "logits": "logit", "logprobs": "log-probability"}
+_KIND_PLURALS = {"probs": "probabilities", "logits": "logits", "logprobs": "log probabilities"}
 
 
 def metric_unit(name: str, base: str) -> str:
@@ -75,19 +77,26 @@ def _first_row(bad: np.ndarray) -> int:
     return int(np.flatnonzero(rows)[0])
 
 
-def _first_bad_value(values: np.ndarray, bad: np.ndarray) -> tuple[int, int, float]:
-    """Row, class and value of the first element where ``bad`` is true (row-major order)."""
-    flat = int(np.flatnonzero(bad.ravel())[0])
-    row, col = divmod(flat, values.shape[1])
-    return row, col, float(values[row, col])
+def _first_bad_value(
+    values: np.ndarray, bad: np.ndarray, class_names: Sequence[str] | None
+) -> tuple[int, str, float]:
+    """Row, class and value of the first element where ``bad`` is true (in row order).
+
+    The class is named as the user knows it: its column name, or its index.
+    """
+    rows = np.flatnonzero(bad.any(axis=1))
+    row = int(rows[0])
+    col = int(np.flatnonzero(bad[row])[0])
+    where = f"column {class_names[col]!r}" if class_names else f"class {col}"
+    return row, where, float(values[row, col])
 
 
-def _check_no_nan(values: np.ndarray, what: str) -> None:
+def _check_no_nan(values: np.ndarray, class_names: Sequence[str] | None) -> None:
     bad = np.isnan(values)
     if bad.any():
-        row, col, _ = _first_bad_value(values, bad)
+        row, where, _ = _first_bad_value(values, bad, class_names)
         raise InfoCliError(
-            f"{what} for class {col} is NaN; expected a number",
+            f"value for {where} is missing or NaN; expected a number",
             row=row,
             hint="Missing predictions must be filled or their rows removed before evaluation",
         )
@@ -261,13 +270,15 @@ def _check_normalised(
     return count, (row, float(sums[row]))
 
 
-def _check_finite(values: np.ndarray, name: str, allow_minus_inf: bool) -> None:
+def _check_finite(
+    values: np.ndarray, name: str, allow_minus_inf: bool, class_names: Sequence[str] | None
+) -> None:
     """Raise for NaN, and for infinities other than -inf where that is allowed."""
-    _check_no_nan(values, name)
+    _check_no_nan(values, class_names)
     bad = np.isposinf(values) if allow_minus_inf else np.isinf(values)
     if bad.any():
-        row, col, value = _first_bad_value(values, bad)
-        raise InfoCliError(f"{name} for class {col} is {value}; expected a finite number", row=row)
+        row, where, value = _first_bad_value(values, bad, class_names)
+        raise InfoCliError(f"{name} for {where} is {value}; expected a finite number", row=row)
 
 
 def to_distributions(
@@ -278,6 +289,7 @@ def to_distributions(
     tol: float = 1e-3,
     option: str = "--kind",
     auto: bool = False,
+    class_names: Sequence[str] | None = None,
 ) -> Distributions:
     """Validate a chunk of scores and turn it into distributions.
 
@@ -289,6 +301,7 @@ def to_distributions(
             such rows are renormalised exactly.
         option: The command-line option that sets ``kind``, named in hints.
         auto: Whether ``kind`` was decided by ``--kind auto``, said in error messages.
+        class_names: Names of the classes (the file's columns), for error messages.
 
     Returns:
         The normalised distributions.
@@ -299,18 +312,18 @@ def to_distributions(
             within ``tol``. ``row`` is the chunk-local row.
     """
     name = _KIND_NAMES[kind]
-    read_as = f"read as {name.replace('-', ' ')}s"
+    read_as = f"read as {_KIND_PLURALS[kind]}"
     if auto:
         read_as += f" ({option} auto decided from the first rows)"
     n_classes = values.shape[1]
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        _check_finite(values, name, allow_minus_inf=kind == "logprobs")
+        _check_finite(values, name, kind == "logprobs", class_names)
     if kind == "probs":
         if lo < 0 or hi > 1:
-            row, col, value = _first_bad_value(values, (values < 0) | (values > 1))
+            row, where, value = _first_bad_value(values, (values < 0) | (values > 1), class_names)
             raise InfoCliError(
-                f"probability {value:g} for class {col} is outside [0, 1]; the file was {read_as}",
+                f"probability {value:g} for {where} is outside [0, 1]; the file was {read_as}",
                 row=row,
                 hint=f"If these are logits, pass {option} logits",
             )
@@ -324,9 +337,9 @@ def to_distributions(
             dist = Distributions(values, log_values, sums, np.log(sums), _row_peak(values)[0])
     else:
         if kind == "logprobs" and hi > 0:
-            row, col, value = _first_bad_value(values, values > 0)
+            row, where, value = _first_bad_value(values, values > 0, class_names)
             raise InfoCliError(
-                f"log-probability {value:g} for class {col} is above 0; the file was {read_as}",
+                f"log-probability {value:g} for {where} is above 0; the file was {read_as}",
                 row=row,
                 hint=f"If these are logits, pass {option} logits",
             )
@@ -359,8 +372,9 @@ def check_class_indices(labels: np.ndarray, n_classes: int) -> np.ndarray:
         bad = ~np.isfinite(labels) | (labels != np.floor(labels))
         if bad.any():
             row = _first_row(bad)
+            what = "missing or NaN" if np.isnan(labels[row]) else f"{labels[row]:g}, not a whole class index"
             raise InfoCliError(
-                f"label {labels[row]} is not a whole class index",
+                f"label is {what}",
                 row=row,
                 hint="Labels must be class indices, class names, or one column per class for soft targets",
             )
@@ -636,6 +650,9 @@ class Scorer:
         eps: Floor for q in the cross-entropy and KL terms; 0 for exact arithmetic.
         tol: Tolerance on probability rows summing to 1.
         binary: The predictions are one score per row (for class 1), expanded to two classes.
+        class_names: Names of the prediction columns (the one score column, for binary
+            predictions), for error messages.
+        target_names: Names of the target columns, for error messages.
 
     Example:
         >>> scorer = Scorer()
@@ -651,6 +668,8 @@ class Scorer:
     eps: float = 1e-12
     tol: float = 1e-3
     binary: bool = False
+    class_names: Sequence[str] | None = None
+    target_names: Sequence[str] | None = None
     state: EvalState = field(default_factory=EvalState)
 
     def __post_init__(self) -> None:
@@ -673,9 +692,15 @@ class Scorer:
         if self.kind == "auto":
             self.kind = detect_kind(values, tol=self.tol)
         if self.binary:
+            _check_no_nan(values, self.class_names)
             values = binary_to_two_classes(values, self.kind)
         dist = to_distributions(
-            values, self.kind, temperature=self.temperature, tol=self.tol, auto=self._auto
+            values,
+            self.kind,
+            temperature=self.temperature,
+            tol=self.tol,
+            auto=self._auto,
+            class_names=None if self.binary else self.class_names,
         )
         self.state.n_renormalised += dist.renormalised
         return dist
@@ -701,6 +726,7 @@ class Scorer:
             tol=self.tol,
             option="--target-kind",
             auto=self._target_auto,
+            class_names=self.target_names,
         )
         self.state.n_renormalised += dist.renormalised
         return dist

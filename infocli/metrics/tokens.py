@@ -21,7 +21,7 @@ Definitions (NLL in nats; ``--base`` converts the cross-entropy):
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,7 @@ def nll_from_logprobs(logprobs: np.ndarray, base: str = "e") -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InfoCliError(
-            f"log-probability {values[row]:g} is {'NaN' if np.isnan(values[row]) else 'above 0'}; "
+            f"log-probability is {'missing or NaN' if np.isnan(values[row]) else f'{values[row]:g}, above 0'}; "
             "expected a number <= 0",
             row=row,
             hint="The column must hold log-probabilities of the observed tokens (log_softmax, not logits)",
@@ -79,7 +79,7 @@ class SequenceSums:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def _codes(self, keys: list[Hashable]) -> np.ndarray:
+    def _codes(self, keys: Sequence[Hashable]) -> np.ndarray:
         """Dense codes of ``keys``, adding the new ones."""
         codes = np.empty(len(keys), dtype=np.intp)
         for i, key in enumerate(keys):
@@ -97,7 +97,9 @@ class SequenceSums:
                 setattr(self, name, new)
         return codes
 
-    def add(self, codes: np.ndarray, nll: np.ndarray, tokens: np.ndarray, n_bytes: np.ndarray, words: np.ndarray) -> None:
+    def add(
+        self, codes: np.ndarray, nll: np.ndarray, tokens: np.ndarray, n_bytes: np.ndarray, words: np.ndarray
+    ) -> None:
         """Add sums for sequences given by their dense codes (repeats allowed)."""
         np.add.at(self.nll, codes, nll)
         np.add.at(self.tokens, codes, tokens)
@@ -126,14 +128,14 @@ class SequenceSums:
             names: The sequence ids that ``ids`` index (a dictionary encoding), or None.
         """
         if ids is None:
-            starts, run_keys = np.zeros(1, dtype=np.intp), [None]
+            starts = np.zeros(1, dtype=np.intp)
+            codes = self._codes([None])
         else:
             starts, run_ids = _runs(ids)
             unique, inverse = np.unique(run_ids, return_inverse=True)
             keys = unique.tolist() if names is None else [names[i] for i in unique]
-            run_keys = None
+            codes = self._codes(keys)[inverse]
         lengths = np.diff(np.append(starts, len(nll)))
-        codes = self._codes(run_keys) if run_keys is not None else self._codes(keys)[inverse]
 
         def sums(values: np.ndarray | None) -> np.ndarray:
             return np.zeros(len(starts)) if values is None else np.add.reduceat(values, starts)
@@ -314,7 +316,7 @@ class TokenState:
             metrics["word_perplexity"] = _exp(word_rate)
             se = _ratio_se(nll, words) if len(keys) > 1 else math.nan
             errors["word_perplexity"] = metrics["word_perplexity"] * se
-        order = np.argsort(-per_sequence, kind="stable")[:top] if len(keys) else []
+        order = np.argsort(-per_sequence, kind="stable")[:top]
         worst = [
             {
                 "sequence": keys[i],

@@ -81,6 +81,13 @@ def file_format(path: str) -> str:
 
 
 def _open(source: str, path: str, fmt: str) -> Table:
+    try:
+        return _open_format(source, path, fmt)
+    except OSError as error:
+        raise InfoCliError(f"cannot be read ({error.strerror or error})", path=path) from error
+
+
+def _open_format(source: str, path: str, fmt: str) -> Table:
     if fmt == "parquet":
         from infocli.readers.parquet import ParquetTable
 
@@ -126,9 +133,8 @@ def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
             spooled = _spool_stdin(stdin_format)
             table = _open(spooled, "-", stdin_format)
         else:
-            fmt = file_format(path)
             _check_readable(path)
-            table = _open(path, path, fmt)
+            table = _open(path, path, file_format(path))
         try:
             yield table
         finally:

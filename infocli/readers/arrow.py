@@ -61,7 +61,16 @@ _NUMPY_TYPES = {"halffloat": "float16", "float": "float32", "double": "float64"}
 
 
 def numbers(array: Any) -> np.ndarray:
-    """A numeric Arrow array without nulls as a NumPy view of its buffer."""
+    """A numeric Arrow array as NumPy: a view of its buffer, or float64 with NaN for nulls.
+
+    Args:
+        array: An Arrow array of integers or floats.
+
+    Returns:
+        The values.
+    """
+    if array.null_count:
+        return np.asarray(pa.RecordBatch.from_arrays([array], ["v"]).to_tensor(null_to_nan=True))[:, 0]
     dtype = np.dtype(_NUMPY_TYPES.get(str(array.type), str(array.type)))
     data = np.frombuffer(array.buffers()[1], dtype=dtype, count=array.offset + len(array))
     return data[array.offset :]
@@ -83,21 +92,23 @@ def _list_matrix(array: Any, name: str, path: str, first_row: int) -> np.ndarray
                 row=first_row + row,
                 hint="Every row needs one value per class",
             )
-    values = array.flatten()
-    _check_no_nulls(values, name, path, first_row)
-    return as_float(numbers(values)).reshape(n, width)
+    return as_float(numbers(array.flatten())).reshape(n, width)
 
 
 def _vector(array: Any, name: str, path: str, first_row: int) -> Any:
-    """A column as NumPy (numbers, booleans) or Arrow (strings)."""
-    _check_no_nulls(array, name, path, first_row)
+    """A column as NumPy (numbers, booleans) or Arrow (strings).
+
+    Missing numbers become NaN, for the metrics to judge (a missing value in a row that
+    is ignored or masked out is no error); missing names and booleans are errors here.
+    """
     t = array.type
+    if _is_number(t):
+        return numbers(array)
+    _check_no_nulls(array, name, path, first_row)
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
         return array
     if pa.types.is_boolean(t):
         return numbers(array.cast(pa.int8())).astype(bool)
-    if _is_number(t):
-        return numbers(array)
     raise InfoCliError(f"column {name!r} has type {t}; expected numbers or strings", path=path)
 
 
@@ -121,16 +132,15 @@ def to_batch(
         The batch.
 
     Raises:
-        InfoCliError: A missing value, or rows of a list column of different lengths.
+        InfoCliError: A missing name or boolean, or rows of a list column of different lengths.
     """
     mat = None
     if len(matrix) == 1 and column_of(record_batch.schema.field(matrix[0])).kind == "list":
         mat = _list_matrix(record_batch.column(matrix[0]), matrix[0], path, first_row)
     elif matrix:
-        selected = record_batch.select(list(matrix))
-        for name, array in zip(matrix, selected.columns, strict=True):
-            _check_no_nulls(array, name, path, first_row)
         # Column-major: each column is copied once into place, with no transposition.
-        mat = as_float(np.asarray(selected.to_tensor(row_major=False)))
+        # Missing values become NaN, which the metrics report with their row.
+        tensor = record_batch.select(list(matrix)).to_tensor(null_to_nan=True, row_major=False)
+        mat = as_float(np.asarray(tensor))
     vecs = {name: _vector(record_batch.column(name), name, path, first_row) for name in vectors}
     return Batch(first_row, record_batch.num_rows, mat, vecs)

@@ -63,21 +63,14 @@ class CsvTable(Table):
     def _open(
         self, types: dict[str, pa.DataType] | None, include: list[str], block: int
     ) -> pcsv.CSVStreamingReader:
-        self._bad_line: int | None = None
-
-        def on_invalid_row(row: pcsv.InvalidRow) -> str:
-            self._bad_line = row.number
-            return "error"
-
         try:
             return pcsv.open_csv(
                 self._source,
-                # One thread: the parser then knows line numbers, and the streaming
-                # reader is no faster with more.
+                # One thread: the parser then numbers the lines in its errors, and the
+                # streaming reader is no faster with more.
                 read_options=pcsv.ReadOptions(use_threads=False, block_size=block),
-                parse_options=pcsv.ParseOptions(
-                    delimiter=self._delimiter, invalid_row_handler=on_invalid_row
-                ),
+                # A blank line is a row of missing values, reported, never skipped.
+                parse_options=pcsv.ParseOptions(delimiter=self._delimiter, ignore_empty_lines=False),
                 convert_options=pcsv.ConvertOptions(column_types=types, include_columns=include),
             )
         except (pa.ArrowException, OSError) as error:
@@ -85,15 +78,17 @@ class CsvTable(Table):
 
     def _error(self, error: Exception) -> InfoCliError:
         text = str(error)
-        columns = re.search(r"Expected (\d+) columns, got (\d+)", text)
+        columns = re.search(r"(?:Row #(\d+): )?Expected (\d+) columns, got (\d+)", text)
         if columns:
             return InfoCliError(
-                f"expected {columns[1]} fields, got {columns[2]}",
+                f"expected {columns[2]} fields, got {columns[3]}",
                 path=self.path,
-                line=self._bad_line,
+                line=int(columns[1]) if columns[1] else None,
                 hint="Every line needs one field per header column",
             )
-        value = re.search(r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'", text)
+        value = re.search(
+            r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+): invalid value '(.*)'", text
+        )
         if value:
             name = self.columns[int(value[1])].name if hasattr(self, "columns") else f"#{value[1]}"
             return InfoCliError(

@@ -1,0 +1,146 @@
+"""Checkpoint trends: evaluate a series of files and follow perplexity across steps."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from infocli.errors import InfoCliError
+from infocli.readers import EXTENSIONS
+
+_STEP = re.compile(r"\d+")
+
+
+def checkpoint_steps(paths: Sequence[str]) -> list[int]:
+    """The training step of each checkpoint: the last integer in its file name.
+
+    When no name has one, the steps are the positions 1, 2, ... in argument order.
+
+    Args:
+        paths: The checkpoint files.
+
+    Returns:
+        One step per path.
+
+    Raises:
+        InfoCliError: Some names have a number and others do not.
+    """
+    found = []
+    for path in paths:
+        name = os.path.basename(path)
+        lower = name.lower()
+        for ending in sorted(EXTENSIONS, key=len, reverse=True):
+            if lower.endswith(ending):
+                name = name[: -len(ending)]
+                break
+        numbers = _STEP.findall(name)
+        found.append(int(numbers[-1]) if numbers else None)
+    if all(step is None for step in found):
+        return list(range(1, len(paths) + 1))
+    missing = [path for path, step in zip(paths, found, strict=True) if step is None]
+    if missing:
+        raise InfoCliError(
+            f"{len(missing)} checkpoint name(s) have no step number while others do",
+            path=missing[0],
+            hint="Name every checkpoint with its step (ckpt_1000.parquet), or none of them",
+        )
+    return [step for step in found if step is not None]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint's numbers."""
+
+    path: str
+    step: int
+    cross_entropy: float
+    perplexity: float
+    perplexity_se: float
+
+
+@dataclass(frozen=True)
+class TrendRow:
+    """A checkpoint with its changes from the previous and the best checkpoint."""
+
+    checkpoint: Checkpoint
+    change: float  # perplexity minus the previous checkpoint's (NaN for the first)
+    change_pct: float
+    from_best: float  # perplexity minus the best checkpoint's
+    from_best_pct: float
+    best: bool
+
+
+def _pct(delta: float, reference: float) -> float:
+    return 100.0 * delta / reference if reference and math.isfinite(reference) else math.nan
+
+
+def trend_rows(checkpoints: Sequence[Checkpoint]) -> list[TrendRow]:
+    """Sort checkpoints by step and compute their changes.
+
+    Args:
+        checkpoints: In any order.
+
+    Returns:
+        Rows in step order; the best (lowest perplexity, the earliest on ties) is marked.
+
+    Raises:
+        InfoCliError: Two checkpoints have the same step.
+    """
+    ordered = sorted(checkpoints, key=lambda c: c.step)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if a.step == b.step:
+            raise InfoCliError(f"two checkpoints have step {a.step}: {a.path} and {b.path}")
+    finite = [c for c in ordered if not math.isnan(c.perplexity)]
+    best = min(finite, key=lambda c: c.perplexity) if finite else None
+    rows = []
+    previous = None
+    for c in ordered:
+        change = c.perplexity - previous.perplexity if previous else math.nan
+        from_best = c.perplexity - best.perplexity if best else math.nan
+        rows.append(
+            TrendRow(
+                c,
+                change,
+                _pct(change, previous.perplexity) if previous else math.nan,
+                from_best,
+                _pct(from_best, best.perplexity) if best else math.nan,
+                c is best,
+            )
+        )
+        previous = c
+    return rows
+
+
+def worse_than_best(rows: Sequence[TrendRow], pct: float) -> bool:
+    """Whether the last checkpoint's perplexity is more than ``pct`` percent above the best.
+
+    Args:
+        rows: From :func:`trend_rows`.
+        pct: The allowed excess, in percent.
+
+    Returns:
+        True if the gate fails (a NaN perplexity fails it too).
+    """
+    last = rows[-1]
+    return math.isnan(last.from_best_pct) or last.from_best_pct > pct
+
+
+def run_trend(paths: Sequence[str], evaluate_one: Callable[[str], Checkpoint]) -> list[TrendRow]:
+    """Evaluate every checkpoint and compute the trend.
+
+    Args:
+        paths: The checkpoint files.
+        evaluate_one: Evaluates one file (its step filled in afterwards).
+
+    Returns:
+        The trend rows, in step order.
+    """
+    steps = checkpoint_steps(paths)
+    checkpoints = []
+    for path, step in zip(paths, steps, strict=True):
+        c = evaluate_one(path)
+        checkpoints.append(Checkpoint(c.path, step, c.cross_entropy, c.perplexity, c.perplexity_se))
+    return trend_rows(checkpoints)
