@@ -123,6 +123,11 @@ def fmt(value: float, digits: int = 6) -> str:
     return f"{value:.{digits}g}"
 
 
+def _fmt_se(value: float) -> str:
+    """A standard error for the table; blank where it is undefined (NaN)."""
+    return "" if math.isnan(value) else fmt(value, 2)
+
+
 def _gates_table(gates: Sequence[GateResult]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title="gates", title_justify="left")
     table.add_column("gate")
@@ -170,7 +175,9 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
     table.add_column("± std. error", justify="right", style="dim")
     table.add_column("unit")
     for name, value in results.metrics.items():
-        table.add_row(name, fmt(value), fmt(results.standard_error[name], 2), metric_unit(name, results.base))
+        table.add_row(
+            name, fmt(value), _fmt_se(results.standard_error[name]), metric_unit(name, results.base)
+        )
     parts: list[Any] = [header, table]
     if gates:
         parts.append(_gates_table(gates))
@@ -193,7 +200,7 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
     terminal = sys.stdout.isatty() if color is None else color
     console = Console(
         file=buffer,
-        width=width or (None if terminal else 100),
+        width=width or (None if terminal else 120),
         force_terminal=terminal,
         no_color=not terminal or None,
     )
@@ -276,12 +283,12 @@ def progress(enabled: bool, description: str = "reading") -> Iterator[Any]:
 # ---------------------------------------------------------------------------- perplexity
 
 _TOKEN_NOTES = {
-    "cross_entropy": "total NLL / total tokens",
-    "perplexity": "corpus: exp(total NLL / total tokens)",
-    "sequence_perplexity_mean": "mean over sequences of exp(NLL_s / n_s)",
-    "sequence_perplexity_median": "median over sequences of exp(NLL_s / n_s)",
-    "bits_per_byte": "total NLL in bits / total bytes",
-    "word_perplexity": "exp(total NLL / total words)",
+    "cross_entropy": "total NLL / tokens",
+    "perplexity": "corpus: exp(total NLL / tokens)",
+    "sequence_perplexity_mean": "mean of each sequence's perplexity",
+    "sequence_perplexity_median": "median of each sequence's perplexity",
+    "bits_per_byte": "total NLL in bits / bytes",
+    "word_perplexity": "exp(total NLL / words)",
 }
 
 
@@ -339,7 +346,9 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
     header.add_column(style="bold")
     header.add_column()
     header.add_row("tokens", f"{run.tokens.path}  ({run.tokens.format})")
-    counts = f"{results.n_tokens:,} tokens  ·  {results.n_sequences:,} sequences"
+    counts = f"{results.n_tokens:,} tokens  ·  {results.n_sequences:,} sequence" + "s" * (
+        results.n_sequences != 1
+    )
     if results.n_masked:
         counts += f"  ·  {results.n_masked:,} masked"
     header.add_row("counted", counts)
@@ -350,9 +359,9 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
     table.add_column("what it is", style="dim")
     for name, value in results.metrics.items():
         se = results.standard_error.get(name, math.nan)
-        table.add_row(name, fmt(value), fmt(se, 2), _token_unit(name, results.base), _TOKEN_NOTES[name])
+        table.add_row(name, fmt(value), _fmt_se(se), _token_unit(name, results.base), _TOKEN_NOTES[name])
     parts: list[Any] = [header, table]
-    if results.worst:
+    if results.worst and results.n_sequences > 1:
         worst = Table(box=box.SIMPLE_HEAD, title="worst sequences", title_justify="left")
         worst.add_column("sequence")
         worst.add_column("tokens", justify="right")
@@ -418,8 +427,8 @@ def trend_report(
                 "cross_entropy": json_number(r.checkpoint.cross_entropy),
                 "perplexity": json_number(r.checkpoint.perplexity),
                 "perplexity_se": json_number(r.checkpoint.perplexity_se),
-                "change": json_number(r.change),
-                "change_pct": json_number(r.change_pct),
+                "change": None if r.change is None else json_number(r.change),
+                "change_pct": None if r.change_pct is None else json_number(r.change_pct),
                 "from_best": json_number(r.from_best),
                 "from_best_pct": json_number(r.from_best_pct),
                 "best": r.best,
@@ -431,8 +440,8 @@ def trend_report(
     }
 
 
-def _signed(value: float, digits: int = 4, suffix: str = "") -> str:
-    if math.isnan(value):
+def _signed(value: float | None, digits: int = 4, suffix: str = "") -> str:
+    if value is None or math.isnan(value):
         return ""
     return f"{value:+.{digits}g}{suffix}"
 
@@ -463,10 +472,10 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
             f"{c.step:,}",
             fmt(c.cross_entropy),
             fmt(c.perplexity),
-            f"{_signed(r.change)} ({_signed(r.change_pct, 3, '%')})" if not math.isnan(r.change) else "",
+            f"{_signed(r.change)} ({_signed(r.change_pct, 3, '%')})" if r.change is not None else "",
             "best" if r.best else f"{_signed(r.from_best)} ({_signed(r.from_best_pct, 3, '%')})",
             Text("★", style="bold green") if r.best else "",
-            c.path,
+            os.path.basename(c.path),
         )
     parts: list[Any] = [
         table,

@@ -66,8 +66,8 @@ class TrendRow:
     """A checkpoint with its changes from the previous and the best checkpoint."""
 
     checkpoint: Checkpoint
-    change: float  # perplexity minus the previous checkpoint's (NaN for the first)
-    change_pct: float
+    change: float | None  # perplexity minus the previous checkpoint's (None for the first)
+    change_pct: float | None
     from_best: float  # perplexity minus the best checkpoint's
     from_best_pct: float
     best: bool
@@ -98,13 +98,13 @@ def trend_rows(checkpoints: Sequence[Checkpoint]) -> list[TrendRow]:
     rows = []
     previous = None
     for c in ordered:
-        change = c.perplexity - previous.perplexity if previous else math.nan
+        change: float | None = c.perplexity - previous.perplexity if previous else None
         from_best = c.perplexity - best.perplexity if best else math.nan
         rows.append(
             TrendRow(
                 c,
                 change,
-                _pct(change, previous.perplexity) if previous else math.nan,
+                _pct(change, previous.perplexity) if previous and change is not None else None,
                 from_best,
                 _pct(from_best, best.perplexity) if best else math.nan,
                 c is best,

@@ -7,6 +7,12 @@ form infocli reads: probabilities as Parquet with labels as Parquet; logits as .
 labels as .npy; probabilities as CSV with class-name labels; a binary classifier's scores
 with the labels in the same CSV; and a teacher/student pair of distributions for
 distillation.
+
+For language models: per-token log-probabilities of 200 sequences with padding, a mask,
+byte counts and word counts (``tokens.parquet``, and the log-probabilities alone as
+``tokens.npy``); and a training run's checkpoints, as token files
+(``checkpoints/lm_step_*.parquet``) and as a classifier's logits
+(``checkpoints/clf_step_*.npy``, evaluated against ``labels.npy``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 N_ROWS = 1_000
+N_SEQUENCES = 200
+STEPS = (1000, 2000, 3000, 4000, 5000)
 CLASSES = ["cat", "dog", "bird", "fish", "frog"]
 SEED = 20261129
 
@@ -66,5 +74,50 @@ def main(folder: Path) -> None:
     )
 
 
+def _tokens(rng: np.random.Generator, skill: float) -> pa.Table:
+    """Token rows of N_SEQUENCES sequences; ``skill`` scales the model's confidence.
+
+    Each sequence ends in padding (mask false, log-probability missing); the word count
+    of a sequence sits on its first row, with zeros on the others.
+    """
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("seq", "logprob", "mask", "bytes", "words")}
+    for seq in range(N_SEQUENCES):
+        n_tokens, n_padding = int(rng.integers(20, 120)), int(rng.integers(0, 16))
+        difficulty = rng.gamma(8.0, 1 / 8)  # some documents are harder than others
+        nll = rng.gamma(1.2, 2.5 * difficulty / skill, n_tokens)
+        n_bytes = rng.integers(1, 9, n_tokens)
+        words = np.zeros(n_tokens + n_padding, dtype=np.int64)
+        words[0] = max(1, int(n_bytes.sum() / 5.5))
+        columns["seq"].append(np.full(n_tokens + n_padding, seq))
+        columns["logprob"].append(np.concatenate([-nll, np.full(n_padding, np.nan)]))
+        columns["mask"].append(np.arange(n_tokens + n_padding) < n_tokens)
+        columns["bytes"].append(np.concatenate([n_bytes, np.zeros(n_padding, dtype=np.int64)]))
+        columns["words"].append(words)
+    return pa.table({k: np.concatenate(v) for k, v in columns.items()})
+
+
+def language_models(folder: Path) -> None:
+    """Write the token files and the checkpoints of a training run."""
+    rng = np.random.default_rng(SEED + 1)
+    tokens = _tokens(rng, skill=1.0)
+    pq.write_table(tokens, folder / "tokens.parquet")
+    logprob = tokens.column("logprob").to_numpy()
+    np.save(folder / "tokens.npy", logprob[tokens.column("mask").to_numpy()])
+
+    checkpoints = folder / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    labels = np.load(folder / "labels.npy")
+    n_classes = len(CLASSES)
+    # Learning, then a slight relapse at the last step.
+    for step, skill in zip(STEPS, (0.55, 0.75, 0.9, 1.0, 0.92), strict=True):
+        step_rng = np.random.default_rng(SEED + step)
+        pq.write_table(_tokens(step_rng, skill), checkpoints / f"lm_step_{step}.parquet")
+        signal = 2.2 * skill * np.eye(n_classes)[labels]
+        logits = step_rng.normal(0.0, 1.0, (len(labels), n_classes)) + signal
+        np.save(checkpoints / f"clf_step_{step}.npy", logits.astype(np.float32))
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent)
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
+    main(out)
+    language_models(out)
