@@ -57,9 +57,10 @@ class InfoCliGroup(TyperGroup):
                 message += f" Try '{error.ctx.command_path} --help'."
             code = _fail(message)
         except (typer.Abort, KeyboardInterrupt):
-            sys.stderr.write("infocli: interrupted\n")
             code = 130
         code = code if isinstance(code, int) else ExitCode.OK
+        if code == 130:  # Typer turns Ctrl-C into exit code 130
+            sys.stderr.write("infocli: interrupted\n")
         if standalone_mode:
             sys.exit(code)
         return code
