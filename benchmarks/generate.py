@@ -1,0 +1,191 @@
+"""Generate the benchmark files, deterministically and in bounded memory.
+
+    python benchmarks/generate.py [FOLDER] [--scale S] [--only W1,W3]
+
+Each workload is a classifier's outputs on synthetic examples: logits are Gaussian noise
+plus a bump on the true class (so the model is right far more often than chance), and
+probabilities are their softmax, normalised in float64 and then cast. The rows are made
+and written chunk by chunk (each Parquet chunk is one row group), every chunk from its
+own fixed seed, so the files are the same on every run and at every scale the first rows
+agree. A workload whose files are already in FOLDER at the same scale is skipped
+(``manifest.json`` records what was written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+from workloads import DEFAULT_DATA_DIR, MANIFEST, WORKLOADS, Workload, select
+
+VERSION = 1
+"""Bump when the data changes, so that old files are regenerated."""
+
+CHUNK_VALUES = 4_000_000
+"""Prediction values per chunk (and per Parquet row group), at most 1M rows."""
+
+# name: (seed, logit noise std, bump on the true class, student's extra noise std)
+_SHAPE = {
+    "W1": (1, 1.0, 2.5, 0.0),
+    "W1x2": (1, 1.0, 2.5, 0.0),  # W1 at twice the rows: its first half is W1
+    "W2": (2, 2.0, 7.0, 0.0),
+    "W3": (3, 1.0, 2.5, 0.0),
+    "W4": (4, 1.5, 4.0, 0.8),
+}
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def chunk_rows(w: Workload) -> int:
+    """Rows per chunk for a workload."""
+    return min(1_000_000, max(1, CHUNK_VALUES // w.classes))
+
+
+def chunks(w: Workload, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The workload's (predictions, labels or teacher probabilities), chunk by chunk."""
+    seed, noise, bump, student_noise = _SHAPE[w.name]
+    step = chunk_rows(w)
+    for index, start in enumerate(range(0, rows, step)):
+        n = min(step, rows - start)
+        rng = np.random.default_rng([seed, index])
+        labels = rng.integers(0, w.classes, n)
+        logits = rng.normal(0.0, noise, (n, w.classes))
+        logits[np.arange(n), labels] += bump
+        if w.soft_targets:
+            student = softmax(logits + rng.normal(0.0, student_noise, logits.shape))
+            yield student.astype(w.dtype), softmax(logits).astype(w.dtype)
+        elif w.kind == "logits":
+            yield logits.astype(w.dtype), labels
+        else:
+            yield softmax(logits).astype(w.dtype), labels
+
+
+class _TableWriter:
+    """Appends chunks to a Parquet or CSV file: a matrix as columns c0..cN, a vector as ``label``."""
+
+    def __init__(self, path: Path, fmt: str, width: int | None, dtype: str) -> None:
+        self.names = [f"c{i}" for i in range(width)] if width else ["label"]
+        schema = pa.schema([(name, pa.from_numpy_dtype(np.dtype(dtype))) for name in self.names])
+        if fmt == "parquet":
+            self._writer = pq.ParquetWriter(path, schema)
+        else:
+            options = pcsv.WriteOptions(quoting_style="none", quoting_header="none")
+            self._writer = pcsv.CSVWriter(path, schema, write_options=options)
+
+    def write(self, values: np.ndarray) -> None:
+        """Append the rows of a chunk."""
+        columns = np.ascontiguousarray(values.reshape(len(values), -1).T)
+        self._writer.write_table(pa.table(dict(zip(self.names, columns, strict=True))))
+
+    def close(self) -> None:
+        """Finish the file."""
+        self._writer.close()
+
+
+class _NpyWriter:
+    """Fills a memory-mapped .npy file chunk by chunk."""
+
+    def __init__(self, path: Path, rows: int, width: int | None, dtype: str) -> None:
+        shape = (rows, width) if width else (rows,)
+        self._array = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=shape)
+        self._row = 0
+
+    def write(self, values: np.ndarray) -> None:
+        """Write the rows of a chunk after those already written."""
+        self._array[self._row : self._row + len(values)] = values
+        self._row += len(values)
+
+    def close(self) -> None:
+        """Flush the file to disk."""
+        self._array.flush()
+        del self._array
+
+
+def _writer(path: Path, w: Workload, rows: int, width: int | None, dtype: str) -> _TableWriter | _NpyWriter:
+    if w.format == "npy":
+        return _NpyWriter(path, rows, width, dtype)
+    return _TableWriter(path, w.format, width, dtype)
+
+
+def write_workload(w: Workload, rows: int, folder: Path) -> dict[str, int]:
+    """Write both files of a workload (under temporary names, renamed when complete).
+
+    Returns:
+        The size in bytes of each file, by name.
+    """
+    preds_path, labels_path = (folder / name for name in w.files)
+    temp = [path.with_name(path.name + ".partial") for path in (preds_path, labels_path)]
+    second_width, second_dtype = (w.classes, w.dtype) if w.soft_targets else (None, "int64")
+    writers = [
+        _writer(temp[0], w, rows, w.classes, w.dtype),
+        _writer(temp[1], w, rows, second_width, second_dtype),
+    ]
+    for preds, labels in chunks(w, rows):
+        writers[0].write(preds)
+        writers[1].write(labels)
+    for writer, partial, final in zip(writers, temp, (preds_path, labels_path), strict=True):
+        writer.close()
+        os.replace(partial, final)
+    return {name: (folder / name).stat().st_size for name in w.files}
+
+
+def _up_to_date(entry: dict | None, rows: int, folder: Path) -> bool:
+    if not entry or entry.get("version") != VERSION or entry.get("rows") != rows:
+        return False
+    files = entry.get("files", {})
+    return all((folder / n).is_file() and (folder / n).stat().st_size == size for n, size in files.items())
+
+
+def mib(n_bytes: float) -> str:
+    """A size in MiB, for people."""
+    return f"{n_bytes / 2**20:,.1f} MiB"
+
+
+def generate(folder: Path, scale: float, workloads: list[Workload]) -> dict:
+    """Write the workloads missing from ``folder`` at ``scale`` and update the manifest.
+
+    Returns:
+        The manifest: per workload, the scale, rows, classes and file sizes.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_path = folder / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    for w in workloads:
+        rows = w.rows_at(scale)
+        state = "up to date"
+        if not _up_to_date(manifest.get(w.name), rows, folder):
+            files = write_workload(w, rows, folder)
+            manifest[w.name] = {"version": VERSION, "scale": scale, "rows": rows, "classes": w.classes}
+            manifest[w.name]["files"] = files
+            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+            state = "wrote"
+        sizes = ", ".join(f"{n} ({mib(s)})" for n, s in manifest[w.name]["files"].items())
+        print(f"{w.name}: {state} {rows:,} x {w.classes} in {folder}: {sizes}", flush=True)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``generate.py [FOLDER] [--scale S] [--only W1,W3]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_DATA_DIR, help="output folder")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every row count")
+    parser.add_argument("--only", help=f"comma-separated workloads among {', '.join(WORKLOADS)}")
+    args = parser.parse_args(argv)
+    if not args.scale > 0:
+        parser.error("--scale must be positive")
+    generate(args.folder, args.scale, select(args.only))
+
+
+if __name__ == "__main__":
+    main()

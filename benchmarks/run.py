@@ -1,0 +1,456 @@
+"""Time infocli against a floor and the naive pandas/scikit-learn/SciPy way, side by side.
+
+    python benchmarks/run.py [--scale S] [--only W1,W3] [--repeats N] [--out PATH]
+                             [--data FOLDER] [--memory-growth] [--quick]
+
+For each workload the three contenders run as whole processes (start-up included),
+interleaved round by round (floor, naive, infocli, floor, naive, infocli, ...); the table
+gives the median wall time and the median peak RSS of each. Every round checks that the
+naive script and infocli agree on every metric (relative 1e-5) and that the floor read
+every row; any disagreement or failed process stops the run with exit code 1.
+
+``--quick`` is the smoke test of the harness (tiny files, one round): it checks values,
+never times, and writes its table to a temporary folder unless ``--out`` says otherwise.
+
+The harness itself never imports NumPy or pandas and generates the files in a
+subprocess: on Linux a child's ``ru_maxrss`` is at least the parent's peak RSS at the
+time of the exec, so a big harness would inflate the children's numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import resource
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from workloads import DEFAULT_DATA_DIR, MANIFEST, WORKLOADS, Workload, select
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_OUT = REPO / "BENCHMARKS.md"
+QUICK_SCALE = 0.002
+REL_TOL = 1e-5
+SUM_TOL = 1e-3
+HEAVY_MODULES = ("numpy", "pyarrow", "pandas")
+CONTENDERS = ("floor", "naive", "infocli")
+
+# Runs the CLI's main() in-process, then lists the heavy modules it imported.
+IMPORT_PROBE = f"""
+import sys
+sys.argv = ["infocli", *sys.argv[1:]]
+from infocli.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print("HEAVY_MODULES=" + ",".join(m for m in {HEAVY_MODULES!r} if m in sys.modules))
+"""
+
+
+class BenchmarkError(Exception):
+    """A contender failed, or the contenders disagree."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One process: its wall time, peak RSS and output."""
+
+    seconds: float
+    peak_mib: float
+    stdout: str
+
+
+def infocli_command() -> list[str]:
+    """The installed ``infocli`` script, or ``python -m infocli`` without one."""
+    script = shutil.which("infocli")
+    return [script] if script else [sys.executable, "-m", "infocli"]
+
+
+def measure(cmd: list[str]) -> Run:
+    """Run a command to completion: wall time, and peak RSS of that child process only.
+
+    Raises:
+        BenchmarkError: The command exited with a non-zero status.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if process.returncode != 0:
+        raise BenchmarkError(f"{shlex.join(cmd)} exited with {process.returncode}:\n{stderr}")
+    return Run(seconds, usage.ru_maxrss / 1024, stdout)  # ru_maxrss is in KiB on Linux
+
+
+def interleaved(
+    commands: dict[str, list[str]], repeats: int, check: Callable[[dict[str, Run]], None] | None = None
+) -> dict[str, list[Run]]:
+    """Run the commands round-robin, ``repeats`` rounds; ``check`` sees each round's runs."""
+    runs: dict[str, list[Run]] = {name: [] for name in commands}
+    for round_ in range(repeats):
+        latest = {}
+        for name, cmd in commands.items():
+            latest[name] = run = measure(cmd)
+            runs[name].append(run)
+            print(
+                f"  round {round_ + 1}/{repeats} {name}: {run.seconds:.2f} s, {run.peak_mib:.0f} MiB",
+                flush=True,
+            )
+        if check:
+            check(latest)
+    return runs
+
+
+def median_seconds(runs: list[Run]) -> float:
+    """The median wall time."""
+    return statistics.median(r.seconds for r in runs)
+
+
+def median_mib(runs: list[Run]) -> float:
+    """The median peak RSS."""
+    return statistics.median(r.peak_mib for r in runs)
+
+
+# ------------------------------------------------------------------------------ workloads
+
+
+def contender_commands(w: Workload, folder: Path) -> dict[str, list[str]]:
+    """The floor, naive and infocli command lines for a workload."""
+    preds, labels = (str(folder / name) for name in w.files)
+    python = sys.executable
+    return {
+        "floor": [python, str(HERE / "floor.py"), preds, labels],
+        "naive": [python, str(HERE / "naive.py"), preds, labels],
+        "infocli": [*infocli_command(), "eval", preds, labels, "--format", "json"],
+    }
+
+
+def check_agreement(w: Workload, latest: dict[str, Run]) -> None:
+    """The naive metrics match infocli's, and the floor read every row of both files.
+
+    Raises:
+        BenchmarkError: A metric differs by more than :data:`REL_TOL`, or a row count or a
+            probability sum is off.
+    """
+    report = json.loads(latest["infocli"].stdout)
+    mine, theirs = report["metrics"], json.loads(latest["naive"].stdout)
+    problems = [
+        f"{name}: naive {value!r} vs infocli {mine.get(name)!r}"
+        for name, value in theirs.items()  # infocli writes inf and nan as strings
+        if mine.get(name) is None or not math.isclose(float(value), float(mine[name]), rel_tol=REL_TOL)
+    ]
+    probabilities = (w.kind == "probs", w.soft_targets)
+    for read, is_probs in zip(json.loads(latest["floor"].stdout)["files"], probabilities, strict=True):
+        if read["rows"] != report["n_samples"]:
+            problems.append(
+                f"floor read {read['rows']} rows of {read['path']}, infocli {report['n_samples']}"
+            )
+        if is_probs and not math.isclose(read["sum"], read["rows"], rel_tol=SUM_TOL):
+            problems.append(f"probabilities in {read['path']} sum to {read['sum']} over {read['rows']} rows")
+    if problems:
+        raise BenchmarkError(f"{w.name}: the contenders disagree:\n  " + "\n  ".join(problems))
+
+
+@dataclass
+class WorkloadResult:
+    """A workload's files and its runs, by contender."""
+
+    workload: Workload
+    rows: int
+    sizes: dict[str, int]
+    runs: dict[str, list[Run]]
+
+    def seconds(self, name: str) -> float:
+        """Median wall time of a contender."""
+        return median_seconds(self.runs[name])
+
+    def mib(self, name: str) -> float:
+        """Median peak RSS of a contender."""
+        return median_mib(self.runs[name])
+
+
+def generate(folder: Path, scale: float, workloads: list[Workload]) -> dict:
+    """Generate missing files in a subprocess (keeping the harness small); the manifest."""
+    names = ",".join(w.name for w in workloads)
+    cmd = [sys.executable, str(HERE / "generate.py"), str(folder), "--scale", repr(scale), "--only", names]
+    subprocess.run(cmd, check=True)
+    return json.loads((folder / MANIFEST).read_text())
+
+
+def bench_workload(w: Workload, folder: Path, manifest: dict, repeats: int) -> WorkloadResult:
+    """Time the three contenders on a workload, checking agreement every round."""
+    print(f"{w.name}: {w.describe()}", flush=True)
+    runs = interleaved(contender_commands(w, folder), repeats, lambda latest: check_agreement(w, latest))
+    entry = manifest[w.name]
+    return WorkloadResult(w, entry["rows"], entry["files"], runs)
+
+
+# ------------------------------------------------------------------------- start-up, memory
+
+
+@dataclass
+class Startup:
+    """``infocli --version`` against ``import typer``, and the heavy imports of the CLI."""
+
+    runs: dict[str, list[Run]]
+    heavy: dict[str, str]
+
+
+def bench_startup(repeats: int) -> Startup:
+    """Time ``infocli --version`` and ``python -c "import typer"``, interleaved; probe imports."""
+    print("start-up", flush=True)
+    commands = {
+        "infocli --version": [*infocli_command(), "--version"],
+        "python -c 'import typer'": [sys.executable, "-c", "import typer"],
+    }
+    runs = interleaved(commands, repeats)
+    heavy = {}
+    for flag in ("--version", "--help"):
+        output = measure([sys.executable, "-c", IMPORT_PROBE, flag]).stdout
+        line = [x for x in output.splitlines() if x.startswith("HEAVY_MODULES=")][-1]
+        heavy[f"infocli {flag}"] = line.partition("=")[2]
+    return Startup(runs, heavy)
+
+
+def bench_memory_growth(folder: Path, repeats: int) -> dict[str, list[Run]]:
+    """Peak RSS of the floor and infocli on W1 and on W1 with twice the rows."""
+    print("memory growth: W1 vs W1x2", flush=True)
+    commands = {}
+    for name in ("W1", "W1x2"):
+        both = contender_commands(WORKLOADS[name], folder)
+        commands[f"floor {name}"], commands[f"infocli {name}"] = both["floor"], both["infocli"]
+    return interleaved(commands, repeats)
+
+
+# -------------------------------------------------------------------------------- report
+
+
+def machine() -> str:
+    """One line about the machine and the software versions."""
+    cpu = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown CPU"
+    ram_kib = _proc_field("/proc/meminfo", "MemTotal")
+    ram = f"{int(ram_kib.split()[0]) / 2**20:.1f} GiB" if ram_kib else "? GiB"
+    versions = ", ".join(
+        f"{package} {metadata.version(package)}"
+        for package in ("infocli", "numpy", "pyarrow", "pandas", "scipy", "scikit-learn")
+    )
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {ram} RAM; Python {platform.python_version()}, {versions}; "
+        f"{git_state()}; load average at the end {load}; "
+        f"{datetime.datetime.now().astimezone().isoformat(timespec='minutes')}"
+    )
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    """The first ``key: value`` of a /proc file, or None."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.partition(":")[2].strip() for line in lines if line.startswith(key)), None)
+
+
+def git_state() -> str:
+    """The repository's commit, and whether ``infocli/`` has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "infocli"], capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"commit {commit}" + (" with uncommitted changes in infocli/" if dirty else "")
+
+
+def _mib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**20:,.1f}"
+
+
+def _verdict(value: float, target: float, at_most: bool) -> str:
+    met = value <= target if at_most else value >= target
+    return f"{value:.2f} ({'≤' if at_most else '≥'} {target:g} {'✅' if met else '❌'})"
+
+
+def workload_row(r: WorkloadResult) -> tuple[str, int, int]:
+    """A markdown table row for a workload, and how many of its targets were met (of how many)."""
+    w, t = r.workload, r.workload.targets
+    assert t is not None
+    floor_s, naive_s, info_s = (r.seconds(name) for name in CONTENDERS)
+    floor_mib, naive_mib, info_mib = (r.mib(name) for name in CONTENDERS)
+    ratios = [
+        _verdict(info_s / floor_s, t.infocli_over_floor, True),
+        _verdict(naive_s / info_s, t.naive_over_infocli, False),
+    ]
+    mib_limit = t.mib_limit(floor_mib)
+    mib_cell = f"{info_mib:,.0f} (≤ {t.mib_text()} {'✅' if info_mib <= mib_limit else '❌'})"
+    cells = [
+        f"**{w.name}** {w.describe()}",
+        f"{r.rows:,} × {w.classes:,}",
+        " + ".join(_mib(size) for size in r.sizes.values()),
+        *(f"{s:.2f}" for s in (floor_s, naive_s, info_s)),
+        *ratios,
+        f"{floor_mib:,.0f}",
+        f"{naive_mib:,.0f}",
+        mib_cell,
+    ]
+    met = sum("✅" in cell for cell in [*ratios, mib_cell])
+    return "| " + " | ".join(cells) + " |", met, 3
+
+
+def render(
+    results: list[WorkloadResult],
+    startup: Startup,
+    growth: dict[str, list[Run]] | None,
+    repeats: int,
+    command: str,
+    quick: bool = False,
+) -> str:
+    """The whole markdown report."""
+    header = (
+        "| workload | rows × classes | file MiB (preds + labels) | floor s | naive s | infocli s "
+        "| infocli / floor | naive / infocli | floor MiB | naive MiB | infocli MiB |"
+    )
+    rows = [workload_row(r) for r in results]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Median of {repeats} interleaved run(s) per contender, each a whole process (start-up "
+        "included), on a warm page cache; peak RSS is the child's `ru_maxrss`. The values of the "
+        f"naive script and infocli agreed to {REL_TOL:g} (relative) in every run. Targets in "
+        "parentheses (✅ met, ❌ not met).",
+        "",
+        *(
+            ["**Quick mode: tiny files, one round. The times and targets below mean nothing.**", ""]
+            if quick
+            else []
+        ),
+        header,
+        "|" + "---|" * header.count(" | ") + "---|",
+        *(row for row, _, _ in rows),
+        "",
+        f"Targets met: {sum(m for _, m, _ in rows)} of {sum(n for _, _, n in rows)}.",
+        "",
+        "## Start-up",
+        "",
+        "| command | median s | peak MiB |",
+        "|---|---|---|",
+        *(
+            f"| `{name}` | {median_seconds(runs):.3f} | {median_mib(runs):.0f} |"
+            for name, runs in startup.runs.items()
+        ),
+        "",
+        *(
+            f"- `{name}` imports {', '.join(mods.split(',')) if mods else 'none'} of "
+            f"{', '.join(HEAVY_MODULES)}."
+            for name, mods in startup.heavy.items()
+        ),
+        "",
+    ]
+    if growth:
+        lines += [
+            "## Memory growth",
+            "",
+            "Peak RSS with twice the rows (W1x2 is W1 at 10,000,000 rows at scale 1): it should "
+            "not grow, as memory is bounded by the chunk size.",
+            "",
+            "| contender | W1 MiB | W1x2 MiB | growth |",
+            "|---|---|---|---|",
+        ]
+        for name in ("floor", "infocli"):
+            one, two = median_mib(growth[f"{name} W1"]), median_mib(growth[f"{name} W1x2"])
+            lines.append(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}× |")
+        lines.append("")
+    lines += [
+        "## Raw runs",
+        "",
+        *(
+            f"- {r.workload.name} {name}: "
+            + ", ".join(f"{run.seconds:.2f} s / {run.peak_mib:.0f} MiB" for run in r.runs[name])
+            for r in results
+            for name in CONTENDERS
+        ),
+        "",
+        "## Machine and command",
+        "",
+        f"- {machine()}",
+        f"- harness peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+        "(a child's peak reads at least this)",
+        f"- `{command}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Options; ``--quick`` fills in a tiny scale, one round and a temporary output."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, help="row-count factor (default 1, or 0.002 with --quick)")
+    parser.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 (default: all)")
+    parser.add_argument("--repeats", type=int, help="interleaved rounds (default 5, or 1 with --quick)")
+    parser.add_argument("--out", type=Path, help=f"markdown report (default {DEFAULT_OUT})")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="folder of generated files")
+    parser.add_argument("--memory-growth", action="store_true", help="also compare W1 with twice its rows")
+    parser.add_argument("--quick", action="store_true", help="smoke test: tiny files, one round")
+    args = parser.parse_args(argv)
+    args.scale = args.scale or (QUICK_SCALE if args.quick else 1.0)
+    args.repeats = args.repeats or (1 if args.quick else 5)
+    if not args.scale > 0 or args.repeats < 1:
+        parser.error("--scale must be positive and --repeats at least 1")
+    if args.quick and args.out is None:
+        args.out = Path(tempfile.mkdtemp(prefix="infocli-bench-quick-")) / "BENCHMARKS.md"
+    elif args.quick and args.out.resolve() == DEFAULT_OUT:
+        parser.error(f"--quick never writes {DEFAULT_OUT}")
+    args.out = args.out or DEFAULT_OUT
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate, time, check and write the report; 1 when a contender fails or they disagree."""
+    args = parse_args(argv)
+    workloads = select(args.only)
+    folder = args.data / f"scale-{args.scale:g}"
+    to_generate = workloads + [WORKLOADS[n] for n in ("W1", "W1x2") if args.memory_growth]
+    manifest = generate(folder, args.scale, list(dict.fromkeys(to_generate)))
+    try:
+        results = [bench_workload(w, folder, manifest, args.repeats) for w in workloads]
+        startup = bench_startup(args.repeats)
+        growth = bench_memory_growth(folder, args.repeats) if args.memory_growth else None
+    except BenchmarkError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    command = shlex.join(["python", *sys.argv] if argv is None else ["python", "benchmarks/run.py", *argv])
+    args.out.write_text(render(results, startup, growth, args.repeats, command, args.quick))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

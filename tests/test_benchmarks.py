@@ -1,0 +1,38 @@
+"""The benchmark harness works end to end: ``benchmarks/run.py --quick`` on tiny files.
+
+No timing is asserted: the quick mode only checks that floor, naive and infocli run and
+agree on the values (the harness exits 1 otherwise), and that the report is written.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_quick_benchmark_runs_every_workload_and_writes_the_table(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    cmd = [sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--memory-growth"]
+    cmd += ["--data", str(tmp_path / "data"), "--out", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    report = out.read_text()
+    for name in ("W1", "W2", "W3", "W4"):
+        rows = re.findall(rf"^\| \*\*{name}\*\* .*\|$", report, flags=re.MULTILINE)
+        assert len(rows) == 1, report
+        assert rows[0].count("|") == 12, rows[0]  # 11 cells
+    assert "## Start-up" in report and "`infocli --version` imports" in report
+    assert "## Memory growth" in report
+    assert (tmp_path / "data" / "scale-0.002" / "manifest.json").is_file()
+
+
+def test_quick_mode_refuses_to_overwrite_the_committed_table(tmp_path):
+    committed = BENCHMARKS.parent / "BENCHMARKS.md"
+    cmd = [sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--out", str(committed)]
+    result = subprocess.run(cmd + ["--data", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "never writes" in result.stderr
+    assert not list(tmp_path.iterdir())  # refused before generating anything
