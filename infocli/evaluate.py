@@ -17,7 +17,14 @@ import numpy as np
 from infocli import __version__
 from infocli.errors import InfoCliError
 from infocli.gates import Gate, check_available
-from infocli.metrics.classification import METRICS, Distributions, EvalState, Scorer, check_class_indices
+from infocli.metrics.classification import (
+    METRICS,
+    Distributions,
+    EvalState,
+    Scorer,
+    check_class_indices,
+    check_settings,
+)
 from infocli.readers import Batch, Table, aligned, class_codes, open_table, prefetch, row_count_error
 
 CHUNK_BYTES = 32 << 20
@@ -53,14 +60,7 @@ class EvalOptions:
         Raises:
             InfoCliError: A non-positive temperature, chunk size or tolerance; a negative eps.
         """
-        if not self.temperature > 0 or not np.isfinite(self.temperature):
-            raise InfoCliError(f"--temperature must be a positive number, got {self.temperature:g}")
-        if not self.eps >= 0 or not self.eps < 1:
-            raise InfoCliError(
-                f"--eps must be in [0, 1), got {self.eps:g}", hint="Use 0 for exact arithmetic"
-            )
-        if not self.tol > 0:
-            raise InfoCliError(f"--tol must be positive, got {self.tol:g}")
+        check_settings(temperature=self.temperature, eps=self.eps, tol=self.tol)
         if self.chunk_rows is not None and self.chunk_rows < 1:
             raise InfoCliError(f"--chunk-rows must be at least 1, got {self.chunk_rows}")
 
@@ -205,6 +205,13 @@ def _check_target_width(layout: _Layout, width: int | None, source: Table) -> No
         )
 
 
+def _unfiltered(error: InfoCliError, kept: np.ndarray | None) -> InfoCliError:
+    """Point an error found among the kept rows of a chunk at its row of the chunk."""
+    if kept is not None and error.row is not None:
+        error.row = int(kept[error.row])
+    return error
+
+
 def default_chunk_rows(n_values: int | None) -> int:
     """Rows per chunk for a row of ``n_values`` prediction values, from :data:`CHUNK_BYTES`.
 
@@ -288,7 +295,10 @@ class _Run:
                 kept = np.flatnonzero(keep)
                 self.scorer.state.n_ignored += len(labels) - len(kept)
                 labels = labels[kept]
-        return check_class_indices(labels, layout.n_classes), kept
+        try:
+            return check_class_indices(labels, layout.n_classes), kept
+        except InfoCliError as error:
+            raise _unfiltered(error, kept) from None
 
     def score(self, batch: Batch, label_batch: Batch | None) -> None:
         """Validate and score one chunk, adding it to the state."""
@@ -305,9 +315,7 @@ class _Run:
         try:
             pred = self.scorer.predictions(values if kept is None else values[kept])
         except InfoCliError as error:
-            if kept is not None and error.row is not None:
-                error.row = int(kept[error.row])
-            raise error.at(self.preds.path, row_offset=batch.first_row) from None
+            raise _unfiltered(error, kept).at(self.preds.path, row_offset=batch.first_row) from None
         self._note_renormalised(pred, self.preds, batch.first_row)
         self.scorer.add(pred, target)
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infocli.errors import InfoCliError
+from infocli.metrics.classification import as_float
 from infocli.readers import Batch, aligned, class_codes, file_format, open_table, prefetch
 
 N_ROWS = 53  # not a multiple of any batch size used below
@@ -103,18 +104,24 @@ def test_float_dtype_is_preserved(files, matrix, fmt, dtype):
 
 @pytest.mark.parametrize("fmt", ["parquet", "parquet-list", "parquet-fixed-list", "npy", "npy-structured"])
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16, np.uint8])
-def test_integer_values_become_float64(files, rng, fmt, dtype):
+def test_integer_values_are_read_exactly_for_the_metrics_to_widen(files, rng, fmt, dtype):
+    """Readers hand integers over as the file stores them; the metrics core widens them to
+    float64 (``as_float``, tested in test_metrics.py)."""
     values = rng.integers(0, 100, (N_ROWS, N_CLASSES)).astype(dtype)
     batches = _read_all(files.preds(values, fmt), _matrix_names(fmt), [], 20)
-    assert all(b.matrix.dtype == np.float64 for b in batches)
-    np.testing.assert_array_equal(np.concatenate([b.matrix for b in batches]), values.astype(np.float64))
+    got = np.concatenate([b.matrix for b in batches])
+    assert got.dtype.kind in "iu"
+    np.testing.assert_array_equal(got, values)
+    assert as_float(got).dtype == np.float64
 
 
-def test_float16_npy_widens_to_float32(files, matrix):
+def test_float16_npy_is_read_exactly_for_the_metrics_to_widen(files, matrix):
     values = matrix.astype(np.float16)
     batches = _read_all(files.npy(values), [""], [], 20)
-    assert all(b.matrix.dtype == np.float32 for b in batches)
-    np.testing.assert_array_equal(np.concatenate([b.matrix for b in batches]), values.astype(np.float32))
+    got = np.concatenate([b.matrix for b in batches])
+    np.testing.assert_array_equal(got, values)
+    assert as_float(got).dtype == np.float32
+    np.testing.assert_array_equal(as_float(got), values.astype(np.float32))
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv.gz"])

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from infocli.errors import InfoCliError
-from infocli.readers.table import Batch, Column, as_float
+from infocli.readers.table import Batch, Column
 
 
 def column_of(field: pa.Field) -> Column:
@@ -92,7 +92,7 @@ def _list_matrix(array: Any, name: str, path: str, first_row: int) -> np.ndarray
                 row=first_row + row,
                 hint="Every row needs one value per class",
             )
-    return as_float(numbers(array.flatten())).reshape(n, width)
+    return numbers(array.flatten()).reshape(n, width)
 
 
 def _vector(array: Any, name: str, path: str, first_row: int) -> Any:
@@ -140,7 +140,10 @@ def to_batch(
     elif matrix:
         # Column-major: each column is copied once into place, with no transposition.
         # Missing values become NaN, which the metrics report with their row.
-        tensor = record_batch.select(list(matrix)).to_tensor(null_to_nan=True, row_major=False)
-        mat = as_float(np.asarray(tensor))
+        selected = record_batch.select(list(matrix))
+        has_nulls = any(column.null_count for column in selected.columns)
+        mat = np.asarray(selected.to_tensor(null_to_nan=has_nulls, row_major=False))
+        if has_nulls and any(pa.types.is_integer(f.type) for f in selected.schema):
+            mat = mat.astype(np.float64)  # Arrow made small integers float32 to hold NaN
     vecs = {name: _vector(record_batch.column(name), name, path, first_row) for name in vectors}
     return Batch(first_row, record_batch.num_rows, mat, vecs)

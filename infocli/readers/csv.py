@@ -35,6 +35,8 @@ class CsvTable(Table):
         self.path = path
         self.format = format
         self._source = source
+        # pyarrow recognises only a lower-case ".gz"; the extension is matched in any case.
+        self._compression = "gzip" if source.lower().endswith(".gz") else None
         self._delimiter = delimiter
         self._row_bytes = self._bytes_per_row()
         with self._open(None, [], _MIN_BLOCK_BYTES) as reader:
@@ -44,13 +46,16 @@ class CsvTable(Table):
     def _bytes_per_row(self) -> int:
         """The longest of the first lines, to size blocks so that each holds whole rows."""
         try:
-            with pa.input_stream(self._source) as stream:
+            with self._stream() as stream:
                 sample = stream.read(_SAMPLE_BYTES)
         except (pa.ArrowException, OSError) as error:
             raise self._unreadable(error) from error
         lines = sample.split(b"\n")
         complete = lines[:-1] if len(lines) > 1 else lines
         return max(len(line) + 1 for line in complete) if len(lines) > 1 else len(sample) + 1
+
+    def _stream(self) -> pa.NativeFile:
+        return pa.input_stream(self._source, compression=self._compression)
 
     def _unreadable(self, error: Exception) -> InfoCliError:
         text = str(error)
@@ -65,7 +70,7 @@ class CsvTable(Table):
     ) -> pcsv.CSVStreamingReader:
         try:
             return pcsv.open_csv(
-                self._source,
+                self._stream(),
                 # One thread: the parser then numbers the lines in its errors, and the
                 # streaming reader is no faster with more.
                 read_options=pcsv.ReadOptions(use_threads=False, block_size=block),

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.lib import recfunctions
 
 from infocli.errors import InfoCliError
-from infocli.readers.table import Batch, Column, Table, as_float
+from infocli.readers.table import Batch, Column, Table
 
 _MAGIC = b"\x93NUMPY"
 
@@ -99,7 +99,7 @@ class NpyTable(Table):
             elif matrix:
                 mat = recfunctions.structured_to_unstructured(view[list(matrix)])
             vecs = {name: _native(view[name] if name else view) for name in vectors}
-            yield Batch(start, view.shape[0], None if mat is None else as_float(_native(mat)), vecs)
+            yield Batch(start, view.shape[0], None if mat is None else _native(mat), vecs)
 
     def close(self) -> None:
         """Drop the memory map."""

@@ -12,22 +12,6 @@ import numpy as np
 from infocli.errors import InfoCliError
 
 
-def as_float(values: np.ndarray) -> np.ndarray:
-    """Scores as floats: float32 and float64 stay, float16 widens to float32, integers to float64.
-
-    Args:
-        values: A numeric array.
-
-    Returns:
-        The array, converted only if it has to be.
-    """
-    if values.dtype == np.float16:
-        return values.astype(np.float32)
-    if values.dtype.kind != "f":
-        return values.astype(np.float64)
-    return values
-
-
 @dataclass(frozen=True)
 class Column:
     """A column of an input table.
@@ -53,8 +37,9 @@ class Batch:
     Attributes:
         first_row: The file row of the first row of the batch.
         n_rows: Rows in the batch.
-        matrix: (n_rows, width) float32 or float64: the requested numeric columns side by
-            side, or the rows of one list column; None if none were requested.
+        matrix: (n_rows, width) numbers, as the file holds them (missing values as NaN):
+            the requested numeric columns side by side, or the rows of one list column;
+            None if none were requested.
         vectors: The requested single columns: NumPy arrays for numbers and booleans,
             Arrow or NumPy arrays for strings.
     """
