@@ -178,4 +178,10 @@ def perplexity(
                 raise InfoCliError("every token is masked out; nothing to evaluate", path=table.path)
             raise InfoCliError("no rows; expected one row per token", path=table.path)
         info = InputInfo(table.path, table.format, "logprobs")
-    return PerplexityRun(state, info, options)
+    warnings = []
+    if state.masked_counts:
+        warnings.append(
+            f"{table.path}: {state.masked_counts:,} byte or word counts sit on masked rows and were "
+            "left out (counts are summed over the rows used)"
+        )
+    return PerplexityRun(state, info, options, warnings)

@@ -63,16 +63,20 @@ def plot_trend(rows: Sequence[TrendRow], path: str, *, title: str = "Perplexity 
             ax.scatter(
                 [c.step], [c.perplexity], s=160, facecolors="none", edgecolors="tab:green", linewidths=2
             )
+            # The best point is the lowest: the space under it is free for its label.
             ax.annotate(
                 f"best: {c.perplexity:.4g} at step {c.step:,}",
                 (c.step, c.perplexity),
                 textcoords="offset points",
-                xytext=(8, 12),
+                xytext=(0, -26),
+                ha="center",
+                va="top",
                 color="tab:green",
             )
     finite = [v for v in values if v == v and v != float("inf")]
-    if finite and min(finite) > 0 and max(finite) / min(finite) > 20:
-        ax.set_yscale("log")
+    if finite and min(finite) > 0 and max(finite) / min(finite) > 4:
+        ax.set_yscale("log")  # early checkpoints would flatten the later ones
+    ax.margins(x=0.08, y=0.2)
     ax.set_xlabel("step")
     ax.set_ylabel("perplexity (lower is better)")
     ax.set_title(title)

@@ -205,6 +205,7 @@ class TokenState:
     tokens: Moments = field(default_factory=Moments)
     sequences: SequenceSums = field(default_factory=SequenceSums)
     n_masked: int = 0
+    masked_counts: int = 0  # nonzero byte or word counts on masked rows, left out
     total_bytes: float = 0.0
     total_words: float = 0.0
     has_bytes: bool = False
@@ -243,6 +244,9 @@ class TokenState:
             if not keep.all():
                 rows = np.flatnonzero(keep)
                 self.n_masked += len(keep) - len(rows)
+                for counts in (n_bytes, words):
+                    if counts is not None:
+                        self.masked_counts += int(np.count_nonzero(np.asarray(counts)[~keep] > 0))
                 logprobs = logprobs[rows]
                 sequence = None if sequence is None else sequence[rows]
                 n_bytes = None if n_bytes is None else n_bytes[rows]
@@ -274,6 +278,7 @@ class TokenState:
         self.tokens.merge(other.tokens)
         self.sequences.merge(other.sequences)
         self.n_masked += other.n_masked
+        self.masked_counts += other.masked_counts
         self.total_bytes += other.total_bytes
         self.total_words += other.total_words
         self.has_bytes |= other.has_bytes
