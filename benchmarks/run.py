@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -35,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
+from importlib import metadata, util
 from pathlib import Path
 
 from workloads import DEFAULT_DATA_DIR, MANIFEST, WORKLOADS, Workload, select
@@ -253,12 +254,28 @@ def machine() -> str:
         f"{package} {metadata.version(package)}"
         for package in ("infocli", "numpy", "pyarrow", "pandas", "scipy", "scikit-learn")
     )
+    return f"{cpu}, {os.cpu_count()} cores, {ram} RAM; Python {platform.python_version()}, {versions}"
+
+
+def now() -> str:
+    """The date and time, to the minute, and the load average."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {ram} RAM; Python {platform.python_version()}, {versions}; "
-        f"{git_state()}; load average at the end {load}; "
-        f"{datetime.datetime.now().astimezone().isoformat(timespec='minutes')}"
-    )
+    return f"{datetime.datetime.now().astimezone().isoformat(timespec='minutes')} (load average {load})"
+
+
+def code_state() -> str:
+    """The repository's commit and a digest of the infocli source that runs.
+
+    infocli may be edited while the benchmark runs; comparing this at the start and at
+    the end tells whether every round measured the same code.
+    """
+    spec = util.find_spec("infocli")  # finds the package without importing it
+    digest = hashlib.sha256()
+    if spec and spec.origin:
+        package = Path(spec.origin).parent
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"{git_state()}, infocli source digest {digest.hexdigest()[:12]}"
 
 
 def _proc_field(path: str, key: str) -> str | None:
@@ -322,13 +339,34 @@ def workload_row(r: WorkloadResult) -> tuple[str, int, int]:
     return "| " + " | ".join(cells) + " |", met, 3
 
 
+@dataclass
+class Session:
+    """How the benchmark was run: settings, and the code and machine state at both ends."""
+
+    repeats: int
+    command: str
+    quick: bool
+    started: str
+    code_at_start: str
+    ended: str = ""
+    code_at_end: str = ""
+
+    def finish(self) -> None:
+        """Record the end state, and warn when infocli changed during the run."""
+        self.ended, self.code_at_end = now(), code_state()
+        if self.code_changed:
+            print(f"warning: infocli changed during the run: {self.code_changed}", file=sys.stderr)
+
+    @property
+    def code_changed(self) -> str:
+        """Empty, or what changed in infocli's code between the start and the end."""
+        if self.code_at_end and self.code_at_end != self.code_at_start:
+            return f"{self.code_at_start} at the start, {self.code_at_end} at the end"
+        return ""
+
+
 def render(
-    results: list[WorkloadResult],
-    startup: Startup,
-    growth: dict[str, list[Run]] | None,
-    repeats: int,
-    command: str,
-    quick: bool = False,
+    results: list[WorkloadResult], startup: Startup, growth: dict[str, list[Run]] | None, session: Session
 ) -> str:
     """The whole markdown report."""
     header = (
@@ -339,14 +377,20 @@ def render(
     lines = [
         "# Benchmarks",
         "",
-        f"Median of {repeats} interleaved run(s) per contender, each a whole process (start-up "
+        f"Median of {session.repeats} interleaved run(s) per contender, each a whole process (start-up "
         "included), on a warm page cache; peak RSS is the child's `ru_maxrss`. The values of the "
         f"naive script and infocli agreed to {REL_TOL:g} (relative) in every run. Targets in "
-        "parentheses (✅ met, ❌ not met).",
+        "parentheses (✅ met, ❌ not met). Peak RSS includes the pages of a file that a process "
+        "memory-maps and reads (a .npy read through `np.load(mmap_mode='r')` counts whole).",
         "",
         *(
             ["**Quick mode: tiny files, one round. The times and targets below mean nothing.**", ""]
-            if quick
+            if session.quick
+            else []
+        ),
+        *(
+            [f"**Warning: infocli's code changed during the run** ({session.code_changed}).", ""]
+            if session.code_changed
             else []
         ),
         header,
@@ -398,9 +442,11 @@ def render(
         "## Machine and command",
         "",
         f"- {machine()}",
+        f"- started {session.started}; {session.code_at_start}",
+        f"- ended {session.ended}; {session.code_at_end}",
         f"- harness peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
         "(a child's peak reads at least this)",
-        f"- `{command}`",
+        f"- `{session.command}`",
         "",
     ]
     return "\n".join(lines)
@@ -439,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.data / f"scale-{args.scale:g}"
     to_generate = workloads + [WORKLOADS[n] for n in ("W1", "W1x2") if args.memory_growth]
     manifest = generate(folder, args.scale, list(dict.fromkeys(to_generate)))
+    command = shlex.join(["python", *sys.argv] if argv is None else ["python", "benchmarks/run.py", *argv])
+    session = Session(args.repeats, command, args.quick, now(), code_state())
     try:
         results = [bench_workload(w, folder, manifest, args.repeats) for w in workloads]
         startup = bench_startup(args.repeats)
@@ -446,8 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-    command = shlex.join(["python", *sys.argv] if argv is None else ["python", "benchmarks/run.py", *argv])
-    args.out.write_text(render(results, startup, growth, args.repeats, command, args.quick))
+    session.finish()
+    args.out.write_text(render(results, startup, growth, session))
     print(f"wrote {args.out}")
     return 0
 
