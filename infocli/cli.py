@@ -6,9 +6,11 @@ Heavy modules (NumPy, pyarrow, rich) are imported inside the commands, so that
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -192,7 +194,7 @@ def _check_output(path: str | None) -> None:
 
 def _finish(text: str, output: str | None, warnings: list[str], quiet: bool, failed: bool) -> None:
     """Write the report and the warnings, and exit 1 if a gate failed."""
-    from infocli.report import write_report
+    from infocli.report.documents import write_report
 
     write_report(text, output)
     if not quiet:
@@ -268,13 +270,31 @@ def _perplexity_options(**values: Any) -> Any:
 
 
 def _render(
-    document: dict[str, Any], renderable: Any, output_format: OutputFormat, output: str | None
+    output_format: OutputFormat,
+    output: str | None,
+    document: Callable[[], dict[str, Any]],
+    table: Callable[[Any], Any],
 ) -> str:
-    from infocli.report import render, to_json
+    """The report text: ``document()`` as JSON, or ``table(tables_module)`` rendered.
 
+    rich is imported only for a table, so a JSON run does not pay for it.
+    """
     if output_format is OutputFormat.json:
-        return to_json(document)
-    return render(renderable, color=None if output is None else False)
+        from infocli.report.documents import to_json
+
+        return to_json(document())
+    from infocli.report import tables
+
+    return tables.render(table(tables), color=None if output is None else False)
+
+
+def _progress(no_progress: bool, description: str = "reading") -> Any:
+    """A progress bar on stderr when it is a terminal (imports rich only then)."""
+    if no_progress or not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from infocli.report.tables import progress_bar
+
+    return progress_bar(description)
 
 
 @app.command("eval", epilog=EXIT_CODES_HELP)
@@ -321,7 +341,7 @@ def eval_command(
     from infocli.evaluate import evaluate
     from infocli.gates import apply_gates, parse_gate
     from infocli.metrics.classification import METRICS
-    from infocli.report import eval_report, eval_table, progress
+    from infocli.report.documents import eval_report
 
     options = _eval_options(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
@@ -330,15 +350,15 @@ def eval_command(
     )  # fmt: skip
     gates = [parse_gate(expr, METRICS) for expr in fail_if or []]
     _check_output(output)
-    with progress(not no_progress and sys.stderr.isatty()) as on_progress:
+    with _progress(no_progress) as on_progress:
         evaluation = evaluate(preds, labels, options, gates=gates, on_progress=on_progress)
     results = evaluation.state.compute(options.base)
     checked = apply_gates(gates, results.metrics)
     text = _render(
-        eval_report(evaluation, results, checked),
-        eval_table(evaluation, results, checked),
         output_format,
         output,
+        lambda: eval_report(evaluation, results, checked),
+        lambda tables: tables.eval_table(evaluation, results, checked),
     )
     _finish(text, output, evaluation.warnings, quiet, any(r.failed for r in checked))
 
@@ -379,7 +399,7 @@ def perplexity_command(
     """
     from infocli.gates import apply_gates, check_available, parse_gate
     from infocli.perplexity import TOKEN_METRICS, available_metrics, perplexity
-    from infocli.report import perplexity_report, perplexity_table, progress
+    from infocli.report.documents import perplexity_report
 
     options = _perplexity_options(
         logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
@@ -389,15 +409,15 @@ def perplexity_command(
     gates = [parse_gate(expr, TOKEN_METRICS) for expr in fail_if or []]
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
     _check_output(output)
-    with progress(not no_progress and sys.stderr.isatty(), "tokens") as on_progress:
+    with _progress(no_progress, "tokens") as on_progress:
         run = perplexity(tokens, options, on_progress=on_progress)
     results = run.state.compute(options.base, top=options.top)
     checked = apply_gates(gates, results.metrics)
     text = _render(
-        perplexity_report(run, results, checked),
-        perplexity_table(run, results, checked),
         output_format,
         output,
+        lambda: perplexity_report(run, results, checked),
+        lambda tables: tables.perplexity_table(run, results, checked),
     )
     _finish(text, output, run.warnings, quiet, any(r.failed for r in checked))
 
@@ -461,7 +481,7 @@ def trend_command(
 
     Example: infocli trend sample_data/ckpt_*.parquet --seq-col seq --fail-if-worse 5
     """
-    from infocli.report import progress, trend_report, trend_table
+    from infocli.report.documents import trend_report
     from infocli.trend import Checkpoint, run_trend, worse_than_best
 
     if fail_if_worse is not None and not fail_if_worse >= 0:
@@ -482,7 +502,7 @@ def trend_command(
         )  # fmt: skip
 
         def evaluate_one(path: str) -> Checkpoint:
-            with progress(not no_progress and sys.stderr.isatty(), path) as on_progress:
+            with _progress(no_progress, path) as on_progress:
                 evaluation = evaluate(path, labels, eval_options, on_progress=on_progress)
             r = evaluation.state.compute(base.value)
             signatures.append(evaluation.signature())
@@ -499,7 +519,7 @@ def trend_command(
         )  # fmt: skip
 
         def evaluate_one(path: str) -> Checkpoint:
-            with progress(not no_progress and sys.stderr.isatty(), path) as on_progress:
+            with _progress(no_progress, path) as on_progress:
                 run = perplexity(path, token_options, on_progress=on_progress)
             r = run.state.compute(base.value, top=0)
             signatures.append(run.signature())
@@ -518,10 +538,10 @@ def trend_command(
 
         plot_trend(rows, plot)
     text = _render(
-        trend_report(rows, base.value, signature, gate),
-        trend_table(rows, base.value, signature, gate),
         output_format,
         output,
+        lambda: trend_report(rows, base.value, signature, gate),
+        lambda tables: tables.trend_table(rows, base.value, signature, gate),
     )
     _finish(text, output, warnings, quiet, bool(gate and gate["failed"]))
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from infocli.errors import InfoCliError
 from infocli.readers.table import Batch, Column
@@ -48,6 +47,8 @@ def _is_number(t: pa.DataType) -> bool:
 
 def _check_no_nulls(array: pa.Array, name: str, path: str, first_row: int) -> None:
     if array.null_count:
+        import pyarrow.compute as pc  # only on this error path: it costs start-up time
+
         row = pc.index(array.is_null(), True).as_py()
         raise InfoCliError(
             f"missing value in column {name!r}",

@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from infocli.errors import InfoCliError
@@ -105,6 +104,8 @@ class CsvTable(Table):
 
     def _find(self, name: str, value: str) -> int | None:
         """The first row whose ``name`` field is ``value``, read again as text."""
+        import pyarrow.compute as pc  # only on this error path: it costs start-up time
+
         reader = self._open({name: pa.string()}, [name], _MIN_BLOCK_BYTES)
         first_row = 0
         for record_batch in reader:

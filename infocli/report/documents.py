@@ -1,0 +1,203 @@
+"""The reports as documents: strict JSON, and writing a report atomically.
+
+No rich here: a JSON run never imports it. The rich tables are in
+:mod:`infocli.report.tables`. Every report is built from a metrics state's results and a
+description of the inputs, never from the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from infocli import __version__
+
+if TYPE_CHECKING:
+    from infocli.evaluate import Evaluation
+    from infocli.gates import GateResult
+    from infocli.metrics.classification import Results
+    from infocli.metrics.tokens import TokenResults
+    from infocli.perplexity import PerplexityRun
+    from infocli.trend import TrendRow
+
+UNITS = {"e": "nats", "2": "bits", "10": "hartleys"}
+"""The unit of each log base."""
+
+
+def json_number(value: float) -> float | str:
+    """A float for strict JSON: infinities and NaN become ``"inf"``, ``"-inf"``, ``"nan"``.
+
+    Args:
+        value: Any float.
+
+    Returns:
+        The float itself, or its string form when JSON has no number for it.
+    """
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _gate_dicts(gates: Sequence[GateResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "expr": r.gate.expr,
+            "metric": r.gate.metric,
+            "op": r.gate.op,
+            "threshold": json_number(r.gate.threshold),
+            "value": json_number(r.value),
+            "failed": r.failed,
+        }
+        for r in gates
+    ]
+
+
+def eval_report(evaluation: Evaluation, results: Results, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
+    """The JSON document of an evaluation.
+
+    Args:
+        evaluation: The inputs and settings.
+        results: The numbers, from the evaluation's state.
+        gates: Checked ``--fail-if`` gates.
+
+    Returns:
+        A JSON-ready dictionary (no infinities or NaN left as floats).
+    """
+    labels = evaluation.labels
+    return {
+        "infocli_version": __version__,
+        "predictions": vars(evaluation.predictions).copy(),
+        "labels": None if labels is None else vars(labels).copy(),
+        "n_samples": results.n_samples,
+        "n_classes": evaluation.n_classes,
+        "n_ignored": evaluation.state.n_ignored,
+        "base": results.base,
+        "unit": results.unit,
+        "metrics": {k: json_number(v) for k, v in results.metrics.items()},
+        "standard_error": {k: json_number(v) for k, v in results.standard_error.items()},
+        "n_clipped": results.n_clipped,
+        "n_renormalised": evaluation.state.n_renormalised,
+        "warnings": list(evaluation.warnings),
+        "signature": evaluation.signature(),
+        "gates": _gate_dicts(gates),
+    }
+
+
+def to_json(document: dict[str, Any]) -> str:
+    """Strict JSON text (``allow_nan=False``), indented, ending in a newline.
+
+    Args:
+        document: From a ``*_report`` function.
+
+    Returns:
+        The text.
+    """
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def write_report(text: str, path: str | None) -> None:
+    """Write the report to stdout, or atomically to ``path``.
+
+    A file is written to a temporary name in the same folder and renamed into place,
+    so a failed or interrupted run never leaves a half-written report or a stray
+    temporary file, and an existing report is replaced only by a complete one.
+
+    Args:
+        text: The report.
+        path: The output file, or None for stdout.
+    """
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".infocli-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def perplexity_report(
+    run: PerplexityRun, results: TokenResults, gates: Sequence[GateResult] = ()
+) -> dict[str, Any]:
+    """The JSON document of a perplexity run.
+
+    Args:
+        run: The input and settings.
+        results: The numbers, from the run's state.
+        gates: Checked ``--fail-if`` gates.
+
+    Returns:
+        A JSON-ready dictionary.
+    """
+    return {
+        "infocli_version": __version__,
+        "tokens": {"path": run.tokens.path, "format": run.tokens.format},
+        "n_tokens": results.n_tokens,
+        "n_sequences": results.n_sequences,
+        "n_masked": results.n_masked,
+        "base": results.base,
+        "unit": UNITS[results.base],
+        "metrics": {k: json_number(v) for k, v in results.metrics.items()},
+        "standard_error": {k: json_number(v) for k, v in results.standard_error.items()},
+        "worst_sequences": [
+            {k: json_number(v) if isinstance(v, float) else v for k, v in row.items()}
+            for row in results.worst
+        ],
+        "warnings": list(run.warnings),
+        "signature": run.signature(),
+        "gates": _gate_dicts(gates),
+    }
+
+
+def trend_report(
+    rows: Sequence[TrendRow], base: str, signature: str, gate: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The JSON document of a trend.
+
+    Args:
+        rows: The checkpoints in step order.
+        base: The log base of the cross-entropy.
+        signature: The settings signature shared by every checkpoint.
+        gate: The ``--fail-if-worse`` gate and its outcome, or None.
+
+    Returns:
+        A JSON-ready dictionary.
+    """
+    return {
+        "infocli_version": __version__,
+        "base": base,
+        "unit": UNITS[base],
+        "checkpoints": [
+            {
+                "path": r.checkpoint.path,
+                "step": r.checkpoint.step,
+                "cross_entropy": json_number(r.checkpoint.cross_entropy),
+                "perplexity": json_number(r.checkpoint.perplexity),
+                "perplexity_se": json_number(r.checkpoint.perplexity_se),
+                "change": None if r.change is None else json_number(r.change),
+                "change_pct": None if r.change_pct is None else json_number(r.change_pct),
+                "from_best": json_number(r.from_best),
+                "from_best_pct": json_number(r.from_best_pct),
+                "best": r.best,
+            }
+            for r in rows
+        ],
+        "signature": signature,
+        "gate": gate,
+    }
