@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -166,21 +167,73 @@ class Distributions:
         log_weights: (n, C) log of ``weights`` (``-inf`` where a weight is 0).
         sums: (n,) float64 row sums of ``weights``.
         log_sums: (n,) float64 ``log(sums)``, so log q = log_weights - log_sums.
-        argmax: (n,) the most probable class of each row (the first one on ties).
+        scores: (n, C) the scores as given (probabilities or logits), whose row maximum
+            is the predicted class: ranking by them avoids ties that rounding in exp or
+            log could create.
+        peak: (n,) each row's maximum of ``scores``.
         renormalised: Rows whose input did not sum to 1 to rounding but did within tolerance.
         first_renormalised: (row, sum) of the first such row, for the warning.
+        known_argmax: The row argmax, when finding the peak gave it anyway.
     """
 
     weights: np.ndarray
     log_weights: np.ndarray
     sums: np.ndarray
     log_sums: np.ndarray
-    argmax: np.ndarray
+    scores: np.ndarray
+    peak: np.ndarray
     renormalised: int = 0
     first_renormalised: tuple[int, float] | None = None
+    known_argmax: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.weights.shape[0]
+
+    @cached_property
+    def argmax(self) -> np.ndarray:
+        """(n,) the most probable class of each row, the first one on ties."""
+        if self.known_argmax is not None:
+            return self.known_argmax
+        n_classes = self.scores.shape[1]
+        # Weight class j by C - j, so the earliest class at the peak scores most: in
+        # class-major memory this is faster than argmax along short rows.
+        rank = np.arange(n_classes, 0, -1, dtype=np.min_scalar_type(n_classes))
+        first = ((self.scores == self.peak[:, None]) * rank).max(axis=1)
+        return (n_classes - first).astype(np.intp)
+
+    def predicts(self, classes: np.ndarray) -> np.ndarray:
+        """Whether each row's argmax is the given class (the first of tied classes counts).
+
+        Args:
+            classes: (n,) class indices.
+
+        Returns:
+            (n,) booleans.
+        """
+        if self.known_argmax is not None:
+            return self.known_argmax == classes
+        hit = _pick(self.scores, classes) == self.peak
+        # A hit is exact unless an earlier class ties at the peak; that needs two classes
+        # at the peak in one row, which one count over the chunk rules out.
+        if np.count_nonzero(self.scores == self.peak[:, None]) == len(self):
+            return hit
+        return self.argmax == classes
+
+
+def _pick(x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """x[i, classes[i]] for every row (by a flat index where the memory allows: faster)."""
+    n = x.shape[0]
+    if x.flags.f_contiguous:
+        return x.ravel(order="F").take(classes * n + np.arange(n))
+    if x.flags.c_contiguous:
+        return x.ravel().take(np.arange(n) * x.shape[1] + classes)
+    return x[np.arange(n), classes]
+
+
+def _class_major(x: np.ndarray) -> bool:
+    """Whether a row's values are a column apart in memory (as read from columnar files),
+    so that a reduction along rows runs down contiguous columns."""
+    return x.shape[1] > 1 and x.strides[0] == x.itemsize
 
 
 def _row_sums(x: np.ndarray) -> np.ndarray:
@@ -209,38 +262,34 @@ def _row_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _row_peak(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The first index of each row's maximum, and the maximum, for NaN-free rows.
+def _row_max(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each row's maximum of NaN-free scores, and its argmax when that came for free.
 
     Chunks read from columnar files are class-major in memory (columns side by side,
-    Fortran order). There a reduction along a row is fast while ``argmax`` is slow, so
-    the maximum is taken first and its first position follows from one comparison.
+    Fortran order), where a maximum along a row is a fast reduction; in row-major memory
+    ``argmax`` is the fast one, and the maximum is picked with it.
     """
-    n_classes = x.shape[1]
-    if n_classes > 1 and x.flags.f_contiguous and not x.flags.c_contiguous:
-        peak = x.max(axis=1)
-        # Weight class j by C - j, so the earliest class equal to the peak scores most.
-        weights = np.arange(n_classes, 0, -1, dtype=np.int16 if n_classes < 2**15 else np.int32)
-        argmax = n_classes - ((x == peak[:, None]) * weights).max(axis=1)
-        return argmax.astype(np.intp), peak
+    if _class_major(x):
+        return x.max(axis=1), None
     argmax = x.argmax(axis=1)
-    return argmax, np.take_along_axis(x, argmax[:, None], axis=1)[:, 0]
+    return _pick(x, argmax), argmax
 
 
-def _from_logits(z: np.ndarray, *, temperature: float) -> tuple[Distributions, np.ndarray]:
+def _from_logits(
+    z: np.ndarray, *, temperature: float, peak: tuple[np.ndarray, np.ndarray | None] | None = None
+) -> Distributions:
     """Softmax of z / temperature, by the shifted form exp(z - max); z may hold -inf.
 
-    Returns:
-        The distributions, and each row's maximum of z.
+    ``peak`` is ``_row_max(z)`` when already known.
     """
-    argmax, peak = _row_peak(z)
-    log_weights = np.subtract(z, peak[:, None])
+    row_max, argmax = peak if peak is not None else _row_max(z)
+    log_weights = np.subtract(z, row_max[:, None])
     if temperature != 1.0:
         # The argmax and the shift are unchanged by a positive scale, so divide after.
         np.divide(log_weights, log_weights.dtype.type(temperature), out=log_weights)
     weights = np.exp(log_weights)
     sums = _row_sums(weights)
-    return Distributions(weights, log_weights, sums, np.log(sums), argmax), peak
+    return Distributions(weights, log_weights, sums, np.log(sums), z, row_max, known_argmax=argmax)
 
 
 def _check_normalised(
@@ -298,9 +347,17 @@ def as_float(values: np.ndarray) -> np.ndarray:
 
 
 def _check_values(
-    values: np.ndarray, kind: str, *, option: str, auto: bool, class_names: Sequence[str] | None
+    values: np.ndarray,
+    kind: str,
+    *,
+    option: str,
+    auto: bool,
+    class_names: Sequence[str] | None,
+    row_max: np.ndarray | None = None,
 ) -> str:
     """Check every value is possible for its kind (not their row sums).
+
+    ``row_max``, each row's maximum when already known, saves a pass over the values.
 
     Returns:
         How the values were read, for later messages ("read as probabilities ...").
@@ -309,7 +366,10 @@ def _check_values(
     read_as = f"read as {_KIND_PLURALS[kind]}"
     if auto:
         read_as += f" ({option} auto decided from the first rows)"
-    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    lo, hi = 0.0, 0.0
+    if values.size:
+        lo = float(values.min())
+        hi = float(values.max() if row_max is None else row_max.max())
     if not (math.isfinite(lo) and math.isfinite(hi)):
         _check_finite(values, name, kind == "logprobs", class_names)
     if kind == "probs" and (lo < 0 or hi > 1):
@@ -360,7 +420,9 @@ def to_distributions(
             within ``tol``. ``row`` is the chunk-local row.
     """
     values = as_float(values)
-    read_as = _check_values(values, kind, option=option, auto=auto, class_names=class_names)
+    # The row maximum serves the range check, the softmax shift and the argmax alike.
+    peak = _row_max(values) if values.size else (np.zeros(len(values), values.dtype), None)
+    read_as = _check_values(values, kind, option=option, auto=auto, class_names=class_names, row_max=peak[0])
     n_classes = values.shape[1]
     if kind == "probs":
         sums = _row_sums(values)
@@ -368,18 +430,20 @@ def to_distributions(
         with np.errstate(divide="ignore"):
             log_values = np.log(values)
         if temperature != 1.0:
-            dist = _from_logits(log_values, temperature=temperature)[0]
+            dist = _from_logits(log_values, temperature=temperature)
         else:
-            dist = Distributions(values, log_values, sums, np.log(sums), _row_peak(values)[0])
+            dist = Distributions(
+                values, log_values, sums, np.log(sums), values, peak[0], known_argmax=peak[1]
+            )
     else:
-        dist, peak = _from_logits(values, temperature=1.0)
+        dist = _from_logits(values, temperature=1.0, peak=peak)
         count, first = 0, None
         if kind == "logprobs":
-            sums = np.exp(dist.log_sums + peak)
+            sums = np.exp(dist.log_sums + dist.peak)
             count, first = _check_normalised(sums, tol, n_classes, values.dtype, option, read_as)
         if temperature != 1.0:
-            dist = _from_logits(values, temperature=temperature)[0]
-    return Distributions(dist.weights, dist.log_weights, dist.sums, dist.log_sums, dist.argmax, count, first)
+            dist = _from_logits(values, temperature=temperature, peak=peak)
+    return replace(dist, renormalised=count, first_renormalised=first)
 
 
 def check_class_indices(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -461,16 +525,15 @@ def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *
         return RowScores(entropy)
     log_eps = math.log(eps) if eps > 0 else -math.inf
     if isinstance(target, np.ndarray):
-        rows = np.arange(len(pred))
-        log_q = pred.log_weights[rows, target] - pred.log_sums
+        log_q = _pick(pred.log_weights, target) - pred.log_sums
         n_clipped = int(np.count_nonzero(log_q < log_eps))
         cross_entropy = -np.maximum(log_q, log_eps)
         return RowScores(
             entropy,
             cross_entropy=cross_entropy,
-            target_entropy=np.zeros_like(cross_entropy),
+            target_entropy=np.zeros(len(cross_entropy)),
             kl_divergence=cross_entropy,
-            correct=pred.argmax == target,
+            correct=pred.predicts(target),
             n_clipped=n_clipped,
             class_indices=True,
         )
@@ -728,8 +791,26 @@ class Scorer:
         self._auto = self.kind == "auto"
         self._target_auto = self.target_kind == "auto"
 
+    def decide(self, predictions: np.ndarray | None = None, targets: np.ndarray | None = None) -> None:
+        """Settle ``auto`` kinds from the first rows seen (a chunk without rows decides nothing).
+
+        Call it on a whole chunk before scoring parts of it in parallel, so every part is
+        read the same way.
+
+        Args:
+            predictions: A chunk of prediction scores, as for :meth:`predictions`.
+            targets: A chunk of target scores, as for :meth:`targets`.
+        """
+        if self.kind == "auto" and predictions is not None and len(predictions):
+            values = predictions.reshape(-1, 1) if predictions.ndim == 1 else predictions
+            self.kind = detect_kind(as_float(values), tol=self.tol)
+        if self.target_kind == "auto" and targets is not None and len(targets):
+            self.target_kind = detect_kind(as_float(targets), tol=self.tol)
+
     def predictions(self, values: np.ndarray) -> Distributions:
         """Validate a chunk of predictions (deciding the kind on the first one).
+
+        Safe to call from several threads once the kind is decided (:meth:`decide`).
 
         Args:
             values: (n, n_classes) scores, or (n, 1) / (n,) binary scores.
@@ -740,14 +821,13 @@ class Scorer:
         Raises:
             InfoCliError: Invalid values for the kind (chunk-local ``row``).
         """
+        self.decide(predictions=values)
         values = as_float(values.reshape(-1, 1) if values.ndim == 1 else values)
-        if self.kind == "auto" and len(values):  # decided by the first chunk with rows
-            self.kind = detect_kind(values, tol=self.tol)
         kind = "probs" if self.kind == "auto" else self.kind  # any kind reads zero rows
         if self.binary:  # check the scores as given, before the second class is derived
             _check_values(values, kind, option="--kind", auto=self._auto, class_names=self.class_names)
             values = binary_to_two_classes(values, kind)
-        dist = to_distributions(
+        return to_distributions(
             values,
             kind,
             temperature=self.temperature,
@@ -755,11 +835,11 @@ class Scorer:
             auto=self._auto,
             class_names=None if self.binary else self.class_names,
         )
-        self.state.n_renormalised += dist.renormalised
-        return dist
 
     def targets(self, values: np.ndarray) -> Distributions:
         """Validate a chunk of target distributions (deciding their kind on the first one).
+
+        Safe to call from several threads once the kind is decided (:meth:`decide`).
 
         Args:
             values: (n, n_classes) target scores.
@@ -770,11 +850,9 @@ class Scorer:
         Raises:
             InfoCliError: Invalid values for the kind (chunk-local ``row``).
         """
-        values = as_float(values)
-        if self.target_kind == "auto" and len(values):
-            self.target_kind = detect_kind(values, tol=self.tol)
-        dist = to_distributions(
-            values,
+        self.decide(targets=values)
+        return to_distributions(
+            as_float(values),
             "probs" if self.target_kind == "auto" else self.target_kind,
             temperature=self.temperature,
             tol=self.tol,
@@ -782,18 +860,43 @@ class Scorer:
             auto=self._target_auto,
             class_names=self.target_names,
         )
-        self.state.n_renormalised += dist.renormalised
-        return dist
 
-    def add(self, pred: Distributions, target: np.ndarray | Distributions | None) -> None:
-        """Score a chunk and accumulate it.
+    def score(self, pred: Distributions, target: np.ndarray | Distributions | None) -> RowScores:
+        """The per-row terms of a chunk (thread-safe: nothing is accumulated).
 
         Args:
             pred: From :meth:`predictions`.
             target: None, validated class indices (:func:`check_class_indices`), or
                 distributions from :meth:`targets`.
+
+        Returns:
+            The per-row terms.
         """
-        self.state.update(score_rows(pred, target, eps=self.eps))
+        return score_rows(pred, target, eps=self.eps)
+
+    def update(
+        self, scores: RowScores, pred: Distributions, target: np.ndarray | Distributions | None
+    ) -> None:
+        """Accumulate a scored chunk, in file order.
+
+        Args:
+            scores: From :meth:`score`.
+            pred: The chunk's predictions.
+            target: The chunk's targets.
+        """
+        self.state.update(scores)
+        self.state.n_renormalised += pred.renormalised
+        if isinstance(target, Distributions):
+            self.state.n_renormalised += target.renormalised
+
+    def add(self, pred: Distributions, target: np.ndarray | Distributions | None) -> None:
+        """Score a chunk and accumulate it (:meth:`score`, then :meth:`update`).
+
+        Args:
+            pred: From :meth:`predictions`.
+            target: None, validated class indices, or distributions from :meth:`targets`.
+        """
+        self.update(self.score(pred, target), pred, target)
 
 
 def evaluate_arrays(

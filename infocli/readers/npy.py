@@ -1,10 +1,13 @@
-"""NumPy .npy files, memory-mapped so that only the rows in use are in memory."""
+"""NumPy .npy files, read chunk by chunk into memory that is reused."""
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from numpy.lib import format as npy_format
 from numpy.lib import recfunctions
 
 from infocli.errors import InfoCliError
@@ -23,9 +26,29 @@ def _kind(dtype: np.dtype) -> str:
     return "other"
 
 
+def _header(source: str, path: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Shape, Fortran order, dtype and data offset, from the file's header."""
+    with open(source, "rb") as file:
+        if file.read(len(_MAGIC)) != _MAGIC:
+            raise InfoCliError("not a .npy file (it does not start with the NumPy magic bytes)", path=path)
+        file.seek(0)
+        try:
+            version = npy_format.read_magic(file)
+            read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            shape, fortran_order, dtype = read(file)
+        except (ValueError, OSError, EOFError) as error:
+            raise InfoCliError(f"corrupt .npy header ({error})", path=path) from error
+        return shape, fortran_order, dtype, file.tell()
+
+
 class NpyTable(Table):
     """A .npy file: a 2-D array is one list column (the rows), a 1-D array one column,
     and a 1-D structured array one column per field.
+
+    Rows are read from the file in chunks, in a background thread while the previous
+    chunk is scored; a memory map would do no less copying and would count the whole
+    file in the process's resident memory. Fortran-ordered arrays, whose rows are not
+    contiguous on disk, are memory-mapped instead.
 
     Args:
         source: The file to open.
@@ -36,47 +59,29 @@ class NpyTable(Table):
 
     def __init__(self, source: str, path: str) -> None:
         self.path = path
-        with open(source, "rb") as file:
-            if file.read(len(_MAGIC)) != _MAGIC:
-                raise InfoCliError(
-                    "not a .npy file (it does not start with the NumPy magic bytes)", path=path
-                )
-        try:
-            self._array = np.load(source, mmap_mode="r", allow_pickle=False)
-        except ValueError as error:
-            if "mmap length" in str(error):
-                raise InfoCliError(
-                    "the file is truncated: it holds fewer values than its header says", path=path
-                ) from error
-            if "object" in str(error).lower():
-                raise InfoCliError(
-                    "the array holds Python objects; expected numbers or strings", path=path
-                ) from error
-            raise InfoCliError(f"corrupt .npy file ({error})", path=path) from error
-        except (EOFError, OSError) as error:
-            raise InfoCliError(f"corrupt or truncated .npy file ({error})", path=path) from error
-        array = self._array
-        if array.ndim not in (1, 2) or (array.dtype.names and array.ndim != 1):
-            raise InfoCliError(
-                f"expected a 1-D or 2-D array (rows, classes), got shape {array.shape}", path=path
-            )
-        if array.dtype.names:
-            self.columns = [self._field(name) for name in array.dtype.names]
-        elif array.ndim == 2:
-            self.columns = [
-                Column(
-                    "",
-                    "list" if _kind(array.dtype) == "number" else "other",
-                    array.shape[1],
-                    str(array.dtype),
-                )
-            ]
+        self._source = source
+        shape, self._fortran, dtype, self._offset = _header(source, path)
+        if dtype.hasobject:
+            raise InfoCliError("the array holds Python objects; expected numbers or strings", path=path)
+        if len(shape) not in (1, 2) or (dtype.names and len(shape) != 1):
+            raise InfoCliError(f"expected a 1-D or 2-D array (rows, classes), got shape {shape}", path=path)
+        expected = self._offset + math.prod(shape) * dtype.itemsize
+        if os.path.getsize(source) < expected:
+            raise InfoCliError("the file is truncated: it holds fewer values than its header says", path=path)
+        self._shape, self._dtype = shape, dtype
+        if dtype.names:
+            self.columns = [self._field(name) for name in dtype.names]
+        elif len(shape) == 2:
+            kind = "list" if _kind(dtype) == "number" else "other"
+            self.columns = [Column("", kind, shape[1], str(dtype))]
         else:
-            self.columns = [Column("", _kind(array.dtype), None, str(array.dtype))]
-        self.n_rows = array.shape[0]
+            self.columns = [Column("", _kind(dtype), None, str(dtype))]
+        self.n_rows = shape[0]
 
     def _field(self, name: str) -> Column:
-        dtype = self._array.dtype.fields[name][0]
+        fields = self._dtype.fields
+        assert fields is not None
+        dtype = fields[name][0]
         if dtype.subdtype is not None:
             base, shape = dtype.subdtype
             if len(shape) == 1 and _kind(base) == "number":
@@ -84,26 +89,38 @@ class NpyTable(Table):
             return Column(name, "other", None, str(dtype))
         return Column(name, _kind(dtype), None, str(dtype))
 
+    def _blocks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, rows of the array), read from the file or sliced from a memory map."""
+        n = self._shape[0]
+        if self._fortran and len(self._shape) == 2:
+            array = np.load(self._source, mmap_mode="r", allow_pickle=False)
+            for start in range(0, n, rows):
+                yield start, np.asarray(array[start : start + rows])
+            return
+        row_shape = self._shape[1:]
+        with open(self._source, "rb") as file:
+            file.seek(self._offset)
+            for start in range(0, n, rows):
+                block = np.empty((min(rows, n - start), *row_shape), dtype=self._dtype)
+                if file.readinto(block.view(np.uint8).reshape(-1).data) < block.nbytes:
+                    raise InfoCliError("the file ended early: it is truncated", path=self.path)
+                yield start, block
+
     def batches(
         self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
     ) -> Iterator[Batch]:
-        """Slice the memory-mapped array (see :meth:`Table.batches`)."""
-        array = self._array
-        for start in range(0, array.shape[0], rows):
-            view = np.asarray(array[start : start + rows])
+        """Read the array in blocks of rows (see :meth:`Table.batches`)."""
+        structured = self._dtype.names is not None
+        for start, block in self._blocks(rows):
             mat = None
-            if matrix and not array.dtype.names:
-                mat = view
+            if matrix and not structured:
+                mat = block
             elif len(matrix) == 1 and self.require(matrix[0], "the command line").kind == "list":
-                mat = view[matrix[0]]
+                mat = block[matrix[0]]
             elif matrix:
-                mat = recfunctions.structured_to_unstructured(view[list(matrix)])
-            vecs = {name: _native(view[name] if name else view) for name in vectors}
-            yield Batch(start, view.shape[0], None if mat is None else _native(mat), vecs)
-
-    def close(self) -> None:
-        """Drop the memory map."""
-        del self._array
+                mat = recfunctions.structured_to_unstructured(block[list(matrix)])
+            vecs = {name: _native(block[name] if name else block) for name in vectors}
+            yield Batch(start, block.shape[0], None if mat is None else _native(mat), vecs)
 
 
 def _native(values: np.ndarray) -> np.ndarray:

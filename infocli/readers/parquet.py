@@ -48,7 +48,9 @@ class ParquetTable(Table):
         names = list(dict.fromkeys([*matrix, *vectors]))
         first_row = 0
         try:
-            for record_batch in self._file.iter_batches(batch_size=rows, columns=names or None):
+            # One decoding thread: the other core is scoring the previous batch.
+            batches = self._file.iter_batches(batch_size=rows, columns=names or None, use_threads=False)
+            for record_batch in batches:
                 yield to_batch(record_batch, matrix, vectors, self.path, first_row)
                 first_row += record_batch.num_rows
         except (pa.ArrowException, OSError) as error:
