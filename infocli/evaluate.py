@@ -223,12 +223,18 @@ def _unfiltered(error: InfoCliError, kept: np.ndarray | None) -> InfoCliError:
     return error
 
 
-def _workers() -> int:
-    """Threads to score chunks on: the CPUs this process may use."""
-    override = os.environ.get("INFOCLI_THREADS")
-    if override:
-        return max(1, int(override))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def _workers(preds: Table, soft_targets: bool) -> int:
+    """Threads to score chunks on.
+
+    Every CPU, except that one is left to the decoder when the predictions come from CSV
+    or Parquet and the labels are classes: scoring against a class then costs less than
+    decoding, which becomes the slower stage. Measured on 2 cores, one scoring thread
+    against two: 5M x 10 Parquet with labels 0.91 s against 1.07 s; 1M x 100 Parquet
+    with soft targets 2.94 s against 2.42 s; 200k x 1,000 .npy 1.13 s against 1.05 s.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    decoder_bound = preds.format != "npy" and not soft_targets
+    return max(1, cpus - decoder_bound)
 
 
 def default_chunk_rows(n_values: int | None) -> int:
@@ -311,15 +317,16 @@ class _Run:
         self._pool.shutdown()
 
     def chunks(self, rows: int) -> Iterator[tuple[Batch, Batch | None]]:
-        """The aligned batches of the predictions and the labels."""
+        """The aligned batches of the predictions and the labels, each file read ahead in
+        a thread of its own."""
         layout = self.layout
         from_preds = layout.label_source is self.preds
         vectors = [layout.label_vector] if layout.label_vector is not None else []
-        pred_batches = self.preds.batches(layout.pred_cols, vectors if from_preds else [], rows)
+        pred_batches = prefetch(self.preds.batches(layout.pred_cols, vectors if from_preds else [], rows))
         if layout.label_source is None or from_preds:
             return aligned(self.preds, pred_batches, None, None, rows)
         assert self.labels is not None
-        label_batches = self.labels.batches(layout.target_cols, vectors, rows)
+        label_batches = prefetch(self.labels.batches(layout.target_cols, vectors, rows))
         return aligned(self.preds, pred_batches, self.labels, label_batches, rows)
 
     def _note_renormalised(
@@ -483,8 +490,9 @@ def evaluate(
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
         rows = options.chunk_rows or default_chunk_rows(layout.n_classes)
         run = _Run(preds, labels, layout, options)
-        work = (run.prepare(batch, label_batch) for batch, label_batch in prefetch(run.chunks(rows)))
-        for scored in _in_order(run.compute, work, _workers()):
+        work = (run.prepare(batch, label_batch) for batch, label_batch in run.chunks(rows))
+        workers = _workers(preds, soft_targets=layout.label_kind == "dist")
+        for scored in _in_order(run.compute, work, workers):
             run.accumulate(scored)
             if on_progress:
                 on_progress(scored.work.first_row + len(scored.work.values), preds.n_rows)

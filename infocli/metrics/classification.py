@@ -537,15 +537,15 @@ def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *
             n_clipped=n_clipped,
             class_indices=True,
         )
-    # Soft targets p = u / t: sum p log q = sum(u log w) / t - log s, and
-    # KL = sum(u (log u - log w)) / t - log t + log s, computed directly so a small KL keeps
-    # its relative precision instead of being a difference of two cross-entropies.
+    # Soft targets p = u / t: KL = sum(u (log u - log w)) / t - log t + log s, computed
+    # directly so that a small KL keeps its relative precision (rather than being a
+    # difference of two cross-entropies); the cross-entropy is then H(p) + KL.
     u, log_u = target.weights, target.log_weights
     target_entropy = _entropy_rows(target)
     with np.errstate(invalid="ignore"):
         log_ratio = log_u - pred.log_weights
     kl = _row_dot(u, log_ratio) / target.sums - target.log_sums + pred.log_sums
-    cross_entropy = pred.log_sums - _row_dot(u, pred.log_weights) / target.sums
+    cross_entropy = target_entropy + kl
     n_clipped = 0
     if eps > 0:
         # Rows where some log q might fall below log eps; usually none, found cheaply.
@@ -559,13 +559,13 @@ def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *
             ur, tr = u[rows], target.sums[rows]
             with np.errstate(invalid="ignore"):
                 kl[rows] = _row_dot(ur, log_u[rows] - log_q) / tr - target.log_sums[rows]
-            cross_entropy[rows] = -_row_dot(ur, log_q) / tr
+            cross_entropy[rows] = target_entropy[rows] + kl[rows]
     return RowScores(
         entropy,
         cross_entropy=cross_entropy,
         target_entropy=target_entropy,
         kl_divergence=kl,
-        correct=pred.argmax == target.argmax,
+        correct=pred.predicts(target.argmax),
         n_clipped=n_clipped,
     )
 

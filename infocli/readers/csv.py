@@ -13,8 +13,7 @@ from infocli.readers.arrow import column_of, to_batch
 from infocli.readers.table import Batch, Table
 
 _SAMPLE_BYTES = 1 << 20
-_MIN_BLOCK_BYTES = 1 << 20
-_MAX_BLOCK_BYTES = 16 << 20
+_BLOCK_BYTES = 1 << 20
 
 
 class CsvTable(Table):
@@ -38,7 +37,7 @@ class CsvTable(Table):
         self._compression = "gzip" if source.lower().endswith(".gz") else None
         self._delimiter = delimiter
         self._row_bytes = self._bytes_per_row()
-        with self._open(None, [], _MIN_BLOCK_BYTES) as reader:
+        with self._open(None, [], _BLOCK_BYTES) as reader:
             self.columns = [column_of(field) for field in reader.schema]
         self.n_rows = None
 
@@ -106,7 +105,7 @@ class CsvTable(Table):
         """The first row whose ``name`` field is ``value``, read again as text."""
         import pyarrow.compute as pc  # only on this error path: it costs start-up time
 
-        reader = self._open({name: pa.string()}, [name], _MIN_BLOCK_BYTES)
+        reader = self._open({name: pa.string()}, [name], _BLOCK_BYTES)
         first_row = 0
         for record_batch in reader:
             found = pc.index(record_batch.column(0), value).as_py()
@@ -129,7 +128,9 @@ class CsvTable(Table):
             column = self.require(name, "the command line")
             if (column.kind == "number" and name not in keys) or name in matrix:
                 types[name] = pa.float64()
-        block = max(4 * self._row_bytes, min(rows * self._row_bytes, _MAX_BLOCK_BYTES), _MIN_BLOCK_BYTES)
+        # Blocks of about a MiB (each holding whole rows) keep the parser's memory small;
+        # the caller joins or cuts batches to the rows it wants.
+        block = max(4 * self._row_bytes, _BLOCK_BYTES)
         reader = self._open(types, names, block)
         first_row = 0
         while True:
