@@ -359,9 +359,9 @@ def eval_command(
     from infocli.evaluate import evaluate
     from infocli.gates import apply_gates, parse_gate
     from infocli.metrics.classification import METRICS
+    from infocli.report.documents import eval_report
 
     _keep_freed_memory()
-    from infocli.report.documents import eval_report
 
     options = _eval_options(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
@@ -419,9 +419,9 @@ def perplexity_command(
     """
     from infocli.gates import apply_gates, check_available, parse_gate
     from infocli.perplexity import TOKEN_METRICS, available_metrics, perplexity
+    from infocli.report.documents import perplexity_report
 
     _keep_freed_memory()
-    from infocli.report.documents import perplexity_report
 
     options = _perplexity_options(
         logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
