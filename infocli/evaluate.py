@@ -307,14 +307,6 @@ class _Run:
         )
         self.warnings: list[str] = []
         self._renormalised: dict[str, tuple[int, int, float]] = {}
-        self._workers = (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        )
-        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="infocli-score")
-
-    def close(self) -> None:
-        """Stop the worker threads."""
-        self._pool.shutdown()
 
     def chunks(self, rows: int) -> Iterator[tuple[Batch, Batch | None]]:
         """The aligned batches of the predictions and the labels, each file read ahead in
