@@ -136,15 +136,5 @@ class Table(ABC):
             InfoCliError: The file is corrupt, truncated, or holds a missing value.
         """
 
-    def count_rows(self) -> int:
-        """The number of data rows, reading the file if it does not say.
-
-        Returns:
-            The number of rows.
-        """
-        if self.n_rows is not None:
-            return self.n_rows
-        return sum(batch.n_rows for batch in self.batches([], [], 1 << 20))
-
     def close(self) -> None:  # noqa: B027 - most tables hold nothing to release
         """Release what the table holds open."""
