@@ -1,6 +1,9 @@
 """The floor: read the same files as infocli and touch every value (a sum), no metric math.
 
     python benchmarks/floor.py PREDS [LABELS]
+    python benchmarks/floor.py TOKENS
+
+A token file's sum is that of its sequence ids and log-probabilities together.
 
 Parquet is streamed by record batches (``pre_buffer=False``, as infocli reads it) and
 summed column by column with Arrow; CSV is streamed with Arrow's CSV reader; ``.npy`` is
@@ -67,7 +70,7 @@ def read(path: str) -> dict:
 def main(paths: list[str]) -> None:
     """Read each file and print the results as JSON."""
     if not 1 <= len(paths) <= 2:
-        raise SystemExit("usage: floor.py PREDS [LABELS]")
+        raise SystemExit("usage: floor.py PREDS [LABELS] | floor.py TOKENS")
     print(json.dumps({"files": [read(path) for path in paths]}))
 
 

@@ -1,14 +1,19 @@
 """Generate the benchmark files, deterministically and in bounded memory.
 
-    python benchmarks/generate.py [FOLDER] [--scale S] [--only W1,W3]
+    python benchmarks/generate.py [FOLDER] [--scale S] [--only W1,W3,T1]
 
-Each workload is a classifier's outputs on synthetic examples: logits are Gaussian noise
-plus a bump on the true class (so the model is right far more often than chance), and
-probabilities are their softmax, normalised in float64 and then cast. The rows are made
-and written chunk by chunk (each Parquet chunk is one row group), every chunk from its
-own fixed seed, so the files are the same on every run and at every scale the first rows
-agree. A workload whose files are already in FOLDER at the same scale is skipped
-(``manifest.json`` records what was written).
+The W workloads are a classifier's outputs on synthetic examples: logits are Gaussian
+noise plus a bump on the true class (so the model is right far more often than chance),
+and probabilities are their softmax, normalised in float64 and then cast. The T workload
+is a language model's per-token log-probabilities: sequence lengths are 1 plus a
+multinomial draw with gamma-distributed weights (about geometric, mean ~500 at scale 1),
+each sequence has a lognormal difficulty, and a token's log-probability is -Gamma(1.2,
+2.5 x difficulty), so per-sequence perplexity varies around e^3.
+
+The rows are made and written chunk by chunk (each Parquet chunk is one row group), every
+chunk from its own fixed seed, so the files are the same on every run (and, for the W
+workloads, at every scale the first rows agree). A workload whose files are already in
+FOLDER at the same scale is skipped (``manifest.json`` records what was written).
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ _SHAPE = {
     "W4": (4, 1.5, 4.0, 0.8),
 }
 
+TOKEN_CHUNK_ROWS = 1_000_000
+"""Tokens per chunk (and per Parquet row group) of a token workload."""
+
+# name: (seed, gamma shape of the length weights, difficulty sigma, NLL gamma shape, NLL scale)
+_TOKEN_SHAPE = {"T1": (11, 1.5, 0.3, 1.2, 2.5)}
+
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64."""
@@ -69,6 +80,34 @@ def chunks(w: Workload, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             yield logits.astype(w.dtype), labels
         else:
             yield softmax(logits).astype(w.dtype), labels
+
+
+def token_chunks(w: Workload, tokens: int, sequences: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A token workload's (int64 sequence ids, float32 log-probabilities), chunk by chunk.
+
+    The rows of a sequence are contiguous; only the per-sequence lengths and difficulties
+    (a few arrays of ``sequences`` values) are held whole.
+    """
+    seed, length_shape, difficulty_sigma, nll_shape, nll_scale = _TOKEN_SHAPE[w.name]
+    rng = np.random.default_rng([seed, 0])
+    weights = rng.gamma(length_shape, size=sequences)
+    lengths = 1 + rng.multinomial(tokens - sequences, weights / weights.sum())
+    ends = np.cumsum(lengths)  # the first row after each sequence
+    difficulty = rng.lognormal(0.0, difficulty_sigma, sequences)
+    for index, start in enumerate(range(0, tokens, TOKEN_CHUNK_ROWS)):
+        stop = min(start + TOKEN_CHUNK_ROWS, tokens)
+        rng = np.random.default_rng([seed, 1, index])
+        seq = np.searchsorted(ends, np.arange(start, stop), side="right")
+        logprob = -rng.gamma(nll_shape, nll_scale * difficulty[seq])
+        yield seq.astype(np.int64), logprob.astype(np.float32)
+
+
+def write_tokens(w: Workload, scale: float, path: Path) -> None:
+    """Write a token workload's Parquet file: columns ``seq`` (int64) and ``logprob`` (float32)."""
+    schema = pa.schema([("seq", pa.int64()), ("logprob", pa.float32())])
+    with pq.ParquetWriter(path, schema) as writer:
+        for seq, logprob in token_chunks(w, w.rows_at(scale), w.sequences_at(scale)):
+            writer.write_table(pa.table({"seq": seq, "logprob": logprob}, schema=schema))
 
 
 class _TableWriter:
@@ -118,30 +157,46 @@ def _writer(path: Path, w: Workload, rows: int, width: int | None, dtype: str) -
     return _TableWriter(path, w.format, width, dtype)
 
 
-def write_workload(w: Workload, rows: int, folder: Path) -> dict[str, int]:
-    """Write both files of a workload (under temporary names, renamed when complete).
-
-    Returns:
-        The size in bytes of each file, by name.
-    """
-    preds_path, labels_path = (folder / name for name in w.files)
-    temp = [path.with_name(path.name + ".partial") for path in (preds_path, labels_path)]
+def write_predictions(w: Workload, scale: float, preds_path: Path, labels_path: Path) -> None:
+    """Write a classifier workload's predictions and labels (or teacher's probabilities)."""
+    rows = w.rows_at(scale)
     second_width, second_dtype = (w.classes, w.dtype) if w.soft_targets else (None, "int64")
     writers = [
-        _writer(temp[0], w, rows, w.classes, w.dtype),
-        _writer(temp[1], w, rows, second_width, second_dtype),
+        _writer(preds_path, w, rows, w.classes, w.dtype),
+        _writer(labels_path, w, rows, second_width, second_dtype),
     ]
     for preds, labels in chunks(w, rows):
         writers[0].write(preds)
         writers[1].write(labels)
-    for writer, partial, final in zip(writers, temp, (preds_path, labels_path), strict=True):
+    for writer in writers:
         writer.close()
+
+
+def write_workload(w: Workload, scale: float, folder: Path) -> dict[str, int]:
+    """Write every file of a workload (under temporary names, renamed when complete).
+
+    Returns:
+        The size in bytes of each file, by name.
+    """
+    paths = [folder / name for name in w.files]
+    temp = [path.with_name(path.name + ".partial") for path in paths]
+    if w.command == "perplexity":
+        write_tokens(w, scale, *temp)
+    else:
+        write_predictions(w, scale, *temp)
+    for partial, final in zip(temp, paths, strict=True):
         os.replace(partial, final)
-    return {name: (folder / name).stat().st_size for name in w.files}
+    return {path.name: path.stat().st_size for path in paths}
 
 
-def _up_to_date(entry: dict | None, rows: int, folder: Path) -> bool:
-    if not entry or entry.get("version") != VERSION or entry.get("rows") != rows:
+def _entry(w: Workload, scale: float) -> dict:
+    """What the manifest records about a workload at a scale, before its file sizes."""
+    entry = {"version": VERSION, "scale": scale, "rows": w.rows_at(scale), "classes": w.classes}
+    return entry | ({"sequences": w.sequences_at(scale)} if w.sequences else {})
+
+
+def _up_to_date(entry: dict | None, expected: dict, folder: Path) -> bool:
+    if not entry or any(entry.get(key) != expected.get(key) for key in ("version", "rows", "sequences")):
         return False
     files = entry.get("files", {})
     return all((folder / n).is_file() and (folder / n).stat().st_size == size for n, size in files.items())
@@ -156,22 +211,21 @@ def generate(folder: Path, scale: float, workloads: list[Workload]) -> dict:
     """Write the workloads missing from ``folder`` at ``scale`` and update the manifest.
 
     Returns:
-        The manifest: per workload, the scale, rows, classes and file sizes.
+        The manifest: per workload, the scale, rows, classes (sequences of a token
+        workload) and file sizes.
     """
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for w in workloads:
-        rows = w.rows_at(scale)
+        expected = _entry(w, scale)
         state = "up to date"
-        if not _up_to_date(manifest.get(w.name), rows, folder):
-            files = write_workload(w, rows, folder)
-            manifest[w.name] = {"version": VERSION, "scale": scale, "rows": rows, "classes": w.classes}
-            manifest[w.name]["files"] = files
+        if not _up_to_date(manifest.get(w.name), expected, folder):
+            manifest[w.name] = expected | {"files": write_workload(w, scale, folder)}
             manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
             state = "wrote"
         sizes = ", ".join(f"{n} ({mib(s)})" for n, s in manifest[w.name]["files"].items())
-        print(f"{w.name}: {state} {rows:,} x {w.classes} in {folder}: {sizes}", flush=True)
+        print(f"{w.name}: {state} {w.shape(scale)} in {folder}: {sizes}", flush=True)
     return manifest
 
 

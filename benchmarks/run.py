@@ -9,6 +9,10 @@ gives the median wall time and the median peak RSS of each. Every round checks t
 naive script and infocli agree on every metric (relative 1e-5) and that the floor read
 every row; any disagreement or failed process stops the run with exit code 1.
 
+W1-W4 time ``infocli eval`` against targets (the main table); T1 times ``infocli
+perplexity`` on a language model's per-token log-probabilities, reported in a table of
+its own beside pyarrow's bare read, without targets.
+
 ``--quick`` is the smoke test of the harness (tiny files, one round): it checks values,
 never times, and writes its table to a temporary folder unless ``--out`` says otherwise.
 
@@ -136,34 +140,36 @@ def median_mib(runs: list[Run]) -> float:
 
 def contender_commands(w: Workload, folder: Path) -> dict[str, list[str]]:
     """The floor, naive and infocli command lines for a workload."""
-    preds, labels = (str(folder / name) for name in w.files)
+    paths = [str(folder / name) for name in w.files]
     python = sys.executable
     return {
-        "floor": [python, str(HERE / "floor.py"), preds, labels],
-        "naive": [python, str(HERE / "naive.py"), preds, labels],
-        "infocli": [*infocli_command(), "eval", preds, labels, "--format", "json"],
+        "floor": [python, str(HERE / "floor.py"), *paths],
+        "naive": [python, str(HERE / "naive.py"), w.command, *paths],
+        "infocli": [*infocli_command(), *w.infocli_args(paths)],
     }
 
 
 def check_agreement(w: Workload, latest: dict[str, Run]) -> None:
-    """The naive metrics match infocli's, and the floor read every row of both files.
+    """The naive metrics match infocli's, and the floor read every row of every file.
 
     Raises:
-        BenchmarkError: A metric differs by more than :data:`REL_TOL`, or a row count or a
-            probability sum is off.
+        BenchmarkError: A metric differs by more than :data:`REL_TOL` or is missing from
+            either report (every one of the workload's ``agreed_metrics``, and every one the
+            naive script prints), or a row count or a probability sum is off.
     """
     report = json.loads(latest["infocli"].stdout)
     mine, theirs = report["metrics"], json.loads(latest["naive"].stdout)
     problems = [
-        f"{name}: naive {value!r} vs infocli {mine.get(name)!r}"
-        for name, value in theirs.items()  # infocli writes inf and nan as strings
-        if mine.get(name) is None or not math.isclose(float(value), float(mine[name]), rel_tol=REL_TOL)
+        f"{name}: naive {theirs.get(name)!r} vs infocli {mine.get(name)!r}"
+        for name in dict.fromkeys([*w.agreed_metrics, *theirs])
+        if theirs.get(name) is None
+        or mine.get(name) is None  # infocli writes inf and nan as strings
+        or not math.isclose(float(theirs[name]), float(mine[name]), rel_tol=REL_TOL)
     ]
-    probabilities = (w.kind == "probs", w.soft_targets)
-    for read, is_probs in zip(json.loads(latest["floor"].stdout)["files"], probabilities, strict=True):
-        if read["rows"] != report["n_samples"]:
+    for read, is_probs in zip(json.loads(latest["floor"].stdout)["files"], w.sums_to_rows, strict=True):
+        if read["rows"] != report[w.count_key]:
             problems.append(
-                f"floor read {read['rows']} rows of {read['path']}, infocli {report['n_samples']}"
+                f"floor read {read['rows']} rows of {read['path']}, infocli {report[w.count_key]}"
             )
         if is_probs and not math.isclose(read["sum"], read["rows"], rel_tol=SUM_TOL):
             problems.append(f"probabilities in {read['path']} sum to {read['sum']} over {read['rows']} rows")
@@ -173,10 +179,10 @@ def check_agreement(w: Workload, latest: dict[str, Run]) -> None:
 
 @dataclass
 class WorkloadResult:
-    """A workload's files and its runs, by contender."""
+    """A workload's size and files, and its runs by contender."""
 
     workload: Workload
-    rows: int
+    shape: str
     sizes: dict[str, int]
     runs: dict[str, list[Run]]
 
@@ -197,12 +203,11 @@ def generate(folder: Path, scale: float, workloads: list[Workload]) -> dict:
     return json.loads((folder / MANIFEST).read_text())
 
 
-def bench_workload(w: Workload, folder: Path, manifest: dict, repeats: int) -> WorkloadResult:
+def bench_workload(w: Workload, folder: Path, manifest: dict, scale: float, repeats: int) -> WorkloadResult:
     """Time the three contenders on a workload, checking agreement every round."""
     print(f"{w.name}: {w.describe()}", flush=True)
     runs = interleaved(contender_commands(w, folder), repeats, lambda latest: check_agreement(w, latest))
-    entry = manifest[w.name]
-    return WorkloadResult(w, entry["rows"], entry["files"], runs)
+    return WorkloadResult(w, w.shape(scale), manifest[w.name]["files"], runs)
 
 
 # ------------------------------------------------------------------------- start-up, memory
@@ -314,20 +319,26 @@ def _verdict(value: float, target: float, at_most: bool) -> str:
 
 
 def workload_row(r: WorkloadResult) -> tuple[str, int, int]:
-    """A markdown table row for a workload, and how many of its targets were met (of how many)."""
+    """A markdown table row for a workload, and how many of its targets were met (of how many).
+
+    A workload without targets gets bare ratios and peak RSS (and 0 of 0 targets).
+    """
     w, t = r.workload, r.workload.targets
-    assert t is not None
     floor_s, naive_s, info_s = (r.seconds(name) for name in CONTENDERS)
     floor_mib, naive_mib, info_mib = (r.mib(name) for name in CONTENDERS)
-    ratios = [
-        _verdict(info_s / floor_s, t.infocli_over_floor, True),
-        _verdict(naive_s / info_s, t.naive_over_infocli, False),
-    ]
-    mib_limit = t.mib_limit(floor_mib)
-    mib_cell = f"{info_mib:,.0f} (≤ {t.mib_text()} {'✅' if info_mib <= mib_limit else '❌'})"
+    if t is None:
+        ratios = [f"{info_s / floor_s:.2f}", f"{naive_s / info_s:.2f}"]
+        mib_cell = f"{info_mib:,.0f}"
+    else:
+        ratios = [
+            _verdict(info_s / floor_s, t.infocli_over_floor, True),
+            _verdict(naive_s / info_s, t.naive_over_infocli, False),
+        ]
+        mib_limit = t.mib_limit(floor_mib)
+        mib_cell = f"{info_mib:,.0f} (≤ {t.mib_text()} {'✅' if info_mib <= mib_limit else '❌'})"
     cells = [
         f"**{w.name}** {w.describe()}",
-        f"{r.rows:,} × {w.classes:,}",
+        r.shape,
         " + ".join(_mib(size) for size in r.sizes.values()),
         *(f"{s:.2f}" for s in (floor_s, naive_s, info_s)),
         *ratios,
@@ -336,7 +347,24 @@ def workload_row(r: WorkloadResult) -> tuple[str, int, int]:
         mib_cell,
     ]
     met = sum("✅" in cell for cell in [*ratios, mib_cell])
-    return "| " + " | ".join(cells) + " |", met, 3
+    return "| " + " | ".join(cells) + " |", met, 0 if t is None else 3
+
+
+def table(results: list[WorkloadResult], shape: str, files: str) -> list[str]:
+    """The markdown lines of a table of workloads (none when there are no results).
+
+    Args:
+        results: The workloads, one row each.
+        shape: The header of the size column.
+        files: The header of the file-size column.
+    """
+    if not results:
+        return []
+    header = (
+        f"| workload | {shape} | {files} | floor s | naive s | infocli s "
+        "| infocli / floor | naive / infocli | floor MiB | naive MiB | infocli MiB |"
+    )
+    return [header, "|" + "---|" * header.count(" | ") + "---|", *(workload_row(r)[0] for r in results), ""]
 
 
 @dataclass
@@ -369,11 +397,9 @@ def render(
     results: list[WorkloadResult], startup: Startup, growth: dict[str, list[Run]] | None, session: Session
 ) -> str:
     """The whole markdown report."""
-    header = (
-        "| workload | rows × classes | file MiB (preds + labels) | floor s | naive s | infocli s "
-        "| infocli / floor | naive / infocli | floor MiB | naive MiB | infocli MiB |"
-    )
-    rows = [workload_row(r) for r in results]
+    classifiers = [r for r in results if r.workload.command == "eval"]
+    language_models = [r for r in results if r.workload.command == "perplexity"]
+    met = [workload_row(r)[1:] for r in classifiers]
     lines = [
         "# Benchmarks",
         "",
@@ -393,12 +419,21 @@ def render(
             if session.code_changed
             else []
         ),
-        header,
-        "|" + "---|" * header.count(" | ") + "---|",
-        *(row for row, _, _ in rows),
-        "",
-        f"Targets met: {sum(m for _, m, _ in rows)} of {sum(n for _, _, n in rows)}.",
-        "",
+        *table(classifiers, "rows × classes", "file MiB (preds + labels)"),
+        *([f"Targets met: {sum(m for m, _ in met)} of {sum(n for _, n in met)}.", ""] if classifiers else []),
+        *(
+            [
+                "## Language models",
+                "",
+                "`infocli perplexity FILE --seq-col seq` against pyarrow's bare read of the same "
+                "file (the floor) and pandas (`read_parquet`, then `groupby('seq')` sum and count). "
+                "No targets: time and peak memory beside the floor.",
+                "",
+                *table(language_models, "tokens in sequences", "file MiB"),
+            ]
+            if language_models
+            else []
+        ),
         "## Start-up",
         "",
         # No peak RSS here: these children are smaller than the harness, so theirs would read as its.
@@ -457,7 +492,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Options; ``--quick`` fills in a tiny scale, one round and a temporary output."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, help="row-count factor (default 1, or 0.002 with --quick)")
-    parser.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 (default: all)")
+    parser.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 or T1 (default: all)")
     parser.add_argument("--repeats", type=int, help="interleaved rounds (default 5, or 1 with --quick)")
     parser.add_argument("--out", type=Path, help=f"markdown report (default {DEFAULT_OUT})")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="folder of generated files")
@@ -486,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", *sys.argv] if argv is None else ["python", "benchmarks/run.py", *argv])
     session = Session(args.repeats, command, args.quick, now(), code_state())
     try:
-        results = [bench_workload(w, folder, manifest, args.repeats) for w in workloads]
+        results = [bench_workload(w, folder, manifest, args.scale, args.repeats) for w in workloads]
         startup = bench_startup(args.repeats)
         growth = bench_memory_growth(folder, args.repeats) if args.memory_growth else None
     except BenchmarkError as error:

@@ -1,5 +1,8 @@
 """The benchmark workloads: what each one holds, where its files are, and its targets.
 
+``W1`` ... ``W4`` time ``infocli eval`` on a classifier's outputs and labels; ``T1`` times
+``infocli perplexity`` on a language model's per-token log-probabilities.
+
 Pure Python (no NumPy), so that the timing harness stays a small process: on Linux a
 child's peak RSS is at least the parent's peak at the time of the exec.
 """
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "infocli-bench"
-"""Where the generated files go by default: outside the repository (they take about 2 GB)."""
+"""Where the generated files go by default: outside the repository (they take about 2.7 GB)."""
 
 MANIFEST = "manifest.json"
 """The file, in the data folder, recording what was generated at which scale."""
@@ -45,17 +48,21 @@ class Targets:
 
 @dataclass(frozen=True)
 class Workload:
-    """One benchmark input: a predictions file and a labels (or soft targets) file.
+    """One benchmark input: a predictions file and a labels (or soft targets) file, or,
+    for kind ``logprobs``, one file of per-token log-probabilities with sequence ids.
 
     Attributes:
-        name: ``W1`` ... ``W4`` (``W1x2`` for the memory-growth check).
-        rows: Rows at scale 1.
-        classes: Prediction columns.
-        format: ``parquet``, ``npy`` or ``csv`` (both files).
+        name: ``W1`` ... ``W4`` (``W1x2`` for the memory-growth check), ``T1``.
+        rows: Rows at scale 1 (tokens, for ``logprobs``).
+        classes: Prediction columns (1 for ``logprobs``).
+        format: ``parquet``, ``npy`` or ``csv`` (every file).
         dtype: ``float32`` or ``float64`` prediction values.
-        kind: ``probs`` or ``logits``.
+        kind: ``probs`` or ``logits`` (timed with ``infocli eval``), or ``logprobs``
+            (timed with ``infocli perplexity``).
         soft_targets: The second file holds a teacher's probabilities, not class indices.
-        targets: The goals for infocli, or None (the memory-growth variant).
+        targets: The goals for infocli, or None (the memory-growth variant, and the
+            workloads reported beside the floor without targets).
+        sequences: Sequences at scale 1 (``logprobs`` only).
     """
 
     name: str
@@ -66,6 +73,24 @@ class Workload:
     kind: str
     soft_targets: bool
     targets: Targets | None
+    sequences: int = 0
+
+    @property
+    def command(self) -> str:
+        """The infocli command timed on the workload: ``eval`` or ``perplexity``."""
+        return "perplexity" if self.kind == "logprobs" else "eval"
+
+    @property
+    def count_key(self) -> str:
+        """The key of infocli's JSON report giving the rows it read."""
+        return "n_tokens" if self.command == "perplexity" else "n_samples"
+
+    @property
+    def agreed_metrics(self) -> tuple[str, ...]:
+        """The metrics the naive script and infocli must both report, and agree on."""
+        if self.command == "perplexity":
+            return ("cross_entropy", "perplexity", "sequence_perplexity_mean", "sequence_perplexity_median")
+        return ("entropy", "cross_entropy", "perplexity")
 
     @property
     def preds_file(self) -> str:
@@ -80,16 +105,44 @@ class Workload:
         return f"{self.name.lower()}_{stem}.{self.format}"
 
     @property
-    def files(self) -> tuple[str, str]:
-        """Both file names, predictions first."""
+    def files(self) -> tuple[str, ...]:
+        """The file names: predictions then labels, or the one token file."""
+        if self.command == "perplexity":
+            return (f"{self.name.lower()}_tokens.{self.format}",)
         return self.preds_file, self.labels_file
+
+    @property
+    def sums_to_rows(self) -> tuple[bool, ...]:
+        """For each file, whether its values sum to 1 in every row (probabilities)."""
+        if self.command == "perplexity":
+            return (False,)
+        return self.kind == "probs", self.soft_targets
+
+    def infocli_args(self, paths: list[str]) -> list[str]:
+        """The arguments of ``infocli`` on the workload's files, with a JSON report."""
+        options = ["--seq-col", "seq"] if self.command == "perplexity" else []
+        return [self.command, *paths, *options, "--format", "json"]
 
     def rows_at(self, scale: float) -> int:
         """Rows at a scale factor (at least 1)."""
         return max(1, round(self.rows * scale))
 
+    def sequences_at(self, scale: float) -> int:
+        """Sequences at a scale factor (at least 1, at most the rows; 0 without sequences)."""
+        if not self.sequences:
+            return 0
+        return min(self.rows_at(scale), max(1, round(self.sequences * scale)))
+
+    def shape(self, scale: float) -> str:
+        """The size of the workload at a scale factor, for people."""
+        if self.command == "perplexity":
+            return f"{self.rows_at(scale):,} tokens in {self.sequences_at(scale):,} sequences"
+        return f"{self.rows_at(scale):,} × {self.classes:,}"
+
     def describe(self) -> str:
         """One line: the shape and the contents of the files."""
+        if self.command == "perplexity":
+            return f"{self.dtype} log-probs + int64 sequence ids, {self.format}"
         second = f"{self.dtype} teacher probs" if self.soft_targets else "int64 labels"
         return f"{self.dtype} {self.kind} + {second}, {self.format}"
 
@@ -103,6 +156,8 @@ WORKLOADS = {
         Workload("W4", 1_000_000, 100, "parquet", "float32", "probs", True, Targets(1.25, 5, 100, True)),
         # The memory-growth check: W1 at twice the rows, generated only when asked for.
         Workload("W1x2", 10_000_000, 10, "parquet", "float32", "probs", False, None),
+        # A language model's per-token log-probabilities: timed beside the floor, no targets.
+        Workload("T1", 50_000_000, 1, "parquet", "float32", "logprobs", False, None, sequences=100_000),
     )
 }
 """Every workload by name, in table order."""
@@ -110,8 +165,11 @@ WORKLOADS = {
 MAIN_WORKLOADS = ("W1", "W2", "W3", "W4")
 """The workloads of the main table."""
 
+DEFAULT_WORKLOADS = (*MAIN_WORKLOADS, "T1")
+"""The workloads generated and timed when none are named."""
 
-def select(only: str | None, default: tuple[str, ...] = MAIN_WORKLOADS) -> list[Workload]:
+
+def select(only: str | None, default: tuple[str, ...] = DEFAULT_WORKLOADS) -> list[Workload]:
     """The workloads named in a comma-separated list (all of ``default`` when None).
 
     Raises:

@@ -1,7 +1,8 @@
 """The benchmark harness works end to end: ``benchmarks/run.py --quick`` on tiny files.
 
 No timing is asserted: the quick mode only checks that floor, naive and infocli run and
-agree on the values (the harness exits 1 otherwise), and that the report is written.
+agree on the values (the harness exits 1 otherwise) on every workload, the classifier
+ones (W1-W4) and the language-model one (T1), and that the report is written.
 """
 
 import re
@@ -20,10 +21,12 @@ def test_quick_benchmark_runs_every_workload_and_writes_the_table(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
     report = out.read_text()
-    for name in ("W1", "W2", "W3", "W4"):
+    for name in ("W1", "W2", "W3", "W4", "T1"):
         rows = re.findall(rf"^\| \*\*{name}\*\* .*\|$", report, flags=re.MULTILINE)
         assert len(rows) == 1, report
         assert rows[0].count("|") == 12, rows[0]  # 11 cells
+    assert "## Language models" in report and "100,000 tokens in 200 sequences" in report
+    assert report.index("Targets met:") < report.index("## Language models")  # T1 has no targets
     assert "## Start-up" in report and "`infocli --version` imports" in report
     assert "## Memory growth" in report
     assert (tmp_path / "data" / "scale-0.002" / "manifest.json").is_file()
