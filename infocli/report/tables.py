@@ -47,6 +47,14 @@ def _fmt_se(value: float) -> str:
     return "" if math.isnan(value) else fmt(value, 2)
 
 
+def _header() -> Table:
+    """The two-column grid above a report: a bold label, then its value."""
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    return header
+
+
 def _gates_table(gates: Sequence[GateResult]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title="gates", title_justify="left")
     table.add_column("gate")
@@ -69,9 +77,7 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
     Returns:
         Something to print on a rich console.
     """
-    header = Table.grid(padding=(0, 2))
-    header.add_column(style="bold")
-    header.add_column()
+    header = _header()
     p = evaluation.predictions
     header.add_row("predictions", f"{p.path}  ({p.format}, read as {p.kind})")
     labels = evaluation.labels
@@ -193,9 +199,7 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
     Returns:
         Something to print on a rich console.
     """
-    header = Table.grid(padding=(0, 2))
-    header.add_column(style="bold")
-    header.add_column()
+    header = _header()
     header.add_row("tokens", f"{run.tokens.path}  ({run.tokens.format})")
     counts = f"{results.n_tokens:,} tokens  ·  {results.n_sequences:,} sequence" + "s" * (
         results.n_sequences != 1
