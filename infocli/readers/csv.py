@@ -122,7 +122,7 @@ class CsvTable(Table):
         Numeric columns other than ``keys`` are read as float64, so a column that starts
         with whole numbers may hold fractions further on.
         """
-        names = list(dict.fromkeys([*matrix, *vectors])) or [self.columns[0].name]
+        names = list(dict.fromkeys([*matrix, *vectors]))
         types = {}
         for name in names:
             column = self.require(name, "the command line")
