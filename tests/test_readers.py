@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -515,3 +517,17 @@ def test_open_table_reports_the_path_as_given_and_the_format(files, matrix):
     path = files.preds(matrix, "pq")
     with open_table(path) as table:
         assert (table.path, table.format) == (path, "parquet")
+
+
+@pytest.mark.parametrize("chosen", [None, "system"])
+def test_arrow_memory_comes_from_jemalloc_unless_the_user_chose_a_pool(chosen):
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    code = "import pyarrow as pa, infocli.readers.arrow; print(pa.default_memory_pool().backend_name)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    expected = chosen or (
+        "jemalloc" if "jemalloc" in pa.supported_memory_backends() else pa.default_memory_pool().backend_name
+    )
+    assert out.stdout.strip() == expected
+    assert out.stderr == ""
