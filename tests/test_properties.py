@@ -290,6 +290,17 @@ def test_moments_merge_equals_add_on_the_concatenation(values, data):
     assert math.isclose(merged.std_error, reference_se, rel_tol=REL_SE, abs_tol=slack)
 
 
+@SETTINGS
+@given(hnp.arrays(np.bool_, st.integers(1, 200)))
+def test_moments_of_booleans_equal_those_of_zeros_and_ones(hits):
+    counted, summed = Moments.of(hits), Moments.of(hits.astype(np.float64))
+    assert counted.n == summed.n and counted.total == summed.total == np.count_nonzero(hits)
+    assert math.isclose(counted.m2, summed.m2, rel_tol=1e-12, abs_tol=1e-12)
+    if hits.size > 1:
+        reference_se = float(np.std(hits, ddof=1) / np.sqrt(hits.size))
+        assert math.isclose(counted.std_error, reference_se, rel_tol=REL_SE, abs_tol=1e-15)
+
+
 def test_moments_of_fewer_than_two_values_have_no_standard_error():
     m = Moments()
     assert math.isnan(m.mean) and math.isnan(m.std_error)

@@ -40,6 +40,9 @@ class Moments:
         """
         if values.size == 0:
             return cls()
+        if values.dtype == np.bool_:  # hits: k ones among n, so m2 = k (n - k) / n exactly
+            n, k = values.size, int(np.count_nonzero(values))
+            return cls(n, float(k), k * (n - k) / n)
         total = float(np.sum(values, dtype=np.float64))
         if math.isfinite(total):
             deviations = np.asarray(values, dtype=np.float64) - total / values.size
