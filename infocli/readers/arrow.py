@@ -21,8 +21,10 @@ def _prefer_jemalloc() -> None:
     """Allocate Arrow memory with jemalloc where pyarrow has it, unless the user chose a pool.
 
     Batches are decoded in a reader thread and freed in the scoring threads, and Arrow's
-    default mimalloc keeps much of that memory resident: 5,000,000 x 10 Parquet with
-    labels peaked at 250 MiB with mimalloc against 183 MiB with jemalloc, in the same time.
+    default mimalloc keeps much of that memory resident, by an amount that varies from run
+    to run: 5,000,000 x 10 Parquet with labels peaked at 190-260 MiB with mimalloc and at
+    183-191 MiB with jemalloc. The time was the same in one comparison (0.90 against
+    0.92 s) and 0.07 s longer in another.
     """
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ and "jemalloc" in pa.supported_memory_backends():
         pa.set_memory_pool(pa.jemalloc_memory_pool())
