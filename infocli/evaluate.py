@@ -259,14 +259,27 @@ def default_chunk_rows(n_values: int | None, budget: int = CHUNK_BYTES) -> int:
 
 @dataclass(frozen=True)
 class _Work:
-    """A chunk ready to be scored: its values, its targets, and where its rows come from."""
+    """A chunk ready to be scored: its rows, its targets, and where its rows come from.
 
-    first_row: int
+    The matrices are converted to NumPy by the thread that scores the chunk.
+    """
+
+    rows: Batch
     label_first_row: int
-    values: np.ndarray
-    targets: np.ndarray | None  # class indices, or target scores
+    targets: np.ndarray | Batch | None  # class indices, or the rows of target scores
     kept: np.ndarray | None  # rows kept when some labels are ignored
     error: InfoCliError | None = None
+
+    @property
+    def first_row(self) -> int:
+        """The file row of the chunk's first prediction row."""
+        return self.rows.first_row
+
+    def values(self) -> np.ndarray:
+        """The prediction scores of the kept rows."""
+        values = self.rows.matrix
+        assert values is not None
+        return values if self.kept is None else values[self.kept]
 
 
 @dataclass(frozen=True)
@@ -342,14 +355,13 @@ class _Run:
             total = dist.first_renormalised[1]
         self._renormalised[table.path] = (count + dist.renormalised, row, total)
 
-    def _targets(self, batch: Batch, table: Table) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The chunk's class indices (validated) or target scores, and the rows kept when
-        some labels are ignored."""
+    def _targets(self, batch: Batch, table: Table) -> tuple[np.ndarray | Batch | None, np.ndarray | None]:
+        """The chunk's class indices (validated) or rows of target scores, and the rows
+        kept when some labels are ignored."""
         layout, options = self.layout, self.options
         if layout.label_kind == "dist":
-            assert batch.matrix is not None
-            _check_target_width(layout, batch.matrix.shape[1], table)
-            return batch.matrix, None
+            _check_target_width(layout, batch.width, table)
+            return batch, None
         if layout.label_kind is None:
             return None, None
         assert layout.label_vector is not None and layout.n_classes is not None
@@ -383,37 +395,39 @@ class _Run:
         An error is carried in the work, not raised, so that it surfaces in file order:
         after any error in the chunks still being scored.
         """
-        values = batch.matrix
-        assert values is not None
         if self.layout.n_classes is None:
-            self.layout.n_classes = values.shape[1]
+            self.layout.n_classes = batch.width
         table = self.layout.label_source
         label_rows = label_batch if label_batch is not None else batch
         try:
             targets, kept = self._targets(label_rows, table) if table is not None else (None, None)
         except InfoCliError as error:
             failed = error.at(table.path if table else None, row_offset=label_rows.first_row)
-            return _Work(batch.first_row, label_rows.first_row, values, None, None, failed)
-        if kept is not None:
-            values = values[kept]
-        self.scorer.decide(values, targets if targets is not None and targets.ndim == 2 else None)
-        return _Work(batch.first_row, label_rows.first_row, values, targets, kept)
+            return _Work(batch, label_rows.first_row, None, None, failed)
+        work = _Work(batch, label_rows.first_row, targets, kept)
+        soft = isinstance(targets, Batch)
+        if self.scorer.kind == "auto" or (soft and self.scorer.target_kind == "auto"):
+            # Converts this chunk here, on the main thread, until the kinds are decided.
+            self.scorer.decide(work.values(), targets.matrix if isinstance(targets, Batch) else None)
+        return work
 
     def compute(self, work: _Work) -> _Scored:
         """Validate and score a prepared chunk (thread-safe: nothing is accumulated)."""
         if work.error is not None:
             raise work.error
         try:
-            pred = self.scorer.predictions(work.values)
+            pred = self.scorer.predictions(work.values())
         except InfoCliError as error:
             raise _unfiltered(error, work.kept).at(self.preds.path, row_offset=work.first_row) from None
-        target: np.ndarray | Distributions | None = work.targets
-        if work.targets is not None and work.targets.ndim == 2:
-            assert self.layout.label_source is not None
+        target: np.ndarray | Distributions | None = None
+        if isinstance(work.targets, Batch):
+            assert self.layout.label_source is not None and work.targets.matrix is not None
             try:
-                target = self.scorer.targets(work.targets)
+                target = self.scorer.targets(work.targets.matrix)
             except InfoCliError as error:
                 raise error.at(self.layout.label_source.path, row_offset=work.label_first_row) from None
+        else:
+            target = work.targets
         return _Scored(work, self.scorer.score(pred, target), pred, target)
 
     def accumulate(self, scored: _Scored) -> None:
@@ -497,7 +511,7 @@ def evaluate(
         for scored in _in_order(run.compute, work, workers):
             run.accumulate(scored)
             if on_progress:
-                on_progress(scored.work.first_row + len(scored.work.values), preds.n_rows)
+                on_progress(scored.work.first_row + scored.work.rows.n_rows, preds.n_rows)
         run.finish()
     assert layout.n_classes is not None
     scorer = run.scorer

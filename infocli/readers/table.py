@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,6 +30,27 @@ class Column:
     type: str = ""
 
 
+class Deferred(Protocol):
+    """Rows of numbers in a reader's own format, turned into NumPy only when needed.
+
+    A reader thread then only decodes; the copy into one NumPy block is made chunk by
+    chunk by the thread that scores the chunk, into memory it has just freed.
+    """
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, width)."""
+        ...
+
+    def rows(self, start: int, stop: int) -> Deferred:
+        """Rows ``start:stop``, without copying."""
+        ...
+
+    def to_numpy(self) -> np.ndarray:
+        """The rows as one (rows, width) NumPy array."""
+        ...
+
+
 @dataclass
 class Batch:
     """Consecutive rows of a table, starting at data row ``first_row`` (0-based).
@@ -37,17 +58,33 @@ class Batch:
     Attributes:
         first_row: The file row of the first row of the batch.
         n_rows: Rows in the batch.
-        matrix: (n_rows, width) numbers, as the file holds them (missing values as NaN):
-            the requested numeric columns side by side, or the rows of one list column;
-            None if none were requested.
+        source: The matrix (see :attr:`matrix`) as NumPy, or still in the reader's own
+            format; None if no matrix was requested.
         vectors: The requested single columns: NumPy arrays for numbers and booleans,
             Arrow or NumPy arrays for strings.
     """
 
     first_row: int
     n_rows: int
-    matrix: np.ndarray | None = None
+    source: np.ndarray | Deferred | None = None
     vectors: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def matrix(self) -> np.ndarray | None:
+        """(n_rows, width) numbers, as the file holds them (missing values as NaN): the
+        requested numeric columns side by side, or the rows of one list column; None if
+        none were requested. Converted to NumPy on first use."""
+        if self.source is not None and not isinstance(self.source, np.ndarray):
+            self.source = self.source.to_numpy()
+        return self.source
+
+    @property
+    def width(self) -> int | None:
+        """Values per row of the matrix, without converting it."""
+        if self.source is None:
+            return None
+        shape = self.source.shape
+        return shape[1] if len(shape) == 2 else 1
 
     def slice(self, start: int, stop: int) -> Batch:
         """Rows ``start:stop`` of the batch, without copying.
@@ -59,10 +96,15 @@ class Batch:
         Returns:
             The sub-batch.
         """
+        source = self.source
+        if isinstance(source, np.ndarray):
+            source = source[start:stop]
+        elif source is not None:
+            source = source.rows(start, stop)
         return Batch(
             self.first_row + start,
             stop - start,
-            None if self.matrix is None else self.matrix[start:stop],
+            source,
             {name: values[start:stop] for name, values in self.vectors.items()},
         )
 
