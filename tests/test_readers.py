@@ -25,6 +25,7 @@ import pytest
 from infocli.errors import InfoCliError
 from infocli.metrics.classification import as_float
 from infocli.readers import Batch, aligned, class_codes, file_format, open_table, prefetch
+from infocli.readers.arrow import ArrowColumns
 
 N_ROWS = 53  # not a multiple of any batch size used below
 N_CLASSES = 3
@@ -531,3 +532,19 @@ def test_arrow_memory_comes_from_jemalloc_unless_the_user_chose_a_pool(chosen):
     )
     assert out.stdout.strip() == expected
     assert out.stderr == ""
+
+
+def test_arrow_columns_convert_when_used_and_slices_equal_slices_of_the_whole():
+    table = pa.record_batch(
+        {"a": pa.array([1.5, None, 3.0, 4.0], pa.float32()), "b": pa.array([1, 2, None, 4], pa.int16())}
+    )
+    batch = Batch(10, 4, ArrowColumns(table))
+    part = batch.slice(1, 3)
+    assert isinstance(part.source, ArrowColumns) and part.width == 2  # not converted yet
+    whole = batch.matrix
+    assert whole is not None and whole.dtype == np.float64  # NaN for a missing integer
+    np.testing.assert_array_equal(part.matrix, whole[1:3])
+    np.testing.assert_array_equal(whole, [[1.5, 1], [np.nan, 2], [3, np.nan], [4, 4]])
+    assert part.first_row == 11 and part.n_rows == 2
+    clean = Batch(0, 2, ArrowColumns(table.slice(3, 1)))
+    assert clean.matrix is not None and clean.matrix.dtype == np.float32  # no nulls: as written
