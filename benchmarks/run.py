@@ -24,6 +24,7 @@ time of the exec, so a big harness would inflate the children's numbers.
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime
 import hashlib
 import json
@@ -268,6 +269,18 @@ def now() -> str:
     return f"{datetime.datetime.now().astimezone().isoformat(timespec='minutes')} (load average {load})"
 
 
+def byte_compile_infocli() -> None:
+    """Byte-compile the infocli package that runs, as ``pip install`` does.
+
+    An installed infocli starts from compiled modules. An editable checkout run with
+    ``PYTHONDONTWRITEBYTECODE`` set would compile every module from source on every run
+    instead: 0.33 s against 0.22 s for ``infocli eval`` on a tiny .npy, measured here.
+    """
+    spec = util.find_spec("infocli")  # finds the package without importing it
+    if spec and spec.origin:
+        compileall.compile_dir(Path(spec.origin).parent, quiet=1)
+
+
 def code_state() -> str:
     """The repository's commit and a digest of the infocli source that runs.
 
@@ -407,7 +420,8 @@ def render(
         "included), on a warm page cache; peak RSS is the child's `ru_maxrss`. The values of the "
         f"naive script and infocli agreed to {REL_TOL:g} (relative) in every run. Targets in "
         "parentheses (✅ met, ❌ not met). Peak RSS includes the pages of a file that a process "
-        "memory-maps and reads (a .npy read through `np.load(mmap_mode='r')` counts whole).",
+        "memory-maps and reads (a .npy read through `np.load(mmap_mode='r')` counts whole). "
+        "infocli's modules are byte-compiled first, as `pip install` does.",
         "",
         *(
             ["**Quick mode: tiny files, one round. The times and targets below mean nothing.**", ""]
@@ -520,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = generate(folder, args.scale, list(dict.fromkeys(to_generate)))
     command = shlex.join(["python", *sys.argv] if argv is None else ["python", "benchmarks/run.py", *argv])
     session = Session(args.repeats, command, args.quick, now(), code_state())
+    if not args.quick:
+        byte_compile_infocli()
     try:
         results = [bench_workload(w, folder, manifest, args.scale, args.repeats) for w in workloads]
         startup = bench_startup(args.repeats)
