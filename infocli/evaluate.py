@@ -295,8 +295,11 @@ class _Scored:
 def _in_order(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """``function`` of each item, on ``workers`` threads, yielded in order.
 
-    At most ``workers`` results are pending, so memory stays bounded. NumPy releases the
-    GIL in its loops, so chunks are scored on several cores at once.
+    At most two chunks per thread are pending, so memory stays bounded. NumPy releases the
+    GIL in its loops, so chunks are scored on several cores at once. The second chunk per
+    thread keeps the threads busy while the main thread, slowed by waiting for the GIL,
+    prepares and accumulates: 200,000 x 1,000 .npy logits took 0.74 s against 0.81 s with
+    one (13 interleaved rounds).
     """
     if workers <= 1:
         yield from map(function, items)
@@ -305,7 +308,7 @@ def _in_order(function: Callable[[T], R], items: Iterable[T], workers: int) -> I
         pending: deque[Future[R]] = deque()
         for item in items:
             pending.append(pool.submit(function, item))
-            if len(pending) > workers:
+            if len(pending) > 2 * workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
