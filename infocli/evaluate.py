@@ -25,7 +25,6 @@ from infocli.metrics.classification import (
     METRICS,
     Distributions,
     EvalState,
-    RowScores,
     Scorer,
     check_class_indices,
     check_settings,
@@ -284,12 +283,13 @@ class _Work:
 
 @dataclass(frozen=True)
 class _Scored:
-    """A scored chunk, waiting to be accumulated in order."""
+    """A scored chunk's state, waiting to be merged in order, and its renormalised rows
+    (count, and the first one's chunk row and sum) for the warning."""
 
     work: _Work
-    rows: RowScores
-    pred: Distributions
-    target: np.ndarray | Distributions | None
+    state: EvalState
+    pred_renormalised: tuple[int, tuple[int, float] | None]
+    target_renormalised: tuple[int, tuple[int, float] | None] | None
 
 
 def _in_order(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
@@ -347,16 +347,20 @@ class _Run:
         return aligned(self.preds, pred_batches, self.labels, label_batches, rows)
 
     def _note_renormalised(
-        self, dist: Distributions, table: Table, first_row: int, kept: np.ndarray | None
+        self,
+        renormalised: tuple[int, tuple[int, float] | None],
+        table: Table,
+        first_row: int,
+        kept: np.ndarray | None,
     ) -> None:
-        if dist.first_renormalised is None:
+        n, first = renormalised
+        if first is None:
             return
         count, row, total = self._renormalised.get(table.path, (0, -1, 0.0))
         if row < 0:
-            local = dist.first_renormalised[0]
+            local, total = first
             row = first_row + (int(kept[local]) if kept is not None else local)
-            total = dist.first_renormalised[1]
-        self._renormalised[table.path] = (count + dist.renormalised, row, total)
+        self._renormalised[table.path] = (count + n, row, total)
 
     def _targets(self, batch: Batch, table: Table) -> tuple[np.ndarray | Batch | None, np.ndarray | None]:
         """The chunk's class indices (validated) or rows of target scores, and the rows
@@ -431,15 +435,21 @@ class _Run:
                 raise error.at(self.layout.label_source.path, row_offset=work.label_first_row) from None
         else:
             target = work.targets
-        return _Scored(work, self.scorer.score(pred, target), pred, target)
+        state = self.scorer.score(pred, target)
+        renormalised = (
+            (target.renormalised, target.first_renormalised) if isinstance(target, Distributions) else None
+        )
+        return _Scored(work, state, (pred.renormalised, pred.first_renormalised), renormalised)
 
     def accumulate(self, scored: _Scored) -> None:
         """Add a scored chunk to the state (in file order, on the main thread)."""
         work = scored.work
-        self._note_renormalised(scored.pred, self.preds, work.first_row, work.kept)
-        if isinstance(scored.target, Distributions) and self.layout.label_source is not None:
-            self._note_renormalised(scored.target, self.layout.label_source, work.label_first_row, None)
-        self.scorer.update(scored.rows, scored.pred, scored.target)
+        self._note_renormalised(scored.pred_renormalised, self.preds, work.first_row, work.kept)
+        if scored.target_renormalised is not None and self.layout.label_source is not None:
+            self._note_renormalised(
+                scored.target_renormalised, self.layout.label_source, work.label_first_row, None
+            )
+        self.scorer.state.merge(scored.state)
 
     def finish(self) -> None:
         """Check that rows were read, and write the warnings."""

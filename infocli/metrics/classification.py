@@ -878,8 +878,9 @@ class Scorer:
             class_names=self.target_names,
         )
 
-    def score(self, pred: Distributions, target: np.ndarray | Distributions | None) -> RowScores:
-        """The per-row terms of a chunk (thread-safe: nothing is accumulated).
+    def score(self, pred: Distributions, target: np.ndarray | Distributions | None) -> EvalState:
+        """A chunk's state: its per-row terms as sums and counts (thread-safe: nothing is
+        accumulated; merge the result into :attr:`state`, in file order).
 
         Args:
             pred: From :meth:`predictions`.
@@ -887,33 +888,23 @@ class Scorer:
                 distributions from :meth:`targets`.
 
         Returns:
-            The per-row terms.
+            The chunk's state.
         """
-        return score_rows(pred, target, eps=self.eps)
-
-    def update(
-        self, scores: RowScores, pred: Distributions, target: np.ndarray | Distributions | None
-    ) -> None:
-        """Accumulate a scored chunk, in file order.
-
-        Args:
-            scores: From :meth:`score`.
-            pred: The chunk's predictions.
-            target: The chunk's targets.
-        """
-        self.state.update(scores)
-        self.state.n_renormalised += pred.renormalised
+        state = EvalState()
+        state.update(score_rows(pred, target, eps=self.eps))
+        state.n_renormalised = pred.renormalised
         if isinstance(target, Distributions):
-            self.state.n_renormalised += target.renormalised
+            state.n_renormalised += target.renormalised
+        return state
 
     def add(self, pred: Distributions, target: np.ndarray | Distributions | None) -> None:
-        """Score a chunk and accumulate it (:meth:`score`, then :meth:`update`).
+        """Score a chunk and accumulate it.
 
         Args:
             pred: From :meth:`predictions`.
             target: None, validated class indices, or distributions from :meth:`targets`.
         """
-        self.update(self.score(pred, target), pred, target)
+        self.state.merge(self.score(pred, target))
 
 
 def evaluate_arrays(
