@@ -23,9 +23,10 @@ def _prefer_jemalloc() -> None:
 
     Batches are decoded in a reader thread and freed in the scoring threads, and Arrow's
     default mimalloc keeps much of that memory resident, by an amount that varies from run
-    to run: 5,000,000 x 10 Parquet with labels peaked at 190-260 MiB with mimalloc and at
-    183-191 MiB with jemalloc. The time was the same in one comparison (0.90 against
-    0.92 s) and 0.07 s longer in another.
+    to run: 5,000,000 x 10 Parquet with labels peaked at 222-261 MiB with mimalloc and at
+    183-197 MiB with jemalloc. The time was the same in one comparison (0.92 against
+    0.90 s) and 0.05 s longer in two others. (pyarrow's Parquet reader keeps its own
+    buffers in the pool it started with.)
     """
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ and "jemalloc" in pa.supported_memory_backends():
         pa.set_memory_pool(pa.jemalloc_memory_pool())
