@@ -967,3 +967,12 @@ def test_auto_target_kind_decided_on_the_first_chunk_rejects_a_later_break():
     with pytest.raises(InfoCliError) as info:
         evaluate_arrays(preds, targets, chunk_rows=3)
     assert info.value.row == 4
+
+
+@pytest.mark.parametrize("n_classes", [3, 255, 256, 1000])
+def test_wide_logits_shift_by_the_row_maximum_exactly_and_leave_numpy_settings_alone(rng, n_classes):
+    logits = (rng.standard_normal((37, n_classes)) * 5).astype(np.float32)
+    buffer = np.getbufsize()
+    dist = Scorer(kind="logits").predictions(logits)
+    assert np.getbufsize() == buffer
+    np.testing.assert_array_equal(dist.log_weights, logits - logits.max(axis=1, keepdims=True))
