@@ -9,7 +9,6 @@ References: a plain-Python computation over the rows kept (``math.log``/``math.e
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
@@ -20,39 +19,14 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from infocli.cli import app
+from cli_helpers import assert_bad_input, invoke, run_json
 
 RTOL = 1e-6
 """Relative agreement with the independent references, in float64."""
 IGNORE = -100
 TORCH_REASON = "torch is not installed (pip install torch) - the PyTorch reference test needs it"
 N_ROWS, N_CLASSES = 60, 4
-
-RUNNER = CliRunner()
-
-
-def invoke(*args: Any):
-    return RUNNER.invoke(app, [str(a) for a in args], env={"INFOCLI_FORMAT": None})
-
-
-def run_json(*args: Any) -> dict[str, Any]:
-    result = invoke(*args, "--format", "json")
-    assert result.exit_code == 0, (result.exit_code, result.stderr, result.exception)
-    return json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
-
-
-def assert_bad_input(result, path: str, *words: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("infocli: error:"), lines[0]
-    assert path in lines[0], lines[0]
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 def close(actual: Any, expected: float, rtol: float = RTOL) -> bool:

@@ -9,7 +9,6 @@ The PyTorch test compares against ``torch.nn.functional.cross_entropy`` with
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -22,11 +21,11 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from infocli.cli import app
 from infocli.errors import InfoCliError
 from infocli.metrics.tokens import TokenState, nll_from_logprobs
+
+from cli_helpers import assert_bad_input, invoke, run_json
 
 RTOL = 1e-6
 """Relative agreement with the independent references, in float64."""
@@ -241,33 +240,6 @@ def make_tokens(
 def shuffled(data: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
     order = np.random.default_rng(seed).permutation(len(data["logprob"]))
     return {k: v[order] for k, v in data.items()}
-
-
-RUNNER = CliRunner()
-
-
-def invoke(*args: Any, input: str | bytes | None = None):
-    return RUNNER.invoke(app, [str(a) for a in args], input=input, env={"INFOCLI_FORMAT": None})
-
-
-def run_json(*args: Any, input: str | bytes | None = None, code: int = 0) -> dict[str, Any]:
-    result = invoke(*args, "--format", "json", input=input)
-    assert result.exit_code == code, (result.exit_code, result.stderr, result.exception)
-    return json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
-
-
-def assert_bad_input(result, path: str, *words: str) -> str:
-    """Exit 2, nothing on stdout, one stderr line naming the file (and the words given)."""
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, lines
-    line = lines[0]
-    assert line.startswith("infocli: error:"), line
-    assert path in line, line
-    for word in words:
-        assert word in line, (word, line)
-    return line
 
 
 def write(path: Path, columns: dict[str, Any], fmt: str) -> str:

@@ -7,7 +7,6 @@ sums for the token checkpoints; never from infocli.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import statistics
@@ -20,11 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from infocli.cli import app
 from infocli.errors import InfoCliError
 from infocli.trend import Checkpoint, checkpoint_steps, trend_rows, worse_than_best
+
+from cli_helpers import assert_bad_input, invoke, run_json
 
 RTOL = 1e-6
 """Relative agreement with the independent references, in float64."""
@@ -45,29 +44,6 @@ CHECKPOINT_KEYS = {
     "from_best_pct",
     "best",
 }
-
-RUNNER = CliRunner()
-
-
-def invoke(*args: Any):
-    return RUNNER.invoke(app, [str(a) for a in args], env={"INFOCLI_FORMAT": None})
-
-
-def run_json(*args: Any, code: int = 0) -> dict[str, Any]:
-    result = invoke(*args, "--format", "json")
-    assert result.exit_code == code, (result.exit_code, result.stderr, result.exception)
-    return json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
-
-
-def assert_bad_input(result, *words: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("infocli: error:"), lines[0]
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 def close(actual: Any, expected: float, rtol: float = RTOL) -> bool:
