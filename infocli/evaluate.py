@@ -282,15 +282,20 @@ class _Work:
         return values if self.kept is None else values[self.kept]
 
 
+_Renormalised = tuple[int, tuple[int, float] | None]
+"""Rows of a chunk renormalised within --tol: their count, and the first one's chunk row
+and sum (None when there are none)."""
+
+
 @dataclass(frozen=True)
 class _Scored:
     """A scored chunk's state, waiting to be merged in order, and its renormalised rows
-    (count, and the first one's chunk row and sum) for the warning."""
+    for the warning."""
 
     work: _Work
     state: EvalState
-    pred_renormalised: tuple[int, tuple[int, float] | None]
-    target_renormalised: tuple[int, tuple[int, float] | None] | None
+    pred_renormalised: _Renormalised
+    target_renormalised: _Renormalised | None
 
 
 def _in_order(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
@@ -349,7 +354,7 @@ class _Run:
 
     def _note_renormalised(
         self,
-        renormalised: tuple[int, tuple[int, float] | None],
+        renormalised: _Renormalised,
         table: Table,
         first_row: int,
         kept: np.ndarray | None,
@@ -413,10 +418,10 @@ class _Run:
             failed = error.at(table.path if table else None, row_offset=label_rows.first_row)
             return _Work(batch, label_rows.first_row, None, None, failed)
         work = _Work(batch, label_rows.first_row, targets, kept)
-        soft = isinstance(targets, Batch)
-        if self.scorer.kind == "auto" or (soft and self.scorer.target_kind == "auto"):
+        soft = targets if isinstance(targets, Batch) else None
+        if self.scorer.kind == "auto" or (soft is not None and self.scorer.target_kind == "auto"):
             # Converts this chunk here, on the main thread, until the kinds are decided.
-            self.scorer.decide(work.values(), targets.matrix if isinstance(targets, Batch) else None)
+            self.scorer.decide(work.values(), soft.matrix if soft is not None else None)
         return work
 
     def compute(self, work: _Work) -> _Scored:
@@ -427,7 +432,7 @@ class _Run:
             pred = self.scorer.predictions(work.values())
         except InfoCliError as error:
             raise _unfiltered(error, work.kept).at(self.preds.path, row_offset=work.first_row) from None
-        target: np.ndarray | Distributions | None = None
+        target: np.ndarray | Distributions | None
         if isinstance(work.targets, Batch):
             assert self.layout.label_source is not None and work.targets.matrix is not None
             try:
