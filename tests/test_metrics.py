@@ -847,6 +847,82 @@ def test_binary_error_messages_name_the_score_given(scores, kind, text):
     assert "NaN" not in info.value.message, "the input holds no NaN"
 
 
+def _probs_summing_to_one_with(value):
+    """Probabilities whose bad row still sums to 1, and whose row maximum looks fine."""
+    x = _clean("probs")
+    x[BAD_ROW] = [0.5, 0.5 - value, value, 0.0]
+    return x
+
+
+# Values that neither the row maxima nor the row sums reveal: the check that finds them
+# runs only when the entropy's sums come out NaN.
+HIDDEN_CASES = [
+    # (id, preds, target, settings, text the message must contain)
+    ("negative-probability", _probs_summing_to_one_with(-0.1), GOOD_LABELS, {"kind": "probs"}, "-0.1"),
+    (
+        "negative-probability-tempered",
+        _probs_summing_to_one_with(-0.1),
+        GOOD_LABELS,
+        {"kind": "probs", "temperature": 2.0},
+        "-0.1",
+    ),
+    ("minus-inf-probability", _with("probs", -np.inf), GOOD_LABELS, {"kind": "probs"}, "-inf"),
+    ("minus-inf-logit", _with("logits", -np.inf), GOOD_LABELS, {"kind": "logits"}, "-inf"),
+    (
+        "minus-inf-logit-tempered",
+        _with("logits", -np.inf),
+        GOOD_LABELS,
+        {"kind": "logits", "temperature": 0.5},
+        "-inf",
+    ),
+    (
+        "negative-target-probability",
+        _clean("probs"),
+        _probs_summing_to_one_with(-0.1),
+        {"target_kind": "probs"},
+        "-0.1",
+    ),
+    ("minus-inf-target-logit", _clean("probs"), _with("logits", -np.inf), {"target_kind": "logits"}, "-inf"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("preds", "target", "settings", "text"),
+    [case[1:] for case in HIDDEN_CASES],
+    ids=[case[0] for case in HIDDEN_CASES],
+)
+def test_values_hidden_from_row_maxima_and_sums_are_still_rejected(preds, target, settings, text, dtype):
+    if target is not None and target.ndim == 2:
+        target = target.astype(dtype)
+    with pytest.raises(InfoCliError) as info:
+        evaluate_arrays(preds.astype(dtype), target, chunk_rows=3, **settings)
+    assert info.value.row == BAD_ROW
+    assert text in info.value.message, info.value.message
+    assert "column" in info.value.message or "class 2" in info.value.message, info.value.message
+
+
+def test_an_impossible_value_is_reported_before_an_earlier_row_sum():
+    # row 1 does not sum to 1; row BAD_ROW holds a negative probability: the value is named
+    x = _probs_summing_to_one_with(-0.1)
+    x[1] = [0.1, 0.1, 0.1, 0.1]
+    with pytest.raises(InfoCliError) as info:
+        evaluate_arrays(x, GOOD_LABELS, kind="probs")
+    assert info.value.row == BAD_ROW
+    assert "-0.1" in info.value.message and "outside [0, 1]" in info.value.message
+
+
+def test_zero_probabilities_and_minus_inf_log_probabilities_are_accepted():
+    # 0 log 0 = 0: the NaN they leave in the entropy's sums is not an error
+    x = _probs_summing_to_one_with(0.0)
+    r = evaluate_arrays(x, GOOD_LABELS, kind="probs").compute()
+    with np.errstate(divide="ignore"):
+        logs = np.log(x)
+    from_logs = evaluate_arrays(logs, GOOD_LABELS, kind="logprobs").compute()
+    assert r.metrics == pytest.approx(from_logs.metrics, rel=REL_F64_TIGHT)
+    assert all(np.isfinite(v) for v in r.metrics.values())
+
+
 def test_the_same_arrays_without_the_bad_value_are_accepted():
     # guards the error table: the clean fixtures are valid as given
     for kind in ("probs", "logits", "logprobs"):

@@ -22,7 +22,7 @@ Numerics, stated once:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -167,6 +167,8 @@ class Distributions:
         log_weights: (n, C) log of ``weights`` (``-inf`` where a weight is 0).
         sums: (n,) float64 row sums of ``weights``.
         log_sums: (n,) float64 ``log(sums)``, so log q = log_weights - log_sums.
+        weighted_logs: (n,) float64 row sums of ``weights * log_weights``, with 0 log 0
+            taken as 0; the entropy is ``log_sums - weighted_logs / sums``.
         scores: (n, C) the scores as given (probabilities or logits), whose row maximum
             is the predicted class: ranking by them avoids ties that rounding in exp or
             log could create.
@@ -180,6 +182,7 @@ class Distributions:
     log_weights: np.ndarray
     sums: np.ndarray
     log_sums: np.ndarray
+    weighted_logs: np.ndarray
     scores: np.ndarray
     peak: np.ndarray
     renormalised: int = 0
@@ -246,16 +249,20 @@ def _row_sums(x: np.ndarray) -> np.ndarray:
     return np.einsum("ij->i", x).astype(np.float64)
 
 
-def _row_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _row_dot(x: np.ndarray, y: np.ndarray, check: Callable[[], None] | None = None) -> np.ndarray:
     """Row-wise sum of x * y with 0 * (+-inf) taken as 0, as float64.
 
     The convention matters where a zero weight meets log 0 = -inf; the rows it touches
     are few in practice, so they are recomputed with a mask instead of masking everything.
+    A value no distribution can have (a negative probability, a -inf logit) makes its
+    row NaN too: ``check``, when given, runs before such rows are masked, to raise for it.
     """
     with np.errstate(invalid="ignore"):
         out = np.einsum("ij,ij->i", x, y).astype(np.float64)
     bad = np.isnan(out)
     if bad.any():
+        if check is not None:
+            check()
         xs, ys = x[bad], y[bad]
         with np.errstate(invalid="ignore"):
             out[bad] = np.einsum("ij,ij->i", xs, np.where(xs > 0, ys, 0))
@@ -263,7 +270,7 @@ def _row_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _row_max(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Each row's maximum of NaN-free scores, and its argmax when that came for free.
+    """Each row's maximum (NaN where a row holds NaN), and its argmax when that came free.
 
     Chunks read from columnar files are class-major in memory (columns side by side,
     Fortran order), where a maximum along a row is a fast reduction; in row-major memory
@@ -293,11 +300,15 @@ def _minus_row_max(z: np.ndarray, row_max: np.ndarray) -> np.ndarray:
 
 
 def _from_logits(
-    z: np.ndarray, *, temperature: float, peak: tuple[np.ndarray, np.ndarray | None] | None = None
+    z: np.ndarray,
+    *,
+    temperature: float,
+    peak: tuple[np.ndarray, np.ndarray | None] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Distributions:
     """Softmax of z / temperature, by the shifted form exp(z - max); z may hold -inf.
 
-    ``peak`` is ``_row_max(z)`` when already known.
+    ``peak`` is ``_row_max(z)`` when already known; ``check`` is as for :func:`_row_dot`.
     """
     row_max, argmax = peak if peak is not None else _row_max(z)
     log_weights = _minus_row_max(z, row_max)
@@ -306,33 +317,10 @@ def _from_logits(
         np.divide(log_weights, log_weights.dtype.type(temperature), out=log_weights)
     weights = np.exp(log_weights)
     sums = _row_sums(weights)
-    return Distributions(weights, log_weights, sums, np.log(sums), z, row_max, known_argmax=argmax)
-
-
-def _check_normalised(
-    sums: np.ndarray, tol: float, n_classes: int, dtype: np.dtype, option: str, read_as: str
-) -> tuple[int, tuple[int, float] | None]:
-    """Check rows sum to 1 within ``tol``; count those off by more than rounding.
-
-    Returns:
-        The number of rows renormalised, and (row, sum) of the first of them.
-    """
-    off = np.abs(sums - 1)
-    bad = ~(off <= tol)  # NaN sums fail too
-    if bad.any():
-        row = _first_row(bad)
-        raise InfoCliError(
-            f"row sums to {sums[row]:.6g}; expected 1 ± {tol:g}, as the file was {read_as}",
-            row=row,
-            hint=f"If these are logits, pass {option} logits; if the rows are only roughly "
-            "normalised, raise --tol",
-        )
-    renormalised = off > n_classes * float(np.finfo(dtype).eps)
-    count = int(np.count_nonzero(renormalised))
-    if not count:
-        return 0, None
-    row = _first_row(renormalised)
-    return count, (row, float(sums[row]))
+    weighted_logs = _row_dot(weights, log_weights, check)
+    return Distributions(
+        weights, log_weights, sums, np.log(sums), weighted_logs, z, row_max, known_argmax=argmax
+    )
 
 
 def _check_finite(
@@ -363,47 +351,90 @@ def as_float(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _check_values(
-    values: np.ndarray,
-    kind: str,
-    *,
-    option: str,
-    auto: bool,
-    class_names: Sequence[str] | None,
-    row_max: np.ndarray | None = None,
-) -> str:
-    """Check every value is possible for its kind (not their row sums).
+@dataclass(frozen=True)
+class _Validation:
+    """Checks a chunk of scores against how it is read, cheapest evidence first.
 
-    ``row_max``, each row's maximum when already known, saves a pass over the values.
-
-    Returns:
-        How the values were read, for later messages ("read as probabilities ...").
+    Every impossible value shows in a number computed anyway: NaN, +inf and values
+    above the kind's range in the row maxima; negative probabilities and -inf logits as
+    NaN in the entropy's sums (their log is NaN, or their weight 0 meets -inf); and rows
+    that do not sum to 1 in their sums. Only when one of these looks wrong is every value
+    searched, so that the error names the first impossible value (its row and class)
+    rather than a symptom such as a row sum.
     """
-    name = _KIND_NAMES[kind]
-    read_as = f"read as {_KIND_PLURALS[kind]}"
-    if auto:
-        read_as += f" ({option} auto decided from the first rows)"
-    lo, hi = 0.0, 0.0
-    if values.size:
+
+    values: np.ndarray
+    kind: str
+    option: str
+    auto: bool
+    class_names: Sequence[str] | None
+    row_max: np.ndarray | None = None  # each row's maximum, when known
+
+    @property
+    def read_as(self) -> str:
+        """How the values were read, for messages ("read as probabilities ...")."""
+        read_as = f"read as {_KIND_PLURALS[self.kind]}"
+        if self.auto:
+            read_as += f" ({self.option} auto decided from the first rows)"
+        return read_as
+
+    def every_value(self) -> None:
+        """Raise for the first value impossible for the kind (row sums aside)."""
+        values, kind, class_names = self.values, self.kind, self.class_names
+        if not values.size:
+            return
         lo = float(values.min())
-        hi = float(values.max() if row_max is None else row_max.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        _check_finite(values, name, kind == "logprobs", class_names)
-    if kind == "probs" and (lo < 0 or hi > 1):
-        row, where, value = _first_bad_value(values, (values < 0) | (values > 1), class_names)
-        raise InfoCliError(
-            f"probability {value:g} for {where} is outside [0, 1]; the file was {read_as}",
-            row=row,
-            hint=f"If these are logits, pass {option} logits",
-        )
-    if kind == "logprobs" and hi > 0:
-        row, where, value = _first_bad_value(values, values > 0, class_names)
-        raise InfoCliError(
-            f"log-probability {value:g} for {where} is above 0; the file was {read_as}",
-            row=row,
-            hint=f"If these are logits, pass {option} logits",
-        )
-    return read_as
+        hi = float(values.max() if self.row_max is None else self.row_max.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            _check_finite(values, _KIND_NAMES[kind], kind == "logprobs", class_names)
+        if kind == "probs" and (lo < 0 or hi > 1):
+            row, where, value = _first_bad_value(values, (values < 0) | (values > 1), class_names)
+            raise InfoCliError(
+                f"probability {value:g} for {where} is outside [0, 1]; the file was {self.read_as}",
+                row=row,
+                hint=f"If these are logits, pass {self.option} logits",
+            )
+        if kind == "logprobs" and hi > 0:
+            row, where, value = _first_bad_value(values, values > 0, class_names)
+            raise InfoCliError(
+                f"log-probability {value:g} for {where} is above 0; the file was {self.read_as}",
+                row=row,
+                hint=f"If these are logits, pass {self.option} logits",
+            )
+
+    def peaks(self) -> None:
+        """Check the row maxima: finite, and at most 1 for probabilities or 0 for
+        log-probabilities (an all -inf row of log-probabilities fails to sum to 1 later)."""
+        if self.row_max is None or not self.row_max.size:
+            return
+        lo, hi = float(self.row_max.min()), float(self.row_max.max())
+        limit = {"probs": 1.0, "logprobs": 0.0}.get(self.kind, math.inf)
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi <= limit):
+            self.every_value()
+
+    def normalised(self, sums: np.ndarray, tol: float) -> tuple[int, tuple[int, float] | None]:
+        """Check rows sum to 1 within ``tol``; count those off by more than rounding.
+
+        Returns:
+            The number of rows renormalised, and (row, sum) of the first of them.
+        """
+        off = np.abs(sums - 1)
+        bad = ~(off <= tol)  # NaN sums fail too
+        if bad.any():
+            self.every_value()
+            row = _first_row(bad)
+            raise InfoCliError(
+                f"row sums to {sums[row]:.6g}; expected 1 ± {tol:g}, as the file was {self.read_as}",
+                row=row,
+                hint=f"If these are logits, pass {self.option} logits; if the rows are only roughly "
+                "normalised, raise --tol",
+            )
+        renormalised = off > self.values.shape[1] * float(np.finfo(self.values.dtype).eps)
+        count = int(np.count_nonzero(renormalised))
+        if not count:
+            return 0, None
+        row = _first_row(renormalised)
+        return count, (row, float(sums[row]))
 
 
 def to_distributions(
@@ -439,25 +470,26 @@ def to_distributions(
     values = as_float(values)
     # The row maximum serves the range check, the softmax shift and the argmax alike.
     peak = _row_max(values) if values.size else (np.zeros(len(values), values.dtype), None)
-    read_as = _check_values(values, kind, option=option, auto=auto, class_names=class_names, row_max=peak[0])
-    n_classes = values.shape[1]
+    check = _Validation(values, kind, option, auto, class_names, peak[0])
+    check.peaks()
+    count, first = 0, None
     if kind == "probs":
         sums = _row_sums(values)
-        count, first = _check_normalised(sums, tol, n_classes, values.dtype, option, read_as)
-        with np.errstate(divide="ignore"):
+        count, first = check.normalised(sums, tol)
+        with np.errstate(divide="ignore", invalid="ignore"):
             log_values = np.log(values)
         if temperature != 1.0:
-            dist = _from_logits(log_values, temperature=temperature)
+            dist = _from_logits(log_values, temperature=temperature, check=check.every_value)
         else:
+            weighted_logs = _row_dot(values, log_values, check.every_value)
             dist = Distributions(
-                values, log_values, sums, np.log(sums), values, peak[0], known_argmax=peak[1]
+                values, log_values, sums, np.log(sums), weighted_logs, values, peak[0], known_argmax=peak[1]
             )
+    elif kind == "logits":
+        dist = _from_logits(values, temperature=temperature, peak=peak, check=check.every_value)
     else:
         dist = _from_logits(values, temperature=1.0, peak=peak)
-        count, first = 0, None
-        if kind == "logprobs":
-            sums = np.exp(dist.log_sums + dist.peak)
-            count, first = _check_normalised(sums, tol, n_classes, values.dtype, option, read_as)
+        count, first = check.normalised(np.exp(dist.log_sums + dist.peak), tol)
         if temperature != 1.0:
             dist = _from_logits(values, temperature=temperature, peak=peak)
     return replace(dist, renormalised=count, first_renormalised=first)
@@ -523,7 +555,7 @@ class RowScores:
 
 def _entropy_rows(dist: Distributions) -> np.ndarray:
     """H(q) per row: log s - sum(w log w) / s, for q = w / s."""
-    return dist.log_sums - _row_dot(dist.weights, dist.log_weights) / dist.sums
+    return dist.log_sums - dist.weighted_logs / dist.sums
 
 
 def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *, eps: float) -> RowScores:
@@ -842,7 +874,7 @@ class Scorer:
         values = as_float(values.reshape(-1, 1) if values.ndim == 1 else values)
         kind = "probs" if self.kind == "auto" else self.kind  # any kind reads zero rows
         if self.binary:  # check the scores as given, before the second class is derived
-            _check_values(values, kind, option="--kind", auto=self._auto, class_names=self.class_names)
+            _Validation(values, kind, "--kind", self._auto, self.class_names).every_value()
             values = binary_to_two_classes(values, kind)
         return to_distributions(
             values,
