@@ -20,6 +20,7 @@ from typing import Any
 
 import jq
 import numpy as np
+import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
@@ -30,6 +31,8 @@ from sklearn.metrics import log_loss
 
 from infocli import __version__
 from infocli.cli import app
+from infocli.evaluate import chunking
+from infocli.readers import open_table
 
 from .conftest import LABEL_FORMATS, PRED_FORMATS, SAMPLE_DATA, parse_single_json
 
@@ -420,6 +423,36 @@ def test_teacher_logits_with_temperature_2_match_scipy_softmax_of_both(
     p = softmax(teacher.astype(np.float64) / 2, axis=1)
     assert_report_matches(doc, reference(q, p), RTOL[dtype])
     _check_identity(doc, dtype)
+
+
+def _write_row_groups(path, values: np.ndarray, rows: int) -> str:
+    table = pa.table({f"c{i}": values[:, i] for i in range(values.shape[1])})
+    pq.write_table(table, path, row_group_size=rows)
+    return str(path)
+
+
+def test_many_classes_in_small_row_groups_match_scipy(tmp_path, run_json, rng):
+    # 64 classes in 1,000-row groups are read a group at a time (see the next test); the
+    # 30,000 rows span two reads and several chunks
+    n, c = 30_000, 64
+    q = softmax(rng.normal(0.0, 2.0, (n, c)), axis=1).astype(np.float32)
+    p = softmax(rng.normal(0.0, 2.0, (n, c)), axis=1).astype(np.float32)
+    student = _write_row_groups(tmp_path / "student.parquet", q, 1_000)
+    teacher = _write_row_groups(tmp_path / "teacher.parquet", p, 1_000)
+    doc = run_json("eval", student, teacher)
+    assert_report_matches(doc, reference(normalise(q), normalise(p)), RTOL_F32)
+
+
+def test_small_row_groups_are_read_whole_only_where_reads_would_be_short(tmp_path, rng):
+    wide = _write_row_groups(tmp_path / "wide.parquet", rng.random((3_000, 64)), 1_000)
+    narrow = _write_row_groups(tmp_path / "narrow.parquet", rng.random((3_000, 10)), 1_000)
+    with open_table(wide) as table:
+        # 24,576-row reads would be short: 24 whole groups, in three equal chunks
+        assert chunking(table, 64) == (8_000, 24_000)
+        # a chunk size asked for is kept, and reads are whole chunks
+        assert chunking(table, 64, 5_000) == (5_000, 20_000)
+    with open_table(narrow) as table:
+        assert chunking(table, 10) == (52_428, 157_284)  # long enough already
 
 
 def test_one_hot_targets_give_the_same_numbers_as_class_indices(run_json, files, probs, labels):

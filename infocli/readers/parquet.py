@@ -44,7 +44,10 @@ class ParquetTable(Table):
         except (pa.ArrowException, OSError) as error:
             raise _corrupt(path, error) from error
         self.columns = [column_of(field) for field in self._file.schema_arrow]
-        self.n_rows = self._file.metadata.num_rows
+        metadata = self._file.metadata
+        self.n_rows = metadata.num_rows
+        if metadata.num_row_groups:
+            self.block_rows = metadata.row_group(0).num_rows or None
 
     def batches(
         self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()

@@ -117,12 +117,15 @@ class Table(ABC):
         format: ``"csv"``, ``"tsv"``, ``"parquet"`` or ``"npy"``.
         columns: The columns, in file order.
         n_rows: The number of data rows, where the file states it without being read.
+        block_rows: Rows the file stores together and decodes fastest whole (a Parquet
+            row group), where it has such blocks.
     """
 
     path: str
     format: str
     columns: list[Column]
     n_rows: int | None = None
+    block_rows: int | None = None
 
     def column(self, name: str) -> Column | None:
         """The column called ``name``, or None.
