@@ -241,50 +241,57 @@ def row_count_error(short: Table, n_short: int, long: Table, n_long: int) -> Inf
     )
 
 
+_END = object()
+"""What :func:`prefetch`'s reader gets from an iterator that has ended."""
+
+
 def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run an iterator in a background thread, ``depth`` items ahead of the consumer.
+    """Run an iterator in a background thread, up to ``depth`` items ahead of the consumer.
 
     Reading and decoding release the GIL, so the next batch is read while this one is
-    scored. Exceptions reach the consumer at the item where they happened.
+    scored. The reader takes a slot before it reads an item and the consumer frees it as it
+    takes the item, so at most ``depth`` items exist besides the one the consumer holds,
+    counting the one being read. Exceptions reach the consumer at the item where they
+    happened.
 
     Args:
         items: Any iterator; it is run entirely in the background thread.
-        depth: How many items may wait.
+        depth: How many items may be read ahead.
 
     Yields:
         The items, in order.
     """
-    slots: queue.Queue[tuple[Any, BaseException | None, bool]] = queue.Queue(maxsize=depth)
+    ready: queue.SimpleQueue[tuple[Any, BaseException | None, bool]] = queue.SimpleQueue()
+    free = threading.Semaphore(depth)
     stop = threading.Event()
 
-    def put(entry: tuple[Any, BaseException | None, bool]) -> bool:
+    def reserve() -> bool:
         while not stop.is_set():
-            try:
-                slots.put(entry, timeout=0.1)
+            if free.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def produce() -> None:
         try:
-            for item in items:
-                if not put((item, None, False)):
+            while reserve():
+                item = next(items, _END)
+                if item is _END:
+                    ready.put((None, None, True))
                     return
+                ready.put((item, None, False))
         except BaseException as error:  # handed to the consumer, re-raised there
-            put((None, error, True))
-            return
-        put((None, None, True))
+            ready.put((None, error, True))
 
     thread = threading.Thread(target=produce, name="infocli-reader", daemon=True)
     thread.start()
     try:
         while True:
-            item, error, done = slots.get()
+            item, error, done = ready.get()
             if error is not None:
                 raise error
             if done:
                 return
+            free.release()
             yield item
     finally:
         stop.set()
