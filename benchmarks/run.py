@@ -55,16 +55,14 @@ SUM_TOL = 1e-3
 HEAVY_MODULES = ("numpy", "pyarrow", "pandas")
 CONTENDERS = ("floor", "naive", "infocli")
 
-# Runs the CLI's main() in-process, then lists the heavy modules it imported.
+# Runs the CLI's main() in-process and, as the process exits, lists the heavy modules it
+# imported (main() ends the process itself, after running the exit handlers).
 IMPORT_PROBE = f"""
-import sys
+import atexit, sys
 sys.argv = ["infocli", *sys.argv[1:]]
+atexit.register(lambda: print("HEAVY_MODULES=" + ",".join(m for m in {HEAVY_MODULES!r} if m in sys.modules)))
 from infocli.cli import main
-try:
-    main()
-except SystemExit:
-    pass
-print("HEAVY_MODULES=" + ",".join(m for m in {HEAVY_MODULES!r} if m in sys.modules))
+main()
 """
 
 

@@ -341,3 +341,38 @@ def test_python_dash_m_reports_errors_like_the_console_script(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr == f"infocli: error: {tmp_path / 'missing.npy'}: no such file.\n"
+
+
+EXIT_HANDLER_SCRIPT = """
+import atexit, sys
+atexit.register(lambda: print("exit handler ran", flush=False))
+sys.argv = ["infocli", *sys.argv[1:]]
+from infocli.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize(("args", "code"), [(["--version"], 0), (["eval", "missing.npy"], 2)])
+def test_exit_handlers_run_and_their_output_is_flushed_before_the_process_ends(tmp_path, args, code):
+    # the entry point ends the process without tearing the interpreter down; stdout to a
+    # pipe is buffered, as it is unless PYTHONUNBUFFERED is set
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_HANDLER_SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == code
+    assert result.stdout.endswith("exit handler ran\n")
+
+
+def test_a_full_report_reaches_a_pipe_whole(data):
+    # a reader that takes the JSON only after the process has ended gets all of it
+    result = subprocess.run(
+        [INFOCLI, "eval", data["parquet"], data["labels"], "--format", "json"], capture_output=True
+    )
+    assert result.returncode == 0
+    doc = json.loads(result.stdout)
+    assert doc["metrics"]["cross_entropy"] == pytest.approx(data["log_loss"], rel=1e-6)
