@@ -143,6 +143,17 @@ def test_big_endian_npy_is_read_in_native_byte_order(files, matrix):
     np.testing.assert_array_equal(got, matrix)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_npy_rows_are_writable_views_whose_writes_never_reach_the_file(files, matrix, order):
+    # writable, so that NumPy's argmax does not copy them first; copy-on-write, so the file is safe
+    path = files.npy(np.asarray(matrix, order=order))
+    with open_table(path) as table:
+        for batch in table.batches([""], [], 20):
+            assert batch.matrix is not None and batch.matrix.flags.writeable
+            batch.matrix[:] = -1.0
+    np.testing.assert_array_equal(np.load(path), matrix)
+
+
 def test_parquet_batches_cross_row_group_boundaries(tmp_path, matrix):
     path = str(tmp_path / "groups.parquet")
     pq.write_table(pa.table({f"c{i}": matrix[:, i] for i in range(N_CLASSES)}), path, row_group_size=10)

@@ -96,7 +96,7 @@ class NpyTable(Table):
         """(first row, rows of the array), read from the file or sliced from a memory map."""
         n = self._shape[0]
         if self._fortran and len(self._shape) == 2:
-            array = np.load(self._source, mmap_mode="r", allow_pickle=False)
+            array = np.load(self._source, mmap_mode="c", allow_pickle=False)  # as in _window
             for start in range(0, n, rows):
                 yield start, np.asarray(array[start : start + rows])
             return
@@ -129,15 +129,18 @@ class NpyTable(Table):
 
 
 def _window(file: BinaryIO, offset: int, length: int) -> np.ndarray:
-    """``length`` bytes of a file from ``offset``, memory-mapped read-only.
+    """``length`` bytes of a file from ``offset``, memory-mapped copy-on-write.
 
-    The mapping is released when the last array that views it is freed. The file's size
-    was checked against its header when it was opened.
+    Nothing writes to them, and a write would never reach the file; but NumPy copies a
+    read-only array whole before ``argmax``, which a writable mapping spares (524 x 1,000
+    float32: 102 against 353 microseconds). The mapping is released when the last array
+    that views it is freed. The file's size was checked against its header when it was
+    opened.
     """
     if length == 0:
         return np.empty(0, np.uint8)
     start = offset - offset % mmap.ALLOCATIONGRANULARITY
-    view = mmap.mmap(file.fileno(), offset - start + length, access=mmap.ACCESS_READ, offset=start)
+    view = mmap.mmap(file.fileno(), offset - start + length, access=mmap.ACCESS_COPY, offset=start)
     return np.frombuffer(view, np.uint8, count=length, offset=offset - start)
 
 
