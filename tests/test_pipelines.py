@@ -376,3 +376,24 @@ def test_a_full_report_reaches_a_pipe_whole(data):
     assert result.returncode == 0
     doc = json.loads(result.stdout)
     assert doc["metrics"]["cross_entropy"] == pytest.approx(data["log_loss"], rel=1e-6)
+
+
+def test_a_profiler_still_gets_to_save_its_results(tmp_path):
+    # profilers and coverage save as the interpreter shuts down, so it is not skipped for them
+    out = tmp_path / "profile.out"
+    result = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "infocli", "--version"])
+    assert result.returncode == 0
+    assert out.stat().st_size > 0
+
+
+def test_under_a_tracer_main_returns_through_the_usual_exit():
+    script = (
+        "import sys\n"
+        "sys.settrace(lambda *args: None)\n"
+        "sys.argv = ['infocli', '--version']\n"
+        "from infocli.cli import main\n"
+        "try:\n    main()\nfinally:\n    print('unwound')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.endswith("unwound\n")
