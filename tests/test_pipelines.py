@@ -369,9 +369,11 @@ def test_exit_handlers_run_and_their_output_is_flushed_before_the_process_ends(t
 
 
 def test_a_full_report_reaches_a_pipe_whole(data):
-    # a reader that takes the JSON only after the process has ended gets all of it
+    # a reader that takes the JSON only after the process has ended gets all of it, from
+    # buffered stdout
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     result = subprocess.run(
-        [INFOCLI, "eval", data["parquet"], data["labels"], "--format", "json"], capture_output=True
+        [INFOCLI, "eval", data["parquet"], data["labels"], "--format", "json"], capture_output=True, env=env
     )
     assert result.returncode == 0
     doc = json.loads(result.stdout)
