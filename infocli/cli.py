@@ -579,7 +579,7 @@ def _observed() -> bool:
     such tools save their results as the interpreter shuts down."""
     if sys.gettrace() is not None or sys.getprofile() is not None:
         return True
-    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+, with tool ids 0 to 5
     return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
 
 

@@ -35,7 +35,8 @@ READ_BYTES = 12 << 20
 """Default read size, in bytes of prediction values (at 8 bytes a value), rounded down to a
 whole number of chunks. A Parquet decoder pays for every column of every batch, so files
 are read in larger batches than they are scored in: 1,000,000 x 100 float32 Parquet
-decodes in 0.94 CPU-seconds by 10,485-row batches and 0.74 by 20,000-row ones. A 1M x 100
+decodes in 0.94 CPU-seconds by 10,485-row batches and 0.74 by 20,000-row ones. Read this
+way (before :data:`SHORT_READ_ROWS` made it read whole row groups), a 1M x 100
 student/teacher pair peaked at 318 MiB with this, 367 MiB with 16 MiB and 423-438 MiB with
 32 MiB, and took the same time with 12 or 16 MiB (2.35 s; 9 interleaved rounds)."""
 

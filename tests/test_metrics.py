@@ -921,6 +921,10 @@ def test_zero_probabilities_and_minus_inf_log_probabilities_are_accepted():
     from_logs = evaluate_arrays(logs, GOOD_LABELS, kind="logprobs").compute()
     assert r.metrics == pytest.approx(from_logs.metrics, rel=REL_F64_TIGHT)
     assert all(np.isfinite(v) for v in r.metrics.values())
+    # and against SciPy and scikit-learn
+    assert r.metrics["entropy"] == pytest.approx(float(scipy_entropy(x, axis=1).mean()), rel=REL_F64)
+    expected = log_loss(GOOD_LABELS, x, labels=range(x.shape[1]))
+    assert r.metrics["cross_entropy"] == pytest.approx(expected, rel=REL_F64)
 
 
 def test_the_same_arrays_without_the_bad_value_are_accepted():
