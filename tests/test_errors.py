@@ -33,6 +33,7 @@ import pytest
 from typer.testing import CliRunner
 
 from infocli.cli import app
+from infocli.readers import parquet as parquet_reader
 
 RUNNER = CliRunner(env={"INFOCLI_FORMAT": None})
 PREFIX = "infocli: error:"
@@ -373,6 +374,18 @@ def _truncated_parquet(folder: Path, name: str = "preds.parquet") -> str:
     return write_bytes(folder / name, data[: len(data) // 2])
 
 
+def _damaged_parquet_pages(folder: Path) -> str:
+    """An intact footer, but garbage over the data of the second of four row groups."""
+    path = write_parquet(
+        folder / "preds.parquet", {name: [p] * 200 for name, p in zip("abc", GOOD, strict=True)}, 50
+    )
+    chunk = pq.ParquetFile(path).metadata.row_group(1).column(0)
+    start, size = chunk.dictionary_page_offset or chunk.data_page_offset, chunk.total_compressed_size
+    data = bytearray(Path(path).read_bytes())
+    data[start : start + size] = np.random.default_rng(5).bytes(size)
+    return write_bytes(folder / "preds.parquet", bytes(data))
+
+
 def _corrupt_npy(folder: Path) -> str:
     return write_bytes(folder / "preds.npy", np.random.default_rng(2).bytes(600))
 
@@ -411,6 +424,7 @@ CORRUPT = ("corrupt", "truncated", "not a", "cannot read", "invalid")
     [
         _corrupt_parquet,
         _truncated_parquet,
+        _damaged_parquet_pages,
         _corrupt_npy,
         _npy_magic_then_garbage,
         _truncated_npy,
@@ -422,6 +436,13 @@ CORRUPT = ("corrupt", "truncated", "not a", "cannot read", "invalid")
 )
 def test_corrupt_predictions(bad, tmp_path, make):
     path = make(tmp_path)
+    bad("eval", path, contains=[path, CORRUPT])
+
+
+def test_damaged_parquet_pages_read_through_buffers(bad, tmp_path, monkeypatch):
+    """The same error where row groups are too large to be memory-mapped."""
+    monkeypatch.setattr(parquet_reader, "MAP_BYTES", 0)
+    path = _damaged_parquet_pages(tmp_path)
     bad("eval", path, contains=[path, CORRUPT])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
@@ -12,7 +13,16 @@ from infocli.readers.arrow import column_of, to_batch
 from infocli.readers.table import Batch, Table
 
 READ_BUFFER = 64 << 10
-"""Bytes read at a time from each column chunk."""
+"""Bytes read at a time from each column chunk, where the file is not memory-mapped."""
+
+MAP_BYTES = 64 << 20
+"""Largest run of row groups, in bytes of data, decoded from a memory map of the file.
+
+Decoding from a map saves copying the file into read buffers: 1,000,000 x 100 float32
+student/teacher Parquet took 1.86 instead of 1.95 s (3.28 against 3.47 CPU-seconds), and
+50,000,000 tokens 0.62 instead of 0.66 s (9 interleaved rounds). The mapped pages count in
+the resident memory until the run is done (the student/teacher pair peaked at 384 against
+347 MiB), so a larger run, such as one huge row group, is streamed through read buffers."""
 
 
 def _corrupt(path: str, error: Exception) -> InfoCliError:
@@ -35,6 +45,7 @@ class ParquetTable(Table):
 
     def __init__(self, source: str, path: str) -> None:
         self.path = path
+        self._source = source
         try:
             # pre_buffer=False: the default buffers every row group of the requested
             # columns up front, which costs memory in proportion to the file. A read
@@ -44,23 +55,55 @@ class ParquetTable(Table):
         except (pa.ArrowException, OSError) as error:
             raise _corrupt(path, error) from error
         self.columns = [column_of(field) for field in self._file.schema_arrow]
-        metadata = self._file.metadata
+        self._metadata = metadata = self._file.metadata
         self.n_rows = metadata.num_rows
         if metadata.num_row_groups:
             self.block_rows = metadata.row_group(0).num_rows or None
 
+    def _runs(self, rows: int) -> Iterator[tuple[list[int], int]]:
+        """Consecutive row groups of at least ``rows`` rows together (but the last), and
+        their bytes of data."""
+        groups: list[int] = []
+        n = size = 0
+        for index in range(self._metadata.num_row_groups):
+            group = self._metadata.row_group(index)
+            groups.append(index)
+            n, size = n + group.num_rows, size + group.total_byte_size
+            if n >= rows:
+                yield groups, size
+                groups, n, size = [], 0, 0
+        if groups:
+            yield groups, size
+
     def batches(
         self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
     ) -> Iterator[Batch]:
-        """Read the file by record batches of ``rows`` rows (see :meth:`Table.batches`)."""
+        """Read the file by record batches of ``rows`` rows (see :meth:`Table.batches`).
+
+        Batches end where a run of row groups ends; each run of at most :data:`MAP_BYTES`
+        is decoded from a memory map of the file, opened for that run alone.
+        """
         names = list(dict.fromkeys([*matrix, *vectors]))
+        mappable = os.path.isfile(self._source)
         first_row = 0
         try:
-            # One decoding thread: the other core is scoring the previous batch.
-            batches = self._file.iter_batches(batch_size=rows, columns=names or None, use_threads=False)
-            for record_batch in batches:
-                yield to_batch(record_batch, matrix, vectors, self.path, first_row)
-                first_row += record_batch.num_rows
+            for groups, size in self._runs(rows):
+                mapped = pa.memory_map(self._source) if mappable and size <= MAP_BYTES else None
+                file = self._file
+                if mapped is not None:
+                    file = pq.ParquetFile(mapped, metadata=self._metadata, pre_buffer=False)
+                try:
+                    # One decoding thread: the other core is scoring the previous batch.
+                    batches = file.iter_batches(
+                        batch_size=rows, row_groups=groups, columns=names or None, use_threads=False
+                    )
+                    for record_batch in batches:
+                        yield to_batch(record_batch, matrix, vectors, self.path, first_row)
+                        first_row += record_batch.num_rows
+                finally:
+                    if mapped is not None:
+                        file.close()
+                        mapped.close()
         except (pa.ArrowException, OSError) as error:
             raise _corrupt(self.path, error) from error
 
