@@ -239,6 +239,19 @@ def test_rows_within_tol_are_renormalised_exactly():
     assert_close(r.metrics["entropy"], float(scipy_entropy(probs, axis=1).mean()), REL_F64)
 
 
+def test_a_tolerance_below_rounding_is_still_enforced():
+    # 0.5 + 2 ulp: row 1 sums to 1 + 2.2e-16, within the rounding of two float64 values
+    # (4.4e-16), so it is accepted as it is; --tol 1e-16 is tighter than that and rejects it
+    probs = np.array([[0.5, 0.5], [0.5, 0.5 + np.finfo(np.float64).eps]])
+    assert probs[1].sum() == 1 + np.finfo(np.float64).eps
+    labels = np.array([0, 1])
+    assert evaluate_arrays(probs, labels, kind="probs").n_renormalised == 0
+    with pytest.raises(InfoCliError) as info:
+        evaluate_arrays(probs, labels, kind="probs", tol=1e-16)
+    assert info.value.row == 1
+    assert "row sums to 1" in info.value.message
+
+
 TOL_BOUNDARY_CASES = [
     # (kind, factor on row 3, tol, accepted)
     ("probs", 1.0008, 1e-3, True),  # 8e-4 off, inside tol

@@ -441,6 +441,10 @@ class _Validation:
         Returns:
             The number of rows renormalised, and (row, sum) of the first of them.
         """
+        rounding = self.values.shape[1] * float(np.finfo(self.values.dtype).eps)
+        close = min(rounding, tol)
+        if sums.size and 1 - close <= sums.min() and sums.max() <= 1 + close:
+            return 0, None  # every row passes both tests below (a NaN sum fails this one)
         off = np.abs(sums - 1)
         bad = ~(off <= tol)  # NaN sums fail too
         if bad.any():
@@ -452,7 +456,7 @@ class _Validation:
                 hint=f"If these are logits, pass {self.option} logits; if the rows are only roughly "
                 "normalised, raise --tol",
             )
-        renormalised = off > self.values.shape[1] * float(np.finfo(self.values.dtype).eps)
+        renormalised = off > rounding
         count = int(np.count_nonzero(renormalised))
         if not count:
             return 0, None
@@ -553,9 +557,8 @@ def check_class_indices(labels: np.ndarray, n_classes: int) -> np.ndarray:
             )
     elif labels.dtype.kind not in "iu":
         raise InfoCliError(f"labels have dtype {labels.dtype}; expected integer class indices")
-    bad = (labels < 0) | (labels >= n_classes)
-    if bad.any():
-        row = _first_row(bad)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        row = _first_row((labels < 0) | (labels >= n_classes))
         raise InfoCliError(
             f"class index {labels[row]:g} is outside 0..{n_classes - 1} "
             f"(the predictions have {n_classes} classes)",
