@@ -33,6 +33,7 @@ import pytest
 from typer.testing import CliRunner
 
 from infocli.cli import app
+from infocli.readers import csv as csv_reader
 from infocli.readers import parquet as parquet_reader
 
 RUNNER = CliRunner(env={"INFOCLI_FORMAT": None})
@@ -471,6 +472,37 @@ FIELDS = ("field", "column")
 def test_csv_wrong_number_of_fields(bad, tmp_path, name, text, line):
     path = write_bytes(tmp_path / name, text)
     bad("eval", path, contains=[path, FIELDS], line=line)
+
+
+@pytest.fixture
+def small_csv_segments(monkeypatch) -> None:
+    """CSV files of a few hundred lines parsed in segments of about 25 lines each."""
+    monkeypatch.setattr(csv_reader, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(csv_reader, "SEGMENT_BYTES", 300)
+
+
+GOOD_ROW = "0.2,0.3,0.5\n"
+
+
+@pytest.mark.parametrize(
+    ("lines", "line"),
+    [
+        ([*[GOOD_ROW] * 200, "0.2,0.8\n", *[GOOD_ROW] * 20], 202),
+        ([*[GOOD_ROW] * 3, "0.2,0.8\n", *[GOOD_ROW] * 200], 5),
+    ],
+    ids=["far", "first-segment"],
+)
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_csv_wrong_number_of_fields_in_a_segment_names_its_line(
+    bad, tmp_path, small_csv_segments, lines, line, end
+):
+    path = write_bytes(tmp_path / "preds.csv", ("a,b,c\n" + "".join(lines)).replace("\n", end))
+    bad("eval", path, contains=[path, FIELDS], line=line)
+
+
+def test_csv_non_numeric_value_in_a_segment_names_its_row(bad, tmp_path, small_csv_segments):
+    path = write_bytes(tmp_path / "preds.csv", "a,b,c\n" + GOOD_ROW * 200 + "0.2,x,0.5\n" + GOOD_ROW)
+    bad("eval", path, contains=[path, "'x'", "'b'"], row=200)
 
 
 def test_csv_gz_wrong_number_of_fields(bad, tmp_path):

@@ -25,6 +25,7 @@ import pytest
 from infocli.errors import InfoCliError
 from infocli.metrics.classification import as_float
 from infocli.readers import Batch, aligned, class_codes, file_format, open_table, prefetch
+from infocli.readers import csv as csv_reader
 from infocli.readers import parquet as parquet_reader
 from infocli.readers.arrow import ArrowColumns
 
@@ -173,6 +174,102 @@ def test_parquet_reads_runs_of_row_groups_mapped_or_streamed(
     assert len(maps) == (runs if mapped else 0)
     _check_cover(batches, N_ROWS)
     assert all(b.n_rows <= rows for b in batches)
+    np.testing.assert_array_equal(np.concatenate([b.matrix for b in batches]), matrix)
+
+
+@pytest.fixture
+def small_segments(monkeypatch) -> list[int]:
+    """CSV segments of a few lines, so that short files are parsed on several threads; the
+    list collects the start of every segment given to a parser of its own."""
+    monkeypatch.setattr(csv_reader, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(csv_reader, "SEGMENT_BYTES", 300)
+    starts: list[int] = []
+    segments = csv_reader.CsvTable._segments
+
+    def spy(self, least):
+        ranges = segments(self, least)
+        starts.extend(start for start, _ in ranges[1])
+        return ranges
+
+    monkeypatch.setattr(csv_reader.CsvTable, "_segments", spy)
+    return starts
+
+
+def _csv_text(matrix: np.ndarray, labels: list[str], sep: str, end: str, last_end: bool) -> str:
+    lines = [sep.join(["c0", "c1", "c2", "name"])]
+    lines += [
+        sep.join([*(repr(float(v)) for v in row), label]) for row, label in zip(matrix, labels, strict=True)
+    ]
+    return end.join(lines) + (end if last_end else "")
+
+
+@pytest.mark.parametrize("last_end", [True, False])
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+@pytest.mark.parametrize("suffix", ["csv", "tsv"])
+def test_csv_segments_parse_as_the_whole_file(tmp_path, matrix, small_segments, suffix, end, last_end):
+    labels = [f"class{i % 3}" for i in range(N_ROWS)]
+    sep = "\t" if suffix == "tsv" else ","
+    path = tmp_path / f"segments.{suffix}"
+    path.write_bytes(_csv_text(matrix, labels, sep, end, last_end).encode())
+    batches = _read_all(str(path), ["c0", "c1", "c2"], ["name"], 10)
+    assert len(small_segments) > 3, "the file should be cut into several segments"
+    _check_cover(batches, N_ROWS)
+    np.testing.assert_array_equal(np.concatenate([b.matrix for b in batches]), matrix)
+    names = [str(v) for b in batches for v in b.vectors["name"].to_pylist()]
+    assert names == labels
+
+
+@pytest.mark.parametrize("quoted_row", [None, 0, 40])
+def test_csv_with_quotes_in_values_is_parsed_by_one_parser_from_the_first_quoted_segment(
+    tmp_path, matrix, small_segments, monkeypatch, quoted_row
+):
+    """A quoted value might hold a line end that a cut would split: from the first segment
+    holding a quote on, one parser reads the rest. Quotes in the header do not count."""
+    serial_from: list[int] = []  # the first row of each stretch read by one parser
+    to_batches = csv_reader.CsvTable._to_batches
+
+    def spy(self, reader, matrix, vectors, first_row=0, lines_before=0):
+        serial_from.append(first_row)
+        return to_batches(self, reader, matrix, vectors, first_row, lines_before)
+
+    monkeypatch.setattr(csv_reader.CsvTable, "_to_batches", spy)
+    labels = [f"class{i % 3}" for i in range(N_ROWS)]
+    if quoted_row is not None:
+        labels[quoted_row] = '"two, words"'
+    text = _csv_text(matrix, labels, ",", "\n", True).replace("c0,c1,c2,name", '"c0","c1","c2","name"')
+    path = tmp_path / "quoted.csv"
+    path.write_text(text)
+    batches = _read_all(str(path), ["c0", "c1", "c2"], ["name"], 10)
+    _check_cover(batches, N_ROWS)
+    np.testing.assert_array_equal(np.concatenate([b.matrix for b in batches]), matrix)
+    expected = [label.strip('"') for label in labels]
+    assert [v for b in batches for v in b.vectors["name"].to_pylist()] == expected
+    if quoted_row is None:
+        assert serial_from == []
+    else:
+        assert len(serial_from) == 1 and serial_from[0] <= quoted_row
+        assert (serial_from[0] > 0) == (quoted_row > 0)
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_csv_line_numbers_in_later_segments_count_blank_lines(tmp_path, small_segments, end):
+    """A blank line is a row (of missing values), so rows and lines stay in step."""
+    good = "0.2,0.3,0.5\n"
+    text = "a,b,c\n" + good * 100 + "\n" + good * 100 + "0.2,0.8\n" + good
+    path = tmp_path / "blank.csv"
+    path.write_bytes(text.replace("\n", end).encode())
+    with pytest.raises(InfoCliError) as info:
+        _read_all(str(path), ["a", "b", "c"], [], 10)
+    assert len(small_segments) > 3
+    assert info.value.line == 203
+    assert "expected 3 fields, got 2" in info.value.message
+
+
+def test_gzipped_csv_is_parsed_by_one_parser(tmp_path, matrix, small_segments):
+    path = tmp_path / "whole.csv.gz"
+    path.write_bytes(gzip.compress(_csv_text(matrix, ["a"] * N_ROWS, ",", "\n", True).encode()))
+    batches = _read_all(str(path), ["c0", "c1", "c2"], [], 10)
+    assert small_segments == [0], "one range, for one parser"
     np.testing.assert_array_equal(np.concatenate([b.matrix for b in batches]), matrix)
 
 

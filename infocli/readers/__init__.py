@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from infocli.errors import InfoCliError
-from infocli.readers.table import Batch, Column, Table
+from infocli.readers.table import Batch, Column, Table, usable_cpus
 
 __all__ = [
     "EXTENSIONS",
@@ -35,6 +35,7 @@ __all__ = [
     "open_table",
     "prefetch",
     "row_count_error",
+    "usable_cpus",
 ]
 
 EXTENSIONS = {
