@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
@@ -85,11 +84,10 @@ class ParquetTable(Table):
         is decoded from a memory map of the file, opened for that run alone.
         """
         names = list(dict.fromkeys([*matrix, *vectors]))
-        mappable = os.path.isfile(self._source)
         first_row = 0
         try:
             for groups, size in self._runs(rows):
-                mapped = pa.memory_map(self._source) if mappable and size <= MAP_BYTES else None
+                mapped = pa.memory_map(self._source) if size <= MAP_BYTES else None
                 file = self._file
                 if mapped is not None:
                     file = pq.ParquetFile(mapped, metadata=self._metadata, pre_buffer=False)
