@@ -72,9 +72,10 @@ class BenchmarkError(Exception):
 
 @dataclass(frozen=True)
 class Run:
-    """One process: its wall time, peak RSS and output."""
+    """One process: its wall time, CPU time (user + system), peak RSS and output."""
 
     seconds: float
+    cpu_seconds: float
     peak_mib: float
     stdout: str
 
@@ -86,7 +87,8 @@ def infocli_command() -> list[str]:
 
 
 def measure(cmd: list[str]) -> Run:
-    """Run a command to completion: wall time, and peak RSS of that child process only.
+    """Run a command to completion: wall time, and CPU time and peak RSS of that child
+    process only.
 
     Raises:
         BenchmarkError: The command exited with a non-zero status.
@@ -102,7 +104,8 @@ def measure(cmd: list[str]) -> Run:
         stdout, stderr = out.read().decode(), err.read().decode()
     if process.returncode != 0:
         raise BenchmarkError(f"{shlex.join(cmd)} exited with {process.returncode}:\n{stderr}")
-    return Run(seconds, usage.ru_maxrss / 1024, stdout)  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, cpu, usage.ru_maxrss / 1024, stdout)  # ru_maxrss is in KiB on Linux
 
 
 def interleaved(
@@ -116,7 +119,8 @@ def interleaved(
             latest[name] = run = measure(cmd)
             runs[name].append(run)
             print(
-                f"  round {round_ + 1}/{repeats} {name}: {run.seconds:.2f} s, {run.peak_mib:.0f} MiB",
+                f"  round {round_ + 1}/{repeats} {name}: {run.seconds:.2f} s "
+                f"({run.cpu_seconds:.2f} CPU-s), {run.peak_mib:.0f} MiB",
                 flush=True,
             )
         if check:
@@ -477,9 +481,15 @@ def render(
     lines += [
         "## Raw runs",
         "",
+        "Each run: wall time (CPU time, user + system, which exceeds the wall time while a "
+        "process keeps both cores busy) / peak RSS.",
+        "",
         *(
             f"- {r.workload.name} {name}: "
-            + ", ".join(f"{run.seconds:.2f} s / {run.peak_mib:.0f} MiB" for run in r.runs[name])
+            + ", ".join(
+                f"{run.seconds:.2f} s ({run.cpu_seconds:.2f} CPU-s) / {run.peak_mib:.0f} MiB"
+                for run in r.runs[name]
+            )
             for r in results
             for name in CONTENDERS
         ),
