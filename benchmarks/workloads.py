@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "infocli-bench"
-"""Where the generated files go by default: outside the repository (they take about 2.7 GB)."""
+"""Where the generated files go by default: outside the repository (they take about 3.1 GB)."""
 
 MANIFEST = "manifest.json"
 """The file, in the data folder, recording what was generated at which scale."""
