@@ -72,19 +72,19 @@ class BenchmarkError(Exception):
 
 @dataclass(frozen=True)
 class Run:
-    """One process: its wall time, CPU time (user + system), peak RSS, major page faults
-    (reads from disk) and output."""
+    """One process: its wall time, CPU time (user + system), peak RSS, bytes read from disk
+    (not the page cache) and output."""
 
     seconds: float
     cpu_seconds: float
     peak_mib: float
-    major_faults: int
+    disk_mib: float
     stdout: str
 
     def describe(self) -> str:
-        """``0.64 s (0.95 CPU-s) / 166 MiB``, and the major page faults if any."""
+        """``0.64 s (0.95 CPU-s) / 166 MiB``, and what was read from disk if anything."""
         text = f"{self.seconds:.2f} s ({self.cpu_seconds:.2f} CPU-s) / {self.peak_mib:.0f} MiB"
-        return text + (f" / {self.major_faults} major faults" if self.major_faults else "")
+        return text + (f" / {self.disk_mib:.0f} MiB from disk" if self.disk_mib >= 1 else "")
 
 
 def infocli_command() -> list[str]:
@@ -94,8 +94,8 @@ def infocli_command() -> list[str]:
 
 
 def measure(cmd: list[str]) -> Run:
-    """Run a command to completion: wall time, and CPU time, peak RSS and major page faults
-    of that child process only.
+    """Run a command to completion: wall time, and CPU time, peak RSS and disk reads of that
+    child process only.
 
     Raises:
         BenchmarkError: The command exited with a non-zero status.
@@ -112,8 +112,8 @@ def measure(cmd: list[str]) -> Run:
     if process.returncode != 0:
         raise BenchmarkError(f"{shlex.join(cmd)} exited with {process.returncode}:\n{stderr}")
     cpu = usage.ru_utime + usage.ru_stime
-    # ru_maxrss is in KiB on Linux
-    return Run(seconds, cpu, usage.ru_maxrss / 1024, usage.ru_majflt, stdout)
+    # On Linux ru_maxrss is in KiB and ru_inblock in 512-byte blocks read from disk.
+    return Run(seconds, cpu, usage.ru_maxrss / 1024, usage.ru_inblock / 2048, stdout)
 
 
 def interleaved(
@@ -502,8 +502,8 @@ def render(
         "## Raw runs",
         "",
         "Each run: wall time (CPU time, user + system, which exceeds the wall time while a "
-        "process keeps both cores busy) / peak RSS, and its major page faults (reads from "
-        "disk) if it had any.",
+        "process keeps both cores busy) / peak RSS, and what it read from disk rather than the "
+        "page cache, if anything.",
         "",
         *(
             f"- {r.workload.name} {name}: " + ", ".join(run.describe() for run in r.runs[name])

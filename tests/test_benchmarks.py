@@ -29,7 +29,7 @@ def test_quick_benchmark_runs_every_workload_and_writes_the_table(tmp_path):
     assert report.index("Targets met:") < report.index("## Language models")  # T1 has no targets
     assert "## Start-up" in report and "`infocli --version` imports" in report
     assert "## Memory growth" in report
-    # Each raw run gives wall time, CPU time and peak RSS (and major page faults, if any).
+    # Each raw run gives wall time, CPU time and peak RSS (and any reads from disk).
     assert re.search(r"^- W1 infocli: [\d.]+ s \([\d.]+ CPU-s\) / \d+ MiB", report, flags=re.MULTILINE)
     assert (tmp_path / "data" / "scale-0.002" / "manifest.json").is_file()
 
