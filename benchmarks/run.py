@@ -82,7 +82,7 @@ class Run:
     stdout: str
 
     def describe(self) -> str:
-        """``0.64 s (0.95 CPU-s) / 166 MiB``, and what was read from disk if anything."""
+        """``0.64 s (0.95 CPU-s) / 166 MiB``, and what was read from disk if 1 MiB or more."""
         text = f"{self.seconds:.2f} s ({self.cpu_seconds:.2f} CPU-s) / {self.peak_mib:.0f} MiB"
         return text + (f" / {self.disk_mib:.0f} MiB from disk" if self.disk_mib >= 1 else "")
 
@@ -503,7 +503,7 @@ def render(
         "",
         "Each run: wall time (CPU time, user + system, which exceeds the wall time while a "
         "process keeps both cores busy) / peak RSS, and what it read from disk rather than the "
-        "page cache, if anything.",
+        "page cache, if 1 MiB or more.",
         "",
         *(
             f"- {r.workload.name} {name}: " + ", ".join(run.describe() for run in r.runs[name])
