@@ -24,6 +24,8 @@ from infocli.metrics.classification import (
     check_class_indices,
     detect_kind,
     evaluate_arrays,
+    score_rows,
+    to_distributions,
 )
 
 # ------------------------------------------------------------------------------ tolerances
@@ -206,6 +208,29 @@ def test_class_major_probabilities_without_ties_match_scikit_learn(dtype, rel, c
     assert r.metrics["accuracy"] == pytest.approx(
         float((probs.argmax(axis=1) == labels).mean()), abs=ABS_ZERO
     )
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("n_classes", [3, 10, 40])
+def test_per_row_terms_do_not_depend_on_where_the_chunk_is_cut(order, n_classes):
+    # each row is summed the same way in a chunk of one row as in a chunk of many, in
+    # row-major memory (npy, CSV) and in class-major memory (Parquet) alike
+    rng = np.random.default_rng(seed_of("cut", order, n_classes))
+    n = 50
+    probs = softmax(rng.normal(scale=3.0, size=(n, n_classes)), axis=1).astype(np.float32)
+    probs *= rng.uniform(0.9999, 1.0001, size=(n, 1)).astype(np.float32)  # off by rounding
+    values = np.asarray(probs, order=order)
+    labels = rng.integers(0, n_classes, size=n)
+
+    def rows(start, stop):
+        q = to_distributions(values[start:stop], "probs")
+        scores = score_rows(q, labels[start:stop], eps=1e-12)
+        return np.stack([q.sums, scores.entropy, scores.cross_entropy])
+
+    whole = rows(0, n)
+    for size in (1, 2, 7):
+        cut = np.concatenate([rows(start, min(start + size, n)) for start in range(0, n, size)], axis=1)
+        np.testing.assert_array_equal(cut, whole)
 
 
 def test_integral_float_labels_are_class_indices():
