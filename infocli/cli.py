@@ -4,8 +4,9 @@ Heavy modules (NumPy, pyarrow, rich) are imported inside the commands, so that
 ``infocli --help`` and ``infocli --version`` start as fast as Typer itself.
 """
 
-from __future__ import annotations
-
+# Annotations stay objects here (no `from __future__ import annotations`): Typer reads
+# every command's parameters at each start, and evaluating them from strings took
+# 8-14 ms against 4-5 ms.
 import atexit
 import contextlib
 import os
