@@ -214,7 +214,7 @@ def test_class_major_probabilities_without_ties_match_scikit_learn(dtype, rel, c
 @pytest.mark.parametrize("n_classes", [3, 10, 40])
 def test_per_row_terms_do_not_depend_on_where_the_chunk_is_cut(order, n_classes):
     # each row is summed the same way in a chunk of one row as in a chunk of many, in
-    # row-major memory (npy, CSV) and in class-major memory (Parquet) alike
+    # row-major memory (.npy) and in class-major memory (Parquet, CSV) alike
     rng = np.random.default_rng(seed_of("cut", order, n_classes))
     n = 50
     probs = softmax(rng.normal(scale=3.0, size=(n, n_classes)), axis=1).astype(np.float32)

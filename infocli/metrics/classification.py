@@ -247,20 +247,12 @@ class Distributions:
 
 
 def _pick(x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """x[i, classes[i]] for every row (by a flat index where the memory allows: faster).
-
-    The flat index is built in place: one temporary fewer took a 52,428 x 10 gather from
-    0.35 to 0.27 ms.
-    """
+    """x[i, classes[i]] for every row (by a flat index where the memory allows: faster)."""
     n = x.shape[0]
     if x.flags.f_contiguous:
-        index = classes * n
-        index += np.arange(n)
-        return x.ravel(order="F").take(index)
+        return x.ravel(order="F").take(classes * n + np.arange(n))
     if x.flags.c_contiguous:
-        index = np.arange(n) * x.shape[1]
-        index += classes
-        return x.ravel().take(index)
+        return x.ravel().take(np.arange(n) * x.shape[1] + classes)
     return x[np.arange(n), classes]
 
 
