@@ -267,10 +267,11 @@ def _row_sums(x: np.ndarray) -> np.ndarray:
 
     Both ways used here sum each row on its own, in class order, the same way whatever
     the number of rows, so a chunk's results do not depend on how the file was cut. In
-    class-major memory of several rows a reduction adds whole columns, twice as fast as
-    ``einsum`` (52,428 x 10 float32: 0.21 against 0.40 ms, with identical sums); a single
-    row it would sum pairwise, so ``einsum`` sums that. In row-major memory ``einsum`` is
-    several times faster than a reduction along short rows.
+    class-major memory of several rows a reduction adds whole columns, with identical
+    sums, a fifth faster than ``einsum`` (52,428 x 10 float32 chunks of a Parquet file:
+    0.18-0.24 against 0.22-0.30 ms); a single row it would sum pairwise, so ``einsum``
+    sums that. In row-major memory ``einsum`` is several times faster than a reduction
+    along short rows.
     """
     by_columns = _class_major(x) and x.shape[0] > 1
     sums = np.add.reduce(x, axis=1) if by_columns else np.einsum("ij->i", x)
