@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from infocli.errors import InfoCliError
-from infocli.readers.table import Batch, Column, Table, usable_cpus
+from infocli.readers.table import Batch, Column, Table, in_order, usable_cpus
 
 __all__ = [
     "EXTENSIONS",
@@ -32,6 +32,7 @@ __all__ = [
     "aligned",
     "class_codes",
     "file_format",
+    "in_order",
     "open_table",
     "prefetch",
     "row_count_error",

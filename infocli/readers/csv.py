@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from infocli.errors import InfoCliError
 from infocli.readers.arrow import column_of, to_batch
-from infocli.readers.table import Batch, Table, usable_cpus
+from infocli.readers.table import Batch, Table, in_order, usable_cpus
 
 _SAMPLE_BYTES = 1 << 20
 _BLOCK_BYTES = 1 << 20
@@ -184,35 +182,30 @@ class CsvTable(Table):
             source = pa.BufferReader(pa.py_buffer(data))
             return list(self._parser(types, names, block, source, header if index else None))
 
-        parsers = usable_cpus()
+        parsed = in_order(parse, range(len(segments)), usable_cpus(), "infocli-csv")
         first_row = 0
-        with ThreadPoolExecutor(parsers, thread_name_prefix="infocli-csv") as pool:
-            pending: deque[Future[list[pa.RecordBatch] | None]] = deque()
-            try:
-                for index in range(len(segments)):
-                    while len(pending) < 2 * parsers and index + len(pending) < len(segments):
-                        pending.append(pool.submit(parse, index + len(pending)))
-                    # Rows are lines: the header, then a line per row before the segment.
-                    lines_before = first_row + 1 if index else 0
-                    try:
-                        record_batches = pending.popleft().result()
-                    except (pa.ArrowException, OSError) as error:
-                        raise self._error(error, lines_before) from error
-                    if record_batches is None:  # the rest of the file, by one parser
-                        with pa.OSFile(self._source) as stream:
-                            stream.seek(segments[index][0])
-                            try:
-                                rest = self._parser(types, names, block, stream, header if index else None)
-                            except (pa.ArrowException, OSError) as error:
-                                raise self._error(error, lines_before) from error
-                            yield from self._to_batches(rest, matrix, vectors, first_row, lines_before)
-                        return
-                    for record_batch in record_batches:
-                        yield to_batch(record_batch, matrix, vectors, self.path, first_row)
-                        first_row += record_batch.num_rows
-            finally:
-                for future in pending:
-                    future.cancel()
+        try:
+            for index in range(len(segments)):
+                # Rows are lines: the header, then a line per row before the segment.
+                lines_before = first_row + 1 if index else 0
+                try:
+                    record_batches = next(parsed)
+                except (pa.ArrowException, OSError) as error:
+                    raise self._error(error, lines_before) from error
+                if record_batches is None:  # the rest of the file, by one parser
+                    with pa.OSFile(self._source) as stream:
+                        stream.seek(segments[index][0])
+                        try:
+                            rest = self._parser(types, names, block, stream, header if index else None)
+                        except (pa.ArrowException, OSError) as error:
+                            raise self._error(error, lines_before) from error
+                        yield from self._to_batches(rest, matrix, vectors, first_row, lines_before)
+                    return
+                for record_batch in record_batches:
+                    yield to_batch(record_batch, matrix, vectors, self.path, first_row)
+                    first_row += record_batch.num_rows
+        finally:
+            parsed.close()
 
     def _to_batches(
         self,
