@@ -5,9 +5,12 @@ agree on the values (the harness exits 1 otherwise) on every workload, the class
 ones (W1-W4) and the language-model one (T1), and that the report is written.
 """
 
+import importlib
+import os
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -41,3 +44,19 @@ def test_quick_mode_refuses_to_overwrite_the_committed_table(tmp_path):
     assert result.returncode == 2
     assert "never writes" in result.stderr
     assert not list(tmp_path.iterdir())  # refused before generating anything
+
+
+def test_infocli_is_timed_from_this_interpreter_whatever_path_names_first(tmp_path, monkeypatch):
+    decoy = tmp_path / "infocli"
+    decoy.write_text("#!/bin/sh\nexit 1\n")
+    decoy.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    run = importlib.import_module("run")
+
+    command = run.infocli_command()
+    assert command[0] != str(decoy)
+    if command[0] != sys.executable:
+        assert Path(command[0]).parent == Path(sysconfig.get_path("scripts"))
+    else:
+        assert command == [sys.executable, "-m", "infocli"]
