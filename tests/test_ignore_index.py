@@ -4,7 +4,8 @@ The contract (PyTorch's convention, usually -100): ignored rows count in ``n_ign
 not in ``n_samples``; their prediction values are never validated (padding positions
 hold garbage); if every row is ignored the run fails with exit code 2 rather than NaN.
 References: a plain-Python computation over the rows kept (``math.log``/``math.exp``), and
-``torch.nn.functional.cross_entropy(..., ignore_index=-100)`` where torch is installed.
+``torch.nn.functional.cross_entropy(..., ignore_index=-100)``, as stored by
+``torch_reference``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from scipy.special import log_softmax
 
+import torch_reference
 from cli_helpers import assert_bad_input, invoke, run_json
 
 RTOL = 1e-6
 """Relative agreement with the independent references, in float64."""
 IGNORE = -100
-TORCH_REASON = "torch is not installed (pip install torch) - the PyTorch reference test needs it"
 N_ROWS, N_CLASSES = 60, 4
 
 
@@ -303,38 +305,23 @@ def test_table_output_mentions_the_ignored_rows(tmp_path):
 
 @pytest.mark.parametrize("kind", ["logits", "logprobs"])
 def test_eval_ignore_index_matches_torch_cross_entropy(tmp_path, kind):
-    torch = pytest.importorskip("torch", reason=TORCH_REASON)
-    F = torch.nn.functional
-    gen = torch.Generator().manual_seed(7)
-    batch, length, vocab = 5, 16, 9
-    logits = torch.randn(batch, length, vocab, generator=gen, dtype=torch.float64) * 2
-    target = torch.randint(0, vocab, (batch, length), generator=gen)
-    for b, n in enumerate([16, 11, 4, 13, 7]):
-        target[b, n:] = IGNORE
-    target[0, :2] = IGNORE  # and some at the start
-    flat, flat_target = logits.reshape(-1, vocab), target.reshape(-1)
-    mean = F.cross_entropy(flat, flat_target, ignore_index=IGNORE, reduction="mean").item()
-    total = F.cross_entropy(flat, flat_target, ignore_index=IGNORE, reduction="sum").item()
-    per_token = F.cross_entropy(flat, flat_target, ignore_index=IGNORE, reduction="none")
-    keep = flat_target != IGNORE
+    logits, target = torch_reference.eval_case()
+    torch = torch_reference.stored()["eval"]  # what PyTorch computed from these inputs
+    keep = target != IGNORE
     n_used = int(keep.sum())
-    used = per_token[keep]
-    se = (used.std(correction=1) / math.sqrt(n_used)).item()
 
-    scores = flat if kind == "logits" else F.log_softmax(flat, dim=-1)
-    scores = scores.clone()
-    scores[~keep] = float("nan")  # padding positions hold garbage
-    scores[(~keep).nonzero()[::2, 0], 0] = float("inf")
-    preds = write_npy(tmp_path / "preds.npy", scores.numpy())
-    labels = write_npy(tmp_path / "labels.npy", flat_target.numpy())
+    scores = logits if kind == "logits" else log_softmax(logits, axis=-1)
+    scores[~keep] = np.nan  # padding positions hold garbage
+    scores[np.flatnonzero(~keep)[::2], 0] = np.inf
+    preds = write_npy(tmp_path / "preds.npy", scores)
+    labels = write_npy(tmp_path / "labels.npy", target)
     doc = run_json("eval", preds, labels, "--ignore-index", IGNORE, "--kind", kind)
     assert doc["n_samples"] == n_used
-    assert doc["n_ignored"] == batch * length - n_used
-    assert close(doc["metrics"]["cross_entropy"], mean)
-    assert close(doc["metrics"]["cross_entropy"], total / n_used)
-    assert close(doc["metrics"]["perplexity"], math.exp(mean))
-    assert close(doc["standard_error"]["cross_entropy"], se)
-    assert close(doc["standard_error"]["perplexity"], math.exp(mean) * se)
-    argmax = flat.argmax(dim=-1)
-    accuracy = (argmax[keep] == flat_target[keep]).double().mean().item()
+    assert doc["n_ignored"] == len(target) - n_used
+    assert close(doc["metrics"]["cross_entropy"], torch["mean"])
+    assert close(doc["metrics"]["cross_entropy"], torch["sum"] / n_used)
+    assert close(doc["metrics"]["perplexity"], math.exp(torch["mean"]))
+    assert close(doc["standard_error"]["cross_entropy"], torch["std_error"])
+    assert close(doc["standard_error"]["perplexity"], math.exp(torch["mean"]) * torch["std_error"])
+    accuracy = np.mean(logits[keep].argmax(axis=-1) == target[keep])
     assert close(doc["metrics"]["accuracy"], accuracy)

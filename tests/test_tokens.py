@@ -4,7 +4,7 @@ Every expected number is computed here by :func:`reference`, a plain-Python
 implementation of the contract (a dictionary of per-sequence sums, ``math.log``,
 ``math.exp``, ``statistics``), from the same arrays the test writes; never from infocli.
 The PyTorch test compares against ``torch.nn.functional.cross_entropy`` with
-``ignore_index=-100`` and is skipped, with its reason shown, where torch is missing.
+``ignore_index=-100``, as stored by ``torch_reference``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from scipy.special import log_softmax
 
 from infocli.errors import InfoCliError
 from infocli.metrics.tokens import TokenState, nll_from_logprobs
 
+import torch_reference
 from cli_helpers import assert_bad_input, invoke, run_json
 
 RTOL = 1e-6
@@ -60,7 +62,6 @@ TOP_LEVEL_KEYS = {
     "signature",
     "gates",
 }
-TORCH_REASON = "torch is not installed (pip install torch) - the PyTorch reference test needs it"
 
 # ------------------------------------------------------------------------------ reference
 
@@ -775,55 +776,35 @@ def test_every_token_masked_is_bad_input(tmp_path):
 
 
 def test_perplexity_and_eval_match_torch_cross_entropy_with_ignore_index(tmp_path):
-    torch = pytest.importorskip("torch", reason=TORCH_REASON)
-    F = torch.nn.functional
-    gen = torch.Generator().manual_seed(0)
-    batch, length, vocab = 6, 24, 11
-    logits = torch.randn(batch, length, vocab, generator=gen, dtype=torch.float64) * 2.5
-    target = torch.randint(0, vocab, (batch, length), generator=gen)
-    for b, n in enumerate([24, 20, 9, 17, 3, 12]):
-        target[b, n:] = -100  # right padding
-    target[1, 0] = target[3, 5] = -100  # and a few positions inside
-    flat_logits, flat_target = logits.reshape(-1, vocab), target.reshape(-1)
-    loss = F.cross_entropy(flat_logits, flat_target, ignore_index=-100, reduction="mean").item()
-    per_sequence = [
-        math.exp(F.cross_entropy(logits[b], target[b], ignore_index=-100, reduction="mean").item())
-        for b in range(batch)
-    ]
-
+    logits, target = torch_reference.perplexity_case()
+    torch = torch_reference.stored()["perplexity"]  # what PyTorch computed from these inputs
+    loss = torch["mean"]
+    batch, length, vocab = logits.shape
     keep = target != -100
-    logp = F.log_softmax(logits, dim=-1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    seq = torch.arange(batch).unsqueeze(1).expand(batch, length)
+    logp = np.take_along_axis(log_softmax(logits, axis=-1), np.maximum(target, 0)[..., None], -1)[..., 0]
+    seq = np.broadcast_to(np.arange(batch)[:, None], (batch, length))
     # Only the positions torch does not ignore:
-    used = write(
-        tmp_path / "used.parquet",
-        {"logprob": logp[keep].numpy(), "seq": seq[keep].numpy()},
-        "parquet",
-    )
+    used = write(tmp_path / "used.parquet", {"logprob": logp[keep], "seq": seq[keep]}, "parquet")
     doc = run_json("perplexity", used, "--seq-col", "seq", "--top", str(batch))
     assert close(doc["metrics"]["cross_entropy"], loss)
     assert close(doc["metrics"]["perplexity"], math.exp(loss))
     assert doc["n_tokens"] == int(keep.sum())
     worst = {row["sequence"]: row["perplexity"] for row in doc["worst_sequences"]}
     for b in range(batch):
-        assert close(worst[b], per_sequence[b])
+        assert close(worst[b], torch["sequence_perplexity"][b])
     # Every position, the ignored ones masked out and holding garbage:
-    garbage = torch.where(keep, logp, torch.full_like(logp, float("nan")))
+    garbage = np.where(keep, logp, np.nan)
     full = write(
         tmp_path / "full.parquet",
-        {
-            "logprob": garbage.reshape(-1).numpy(),
-            "seq": seq.reshape(-1).numpy(),
-            "mask": keep.reshape(-1).numpy(),
-        },
+        {"logprob": garbage.reshape(-1), "seq": seq.reshape(-1), "mask": keep.reshape(-1)},
         "parquet",
     )
     doc = run_json("perplexity", full, "--seq-col", "seq", "--mask-col", "mask")
     assert close(doc["metrics"]["perplexity"], math.exp(loss))
     assert doc["n_masked"] == int((~keep).sum())
     # eval on the logits themselves, with --ignore-index -100:
-    np.save(tmp_path / "logits.npy", flat_logits.numpy())
-    np.save(tmp_path / "labels.npy", flat_target.numpy())
+    np.save(tmp_path / "logits.npy", logits.reshape(-1, vocab))
+    np.save(tmp_path / "labels.npy", target.reshape(-1))
     doc = run_json("eval", tmp_path / "logits.npy", tmp_path / "labels.npy", "--ignore-index", "-100")
     assert close(doc["metrics"]["cross_entropy"], loss)
     assert close(doc["metrics"]["perplexity"], math.exp(loss))
