@@ -306,11 +306,11 @@ def test_table_output_mentions_the_ignored_rows(tmp_path):
 @pytest.mark.parametrize("kind", ["logits", "logprobs"])
 def test_eval_ignore_index_matches_torch_cross_entropy(tmp_path, kind):
     logits, target = torch_reference.eval_case()
-    torch = torch_reference.stored()["eval"]  # what PyTorch computed from these inputs
+    pytorch = torch_reference.stored()["eval"]  # what PyTorch computed from these inputs
     keep = target != IGNORE
     n_used = int(keep.sum())
 
-    scores = logits if kind == "logits" else log_softmax(logits, axis=-1)
+    scores = logits.copy() if kind == "logits" else log_softmax(logits, axis=-1)
     scores[~keep] = np.nan  # padding positions hold garbage
     scores[np.flatnonzero(~keep)[::2], 0] = np.inf
     preds = write_npy(tmp_path / "preds.npy", scores)
@@ -318,10 +318,10 @@ def test_eval_ignore_index_matches_torch_cross_entropy(tmp_path, kind):
     doc = run_json("eval", preds, labels, "--ignore-index", IGNORE, "--kind", kind)
     assert doc["n_samples"] == n_used
     assert doc["n_ignored"] == len(target) - n_used
-    assert close(doc["metrics"]["cross_entropy"], torch["mean"])
-    assert close(doc["metrics"]["cross_entropy"], torch["sum"] / n_used)
-    assert close(doc["metrics"]["perplexity"], math.exp(torch["mean"]))
-    assert close(doc["standard_error"]["cross_entropy"], torch["std_error"])
-    assert close(doc["standard_error"]["perplexity"], math.exp(torch["mean"]) * torch["std_error"])
+    assert close(doc["metrics"]["cross_entropy"], pytorch["mean"])
+    assert close(doc["metrics"]["cross_entropy"], pytorch["sum"] / n_used)
+    assert close(doc["metrics"]["perplexity"], math.exp(pytorch["mean"]))
+    assert close(doc["standard_error"]["cross_entropy"], pytorch["std_error"])
+    assert close(doc["standard_error"]["perplexity"], math.exp(pytorch["mean"]) * pytorch["std_error"])
     accuracy = np.mean(logits[keep].argmax(axis=-1) == target[keep])
     assert close(doc["metrics"]["accuracy"], accuracy)

@@ -777,8 +777,8 @@ def test_every_token_masked_is_bad_input(tmp_path):
 
 def test_perplexity_and_eval_match_torch_cross_entropy_with_ignore_index(tmp_path):
     logits, target = torch_reference.perplexity_case()
-    torch = torch_reference.stored()["perplexity"]  # what PyTorch computed from these inputs
-    loss = torch["mean"]
+    pytorch = torch_reference.stored()["perplexity"]  # what PyTorch computed from these inputs
+    loss = pytorch["mean"]
     batch, length, vocab = logits.shape
     keep = target != -100
     logp = np.take_along_axis(log_softmax(logits, axis=-1), np.maximum(target, 0)[..., None], -1)[..., 0]
@@ -791,7 +791,7 @@ def test_perplexity_and_eval_match_torch_cross_entropy_with_ignore_index(tmp_pat
     assert doc["n_tokens"] == int(keep.sum())
     worst = {row["sequence"]: row["perplexity"] for row in doc["worst_sequences"]}
     for b in range(batch):
-        assert close(worst[b], torch["sequence_perplexity"][b])
+        assert close(worst[b], pytorch["sequence_perplexity"][b])
     # Every position, the ignored ones masked out and holding garbage:
     garbage = np.where(keep, logp, np.nan)
     full = write(
