@@ -2,7 +2,39 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from enum import IntEnum
+
+_PARAM = re.compile("\ue000([a-z_]+)\ue001")
+
+
+def param(name: str) -> str:
+    """A parameter's name inside a message or hint, shown in its caller's spelling.
+
+    The core names its parameters (``param("tol")``); :func:`spell` shows them as the
+    command line's flags (``--tol``) or, by default, as the parameter names themselves.
+
+    Args:
+        name: The parameter's name, as the Python API spells it.
+
+    Returns:
+        A marked name, for use in a message.
+    """
+    return f"\ue000{name}\ue001"
+
+
+def spell(text: str, name: Callable[[str], str] | None = None) -> str:
+    """Show every :func:`param` in ``text`` as ``name(parameter)`` (the name itself by default).
+
+    Args:
+        text: A message, hint or warning.
+        name: Parameter name -> the caller's spelling (a flag).
+
+    Returns:
+        The text.
+    """
+    return _PARAM.sub(lambda m: name(m[1]) if name else m[1], text)
 
 
 class ExitCode(IntEnum):
@@ -62,7 +94,21 @@ class InfoCliError(Exception):
             self.row += row_offset
         return self
 
+    def render(self, name: Callable[[str], str] | None = None) -> str:
+        """The one-line message, with parameters spelled by ``name`` (see :func:`spell`).
+
+        Args:
+            name: Parameter name -> the caller's spelling (the CLI's flags).
+
+        Returns:
+            ``path: row N: message. hint.``
+        """
+        return spell(self._text(), name)
+
     def __str__(self) -> str:
+        return self.render()
+
+    def _text(self) -> str:
         where = [part for part in (self.path,) if part]
         if self.line is not None:
             where.append(f"line {self.line}")

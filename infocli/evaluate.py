@@ -1,9 +1,9 @@
-"""The evaluation pipeline: files -> aligned chunks -> metrics state.
+"""The evaluation pipeline: plan -> aligned chunks -> states -> one state.
 
-This is the only place that knows both the readers and the metrics core. It decides
-which columns hold the predictions and the labels, streams the two files in step,
-validates and scores each chunk, and returns the state together with what the report
-needs to say about the inputs.
+This is the only place that knows both the readers and the metrics core. It makes the
+plan (:mod:`infocli.plan`), streams the two files in step, validates and scores each
+chunk into a state of its own on a pool of threads, and merges the states in file order.
+Files and in-memory arrays (:func:`evaluate_arrays`) go through the same loop.
 """
 
 from __future__ import annotations
@@ -11,19 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from infocli import __version__
-from infocli.errors import InfoCliError
+from infocli.errors import InfoCliError, param
 from infocli.gates import Gate, check_available
-from infocli.metrics.classification import (
-    METRICS,
-    Distributions,
-    EvalState,
-    Scorer,
-    check_class_indices,
-    check_settings,
+from infocli.metrics.inputs import Distributions, check_class_indices
+from infocli.metrics.registry import names_of
+from infocli.metrics.scores import Scorer
+from infocli.metrics.state import EvalState, Renormalised
+from infocli.plan import (
+    EvalOptions,
+    EvalPlan,
+    InputInfo,
+    Layout,
+    check_target_width,
+    layout_of,
+    plan_eval,
+    signature,
 )
 from infocli.readers import (
     Batch,
@@ -36,217 +42,68 @@ from infocli.readers import (
     row_count_error,
     usable_cpus,
 )
+from infocli.readers.memory import ArrayTable
+
+__all__ = ["EvalOptions", "Evaluation", "evaluate", "evaluate_arrays", "evaluate_tables"]
 
 READ_BYTES = 12 << 20
 """Default read size, in bytes of prediction values (at 8 bytes a value), rounded down to a
-whole number of chunks. A Parquet decoder pays for every column of every batch, so files
-are read in larger batches than they are scored in: 1,000,000 x 100 float32 Parquet
-decodes in 0.94 CPU-seconds by 10,485-row batches and 0.74 by 20,000-row ones. Read this
-way (before :data:`SHORT_READ_ROWS` made it read whole row groups), a 1M x 100
-student/teacher pair peaked at 318 MiB with this, 367 MiB with 16 MiB and 423-438 MiB with
-32 MiB, and took the same time with 12 or 16 MiB (2.35 s; 9 interleaved rounds)."""
+whole number of chunks: files are read in larger batches than they are scored in."""
 
 BLOCK_BYTES = 32 << 20
 """Largest block of a file (a Parquet row group), in bytes of prediction values at 8 bytes
-a value, that is read whole when reads of :data:`READ_BYTES` would be short (see
-:data:`SHORT_READ_ROWS`)."""
+a value, that is read whole when reads of :data:`READ_BYTES` would be short."""
 
 SHORT_READ_ROWS = 32_768
-"""Reads of fewer rows pay a Parquet decoder's fixed cost per column and batch too often,
-and a batch that ends inside a row group leaves the next one to decode its dictionary-
-encoded columns again from a cold dictionary. A 1M x 100 float32 student/teacher pair
-written in 40,000-row groups took 3.58 instead of 3.93 CPU-seconds read a row group at a
-time rather than by 15,726 rows (2.02 against 2.24 s, 370 against 312 MiB; 7 interleaved
-rounds). A 5M x 10 file in 400,000-row groups, read by 157,284 rows, gains nothing from
-it (0.83 against 0.79 s, 228 against 178 MiB)."""
+"""Reads of fewer rows than this are short: a file stored in blocks that fit
+:data:`BLOCK_BYTES` is then read a block at a time."""
 
 READ_AHEAD_BYTES = 2 * READ_BYTES
 """How far each file is read ahead of the scoring, in bytes of prediction values (at 8
-bytes a value), and at least one read. Two reads of :data:`READ_BYTES` keep the decoder
-busy: one ahead made 5M x 10 Parquet 0.79 against 0.73 s and 1M x 10 CSV 1.32 against
-1.19 s. A read of a whole 40,000 x 100 row group goes one ahead: the student/teacher pair
-then peaked at 342 against 365 MiB, in 1.84 against 1.79 s (7 interleaved rounds)."""
+bytes a value), and at least one read."""
 
 CHUNK_BYTES = 4 << 20
-"""Default chunk size, in bytes of prediction values (at 8 bytes a value). Measured on
-5,000,000 x 10 probabilities: chunks this small stay in the CPU caches while the reader
-thread decodes the next one, and are faster than larger ones (0.93 s against 1.02 s for
-16 MiB)."""
+"""Default chunk size, in bytes of prediction values (at 8 bytes a value): small enough to
+stay in the CPU caches while the reader thread decodes the next one."""
 
 
 ProgressCallback = Callable[[int, int | None], None]
 
 
-@dataclass(frozen=True)
-class EvalOptions:
-    """Every setting of an evaluation (the command-line options of ``infocli eval``)."""
-
-    kind: str = "auto"
-    target_kind: str = "auto"
-    pred_cols: tuple[str, ...] | None = None
-    label_col: str | None = None
-    base: str = "e"
-    temperature: float = 1.0
-    eps: float = 1e-12
-    tol: float = 1e-3
-    chunk_rows: int | None = None
-    ignore_index: int | None = None
-    input_format: str = "csv"
-
-    @property
-    def label_name(self) -> str:
-        """The label column to look for."""
-        return self.label_col or "label"
-
-    def check(self) -> None:
-        """Reject settings that cannot work, before any file is opened.
-
-        Raises:
-            InfoCliError: A non-positive temperature, chunk size or tolerance; a negative eps.
-        """
-        check_settings(temperature=self.temperature, eps=self.eps, tol=self.tol)
-        if self.chunk_rows is not None and self.chunk_rows < 1:
-            raise InfoCliError(f"--chunk-rows must be at least 1, got {self.chunk_rows}")
-
-
-@dataclass(frozen=True)
-class InputInfo:
-    """What the report says about an input file: where, in what format, read as what."""
-
-    path: str
-    format: str
-    kind: str
-
-
 @dataclass
 class Evaluation:
-    """The outcome of :func:`evaluate`: the metrics state and what the report needs."""
+    """An evaluation's state, and the warnings of its run; what the report is made of.
+
+    The same object describes a merge of saved states: everything the report says comes
+    from the state.
+    """
 
     state: EvalState
-    predictions: InputInfo
-    labels: InputInfo | None
-    n_classes: int
-    options: EvalOptions
     warnings: list[str] = field(default_factory=list)
 
-    def signature(self) -> str:
-        """Every setting that changes a number, in one short string; the version last."""
-        o = self.options
-        parts = [f"preds:{self.predictions.kind}", f"labels:{self.labels.kind if self.labels else 'none'}"]
-        parts += [f"base:{o.base}", f"eps:{o.eps:g}", f"T:{o.temperature:g}", f"tol:{o.tol:g}"]
-        if o.ignore_index is not None:
-            parts.append(f"ignore:{o.ignore_index}")
-        return "|".join([*parts, f"version:{__version__}"])
+    @property
+    def _parts(self) -> list[dict[str, Any]]:
+        return self.state.inputs
 
+    @property
+    def predictions(self) -> InputInfo:
+        """The (first) predictions file."""
+        return InputInfo(**self._parts[0]["predictions"])
 
-@dataclass
-class _Layout:
-    """Which columns of which file hold what."""
+    @property
+    def labels(self) -> InputInfo | None:
+        """The (first) labels file, if any."""
+        labels = self._parts[0]["labels"]
+        return None if labels is None else InputInfo(**labels)
 
-    pred_cols: list[str]
-    n_classes: int | None
-    binary: bool
-    class_names: list[str] | None  # the classes' names, for class-name labels
-    column_names: list[str] | None  # the prediction columns' names, for messages
-    label_source: Table | None = None
-    label_kind: str | None = None  # "index", "name" or "dist"
-    label_vector: str | None = None
-    target_cols: list[str] = field(default_factory=list)
+    @property
+    def n_classes(self) -> int:
+        """The number of classes."""
+        return int(self.state.settings["n_classes"])
 
-
-def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout:
-    name = options.label_name
-    if options.pred_cols:
-        pred_cols = list(options.pred_cols)
-        for col in pred_cols:
-            preds.require(col, "--pred-cols")
-    else:
-        pred_cols = [c.name for c in preds.columns if c.name != name]
-        if not pred_cols:
-            raise InfoCliError(f"no prediction columns besides {name!r}", path=preds.path)
-    duplicates = sorted({c for c in pred_cols if pred_cols.count(c) > 1})
-    if duplicates:
-        raise InfoCliError(
-            f"column name {duplicates[0]!r} appears more than once among the prediction columns",
-            path=preds.path,
-            hint="Give every class column its own name",
-        )
-    columns = [preds.require(col, "--pred-cols") for col in pred_cols]
-    if len(columns) == 1 and columns[0].kind == "list":
-        n_classes, binary, class_names = columns[0].width, False, None
-    else:
-        for column in columns:
-            if column.kind != "number":
-                what = (
-                    "a list column among others" if column.kind == "list" else f"not numeric ({column.type})"
-                )
-                raise InfoCliError(
-                    f"prediction column {column.name!r} is {what}",
-                    path=preds.path,
-                    hint="Pass --pred-cols to choose the class columns",
-                )
-        n_classes, binary = len(columns), len(columns) == 1
-        class_names = pred_cols if not binary else None
-    if n_classes == 0:
-        raise InfoCliError("the predictions have no classes (0 columns)", path=preds.path)
-    named = columns[0].kind != "list" and all(pred_cols)
-    layout = _Layout(pred_cols, 2 if binary else n_classes, binary, class_names, pred_cols if named else None)
-
-    source = labels
-    if labels is None and preds.column(name) is not None:
-        source = preds
-    if source is None:
-        if options.label_col is not None:
-            preds.require(name, "--label-col")
-        return layout
-    layout.label_source = source
-    vector = source.column(name)
-    if vector is None and options.label_col is not None:
-        source.require(name, "--label-col")
-    if vector is None and len(source.columns) == 1:
-        vector = source.columns[0]
-    if vector is not None and vector.kind == "list":
-        layout.label_kind, layout.target_cols = "dist", [vector.name]
-        _check_target_width(layout, vector.width, source)
-    elif vector is not None:
-        if vector.kind not in ("number", "bool", "string"):
-            raise InfoCliError(
-                f"label column {vector.name!r} has type {vector.type}; expected class indices or names",
-                path=source.path,
-            )
-        layout.label_vector = vector.name
-        layout.label_kind = "name" if vector.kind == "string" else "index"
-        if layout.label_kind == "name" and layout.class_names is None:
-            raise InfoCliError(
-                "labels are class names, but the prediction columns have no names to match",
-                path=source.path,
-                hint="Use class indices, or name the prediction columns after the classes",
-            )
-    else:
-        for column in source.columns:
-            if column.kind != "number":
-                raise InfoCliError(
-                    f"column {column.name!r} is not numeric ({column.type}), so the file cannot be "
-                    f"read as target distributions, and it has no {name!r} column",
-                    path=source.path,
-                    hint="Name the label column with --label-col",
-                )
-        target_cols = [c.name for c in source.columns]
-        if layout.class_names and set(target_cols) == set(layout.class_names):
-            target_cols = list(layout.class_names)  # matched by name, whatever the file order
-        layout.label_kind, layout.target_cols = "dist", target_cols
-        _check_target_width(layout, len(target_cols), source)
-    if options.ignore_index is not None and layout.label_kind != "index":
-        raise InfoCliError("--ignore-index applies to class-index labels only", path=source.path)
-    return layout
-
-
-def _check_target_width(layout: _Layout, width: int | None, source: Table) -> None:
-    if width is not None and layout.n_classes is not None and width != layout.n_classes:
-        raise InfoCliError(
-            f"target distributions have {width} classes but the predictions have {layout.n_classes}",
-            path=source.path,
-        )
+    def signature(self, base: str) -> str:
+        """Every setting that changes a number (see :func:`infocli.plan.signature`)."""
+        return signature(self.state.settings, base)
 
 
 def _unfiltered(error: InfoCliError, kept: np.ndarray | None) -> InfoCliError:
@@ -320,6 +177,7 @@ class _Work:
     label_first_row: int
     targets: np.ndarray | Batch | None  # class indices, or the rows of target scores
     kept: np.ndarray | None  # rows kept when some labels are ignored
+    n_ignored: int = 0  # rows left out for their label
     error: InfoCliError | None = None
 
     @property
@@ -334,84 +192,42 @@ class _Work:
         return values if self.kept is None else values[self.kept]
 
 
-_Renormalised = tuple[int, tuple[int, float] | None]
-"""Rows of a chunk renormalised within --tol: their count, and the first one's chunk row
-and sum (None when there are none)."""
-
-
-@dataclass(frozen=True)
-class _Scored:
-    """A scored chunk's state, waiting to be merged in order, and its renormalised rows
-    for the warning."""
-
-    work: _Work
-    state: EvalState
-    pred_renormalised: _Renormalised
-    target_renormalised: _Renormalised | None
+def _chunks(
+    preds: Table, labels: Table | None, layout: Layout, rows: int, read_rows: int
+) -> Iterator[tuple[Batch, Batch | None]]:
+    """The aligned chunks of ``rows`` rows of the predictions and the labels, each file
+    read ahead, ``read_rows`` at a time, in a thread of its own."""
+    from_preds = layout.label_source is preds
+    vectors = [layout.label_vector] if layout.label_vector is not None else []
+    depth = max(1, default_chunk_rows(layout.n_classes, READ_AHEAD_BYTES) // read_rows)
+    pred_batches = prefetch(preds.batches(layout.pred_cols, vectors if from_preds else [], read_rows), depth)
+    if layout.label_source is None or from_preds:
+        return aligned(preds, pred_batches, None, None, rows)
+    assert labels is not None
+    label_batches = prefetch(labels.batches(layout.target_cols, vectors, read_rows), depth)
+    return aligned(preds, pred_batches, labels, label_batches, rows)
 
 
 class _Run:
-    """One evaluation while its chunks stream through: the scorer, and where errors point."""
+    """One evaluation while its chunks stream through: the plan, and where errors point."""
 
-    def __init__(self, preds: Table, labels: Table | None, layout: _Layout, options: EvalOptions) -> None:
-        self.preds, self.labels, self.layout, self.options = preds, labels, layout, options
-        self.scorer = Scorer(
-            kind=options.kind,
-            target_kind=options.target_kind,
-            temperature=options.temperature,
-            eps=options.eps,
-            tol=options.tol,
-            binary=layout.binary,
-            class_names=layout.column_names,
-            target_names=layout.target_cols if len(layout.target_cols) > 1 else None,
-        )
-        self.warnings: list[str] = []
-        self._renormalised: dict[str, tuple[int, int, float]] = {}
-
-    def chunks(self, rows: int, read_rows: int) -> Iterator[tuple[Batch, Batch | None]]:
-        """The aligned chunks of ``rows`` rows of the predictions and the labels, each file
-        read ahead, ``read_rows`` at a time, in a thread of its own."""
-        layout = self.layout
-        from_preds = layout.label_source is self.preds
-        vectors = [layout.label_vector] if layout.label_vector is not None else []
-        pred_cols = layout.pred_cols
-        depth = max(1, default_chunk_rows(layout.n_classes, READ_AHEAD_BYTES) // read_rows)
-        pred_reads = self.preds.batches(pred_cols, vectors if from_preds else [], read_rows)
-        pred_batches = prefetch(pred_reads, depth)
-        if layout.label_source is None or from_preds:
-            return aligned(self.preds, pred_batches, None, None, rows)
-        assert self.labels is not None
-        label_batches = prefetch(self.labels.batches(layout.target_cols, vectors, read_rows), depth)
-        return aligned(self.preds, pred_batches, self.labels, label_batches, rows)
-
-    def _note_renormalised(
-        self,
-        renormalised: _Renormalised,
-        table: Table,
-        first_row: int,
-        kept: np.ndarray | None,
-    ) -> None:
-        n, first = renormalised
-        if first is None:
-            return
-        count, row, total = self._renormalised.get(table.path, (0, -1, 0.0))
-        if row < 0:
-            local, total = first
-            row = first_row + (int(kept[local]) if kept is not None else local)
-        self._renormalised[table.path] = (count + n, row, total)
+    def __init__(self, preds: Table, layout: Layout, options: EvalOptions) -> None:
+        self.preds, self.layout, self.options = preds, layout, options
+        self.plan: EvalPlan | None = None
+        self.scorer: Scorer | None = None
 
     def _targets(self, batch: Batch, table: Table) -> tuple[np.ndarray | Batch | None, np.ndarray | None]:
         """The chunk's class indices (validated) or rows of target scores, and the rows
         kept when some labels are ignored."""
         layout, options = self.layout, self.options
-        if layout.label_kind == "dist":
-            _check_target_width(layout, batch.width, table)
+        if layout.label_form == "dist":
+            check_target_width(layout, batch.width, table)
             return batch, None
-        if layout.label_kind is None:
+        if layout.label_form is None:
             return None, None
         assert layout.label_vector is not None and layout.n_classes is not None
         labels = batch.vectors[layout.label_vector]
-        if layout.label_kind == "name":
+        if layout.label_form == "name":
             assert layout.class_names is not None
             codes = class_codes(labels, layout.class_names)
             if (codes < 0).any():
@@ -427,7 +243,6 @@ class _Run:
             keep = labels != options.ignore_index
             if not keep.all():
                 kept = np.flatnonzero(keep)
-                self.scorer.state.n_ignored += len(labels) - len(kept)
                 labels = labels[kept]
         try:
             return check_class_indices(labels, layout.n_classes), kept
@@ -435,7 +250,8 @@ class _Run:
             raise _unfiltered(error, kept) from None
 
     def prepare(self, batch: Batch, label_batch: Batch | None) -> _Work:
-        """Take a chunk's labels and settle the kinds (in file order, on the main thread).
+        """Take a chunk's labels, and make the plan at the first chunk (in file order, on
+        the main thread).
 
         An error is carried in the work, not raised, so that it surfaces in file order:
         after any error in the chunks still being scored.
@@ -448,67 +264,68 @@ class _Run:
             targets, kept = self._targets(label_rows, table) if table is not None else (None, None)
         except InfoCliError as error:
             failed = error.at(table.path if table else None, row_offset=label_rows.first_row)
-            return _Work(batch, label_rows.first_row, None, None, failed)
-        work = _Work(batch, label_rows.first_row, targets, kept)
-        soft = targets if isinstance(targets, Batch) else None
-        if self.scorer.kind == "auto" or (soft is not None and self.scorer.target_kind == "auto"):
-            # Converts this chunk here, on the main thread, until the kinds are decided.
-            self.scorer.decide(work.values(), soft.matrix if soft is not None else None)
-        return work
+            return _Work(batch, label_rows.first_row, None, None, error=failed)
+        n_ignored = 0 if kept is None else batch.n_rows - len(kept)
+        if kept is not None and not len(kept):  # every row ignored: only the count is needed
+            batch = batch.slice(0, 0)
+        return _Work(batch, label_rows.first_row, targets, kept, n_ignored)
 
-    def compute(self, work: _Work) -> _Scored:
+    def planned(self, works: Iterator[_Work]) -> Iterator[_Work]:
+        """The works in order, the plan made from the first one with rows to score (the
+        kinds are detected from it); the works before it wait, holding no rows."""
+        waiting: list[_Work] = []
+        for work in works:
+            if self.plan is None:
+                if work.error is not None or not work.rows.n_rows:
+                    waiting.append(work)
+                    continue
+                soft = work.targets.matrix if isinstance(work.targets, Batch) else None
+                self.make_plan(work.values(), soft)
+                yield from waiting
+                waiting = []
+            yield work
+        if self.plan is None:
+            self.make_plan(None, None)
+        yield from waiting
+
+    def make_plan(self, values: np.ndarray | None, targets: np.ndarray | None) -> EvalPlan:
+        """Freeze the plan, the kinds decided from the first chunk's scores."""
+        self.plan = plan_eval(self.preds, self.layout, self.options, values, targets)
+        self.scorer = self.plan.scorer()
+        return self.plan
+
+    def compute(self, work: _Work) -> EvalState:
         """Validate and score a prepared chunk (thread-safe: nothing is accumulated)."""
         if work.error is not None:
             raise work.error
+        scorer = self.scorer
+        assert scorer is not None
         try:
-            pred = self.scorer.predictions(work.values())
+            pred = scorer.predictions(work.values())
         except InfoCliError as error:
             raise _unfiltered(error, work.kept).at(self.preds.path, row_offset=work.first_row) from None
+        notes = [_renormalised(self.preds.path, pred, work.first_row, work.kept)]
         target: np.ndarray | Distributions | None
         if isinstance(work.targets, Batch):
-            assert self.layout.label_source is not None and work.targets.matrix is not None
+            source = self.layout.label_source
+            assert source is not None and work.targets.matrix is not None
             try:
-                target = self.scorer.targets(work.targets.matrix)
+                target = scorer.targets(work.targets.matrix)
             except InfoCliError as error:
-                raise error.at(self.layout.label_source.path, row_offset=work.label_first_row) from None
+                raise error.at(source.path, row_offset=work.label_first_row) from None
+            notes.append(_renormalised(source.path, target, work.label_first_row, None))
         else:
             target = work.targets
-        state = self.scorer.score(pred, target)
-        renormalised = (
-            (target.renormalised, target.first_renormalised) if isinstance(target, Distributions) else None
-        )
-        return _Scored(work, state, (pred.renormalised, pred.first_renormalised), renormalised)
+        return scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
 
-    def accumulate(self, scored: _Scored) -> None:
-        """Add a scored chunk to the state (in file order, on the main thread)."""
-        work = scored.work
-        self._note_renormalised(scored.pred_renormalised, self.preds, work.first_row, work.kept)
-        if scored.target_renormalised is not None and self.layout.label_source is not None:
-            self._note_renormalised(
-                scored.target_renormalised, self.layout.label_source, work.label_first_row, None
-            )
-        self.scorer.state.merge(scored.state)
 
-    def finish(self) -> None:
-        """Check that rows were read, and write the warnings."""
-        state, options = self.scorer.state, self.options
-        if state.n_samples == 0:
-            if state.n_ignored:
-                raise InfoCliError(
-                    f"every row's label is --ignore-index {options.ignore_index}; nothing to evaluate",
-                    path=self.layout.label_source.path if self.layout.label_source else None,
-                )
-            raise InfoCliError("no rows; expected at least one row of predictions", path=self.preds.path)
-        for path, (count, row, total) in self._renormalised.items():
-            self.warnings.append(
-                f"{path}: {count:,} rows summed to 1 only within --tol {options.tol:g} and were "
-                f"renormalised (first: row {row}, sum {total:.9g})"
-            )
-        if state.n_clipped:
-            self.warnings.append(
-                f"{state.n_clipped:,} cross-entropy terms had a probability below --eps {options.eps:g} "
-                "and were floored at it"
-            )
+def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarray | None) -> Renormalised:
+    """A chunk's rows renormalised within the tolerance, with the first one's file row."""
+    if dist.first_renormalised is None:
+        return Renormalised(path, 0, 0, 0.0)
+    local, total = dist.first_renormalised
+    row = first_row + (int(kept[local]) if kept is not None else local)
+    return Renormalised(path, dist.renormalised, row, total)
 
 
 def evaluate(
@@ -543,38 +360,96 @@ def evaluate(
         labels = None
         if labels_path is not None:
             labels = stack.enter_context(open_table(labels_path, stdin_format=options.input_format))
-        layout = _layout(preds, labels, options)
-        available = METRICS if layout.label_source is not None else ("entropy",)
-        check_available(gates, available, "without labels only the entropy is reported")
-        if (
-            labels is not None
-            and preds.n_rows is not None
-            and labels.n_rows is not None
-            and preds.n_rows != labels.n_rows
-        ):
+        return evaluate_tables(preds, labels, options, gates=gates, on_progress=on_progress)
+
+
+def evaluate_tables(
+    preds: Table,
+    labels: Table | None,
+    options: EvalOptions,
+    *,
+    gates: Sequence[Gate] = (),
+    on_progress: ProgressCallback | None = None,
+) -> Evaluation:
+    """The evaluation pipeline, for open tables: plan -> aligned chunks -> states -> merge.
+
+    Args:
+        preds: The predictions.
+        labels: The labels or target distributions, or None.
+        options: The settings.
+        gates: As for :func:`evaluate`.
+        on_progress: As for :func:`evaluate`.
+
+    Returns:
+        The evaluation.
+
+    Raises:
+        InfoCliError: Bad options or bad input.
+    """
+    layout = layout_of(preds, labels, options)
+    available = names_of("eval") if layout.label_source is not None else ("entropy",)
+    check_available(gates, available, "without labels only the entropy is reported")
+    if labels is not None and preds.n_rows is not None and labels.n_rows is not None:
+        if preds.n_rows != labels.n_rows:
             short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
-        rows, read_rows = chunking(preds, layout.n_classes, options.chunk_rows)
-        run = _Run(preds, labels, layout, options)
-        work = (run.prepare(batch, label_batch) for batch, label_batch in run.chunks(rows, read_rows))
-        workers = _workers(preds, soft_targets=layout.label_kind == "dist")
-        for scored in in_order(run.compute, work, workers, "infocli-score"):
-            run.accumulate(scored)
-            if on_progress:
-                on_progress(scored.work.first_row + scored.work.rows.n_rows, preds.n_rows)
-        run.finish()
-    assert layout.n_classes is not None
-    scorer = run.scorer
-    label_info = None
-    if layout.label_source is not None:
-        kind = scorer.target_kind if layout.label_kind == "dist" else layout.label_kind
-        src = layout.label_source
-        label_info = InputInfo(src.path, src.format, kind or "")
-    return Evaluation(
-        scorer.state,
-        InputInfo(preds.path, preds.format, scorer.kind),
-        label_info,
-        layout.n_classes,
-        options,
-        run.warnings,
-    )
+    rows, read_rows = chunking(preds, layout.n_classes, options.chunk_rows)
+    run = _Run(preds, layout, options)
+    chunks = _chunks(preds, labels, layout, rows, read_rows)
+    work = run.planned(run.prepare(batch, label_batch) for batch, label_batch in chunks)
+    workers = _workers(preds, soft_targets=layout.label_form == "dist")
+    state: EvalState | None = None
+    for scored in in_order(run.compute, work, workers, "infocli-score"):
+        if state is None:
+            state = scored
+        else:
+            state.merge(scored)
+        if on_progress:
+            on_progress(state.n_samples + state.n_ignored, preds.n_rows)
+    plan = run.plan
+    assert plan is not None
+    if state is None:
+        state = EvalState(plan.settings())
+    state.inputs = [plan.description()]
+    if state.n_samples == 0:
+        if state.n_ignored:
+            raise InfoCliError(
+                f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to evaluate",
+                path=layout.label_source.path if layout.label_source else None,
+            )
+        raise InfoCliError("no rows; expected at least one row of predictions", path=preds.path)
+    return Evaluation(state, state.warnings())
+
+
+def evaluate_arrays(
+    preds: np.ndarray,
+    target: np.ndarray | None = None,
+    *,
+    chunk_rows: int | None = None,
+    **settings: Any,
+) -> EvalState:
+    """Evaluate in-memory arrays through the same pipeline as files.
+
+    Args:
+        preds: (n, n_classes) scores, or (n,) binary scores for class 1.
+        target: None; (n,) class indices; or (n, n_classes) target distributions.
+        chunk_rows: Rows per chunk (the default chunking otherwise).
+        **settings: Any other field of :class:`EvalOptions` (``kind``, ``target_kind``,
+            ``temperature``, ``eps``, ``tol``, ``ignore_index``).
+
+    Returns:
+        The state; call :meth:`EvalState.compute` for the numbers.
+
+    Raises:
+        InfoCliError: Invalid input (``row`` is the array row).
+
+    Example:
+        >>> probs = np.array([[0.5, 0.5], [0.9, 0.1]])
+        >>> r = evaluate_arrays(probs, np.array([0, 0]), kind="probs").compute(base="2")
+        >>> round(r.metrics["cross_entropy"], 4)  # (-log2 0.5 - log2 0.9) / 2 bits
+        0.576
+    """
+    options = EvalOptions(chunk_rows=chunk_rows, **settings)
+    options.check()
+    labels = None if target is None else ArrayTable(target, "targets")
+    return evaluate_tables(ArrayTable(preds, "predictions"), labels, options).state

@@ -8,21 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from infocli import __version__
-from infocli.errors import InfoCliError
-from infocli.evaluate import CHUNK_BYTES, InputInfo, ProgressCallback
+from infocli.errors import InfoCliError, param
+from infocli.evaluate import CHUNK_BYTES, ProgressCallback
+from infocli.metrics.registry import metrics_of
+from infocli.metrics.state import FORMAT_VERSION
 from infocli.metrics.tokens import TokenState
+from infocli.plan import InputInfo, check_chunk_rows, signature
 from infocli.readers import Table, aligned, open_table, prefetch
-
-TOKEN_METRICS = (
-    "cross_entropy",
-    "perplexity",
-    "sequence_perplexity_mean",
-    "sequence_perplexity_median",
-    "bits_per_byte",
-    "word_perplexity",
-)
-"""Every metric a perplexity report can have."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +39,23 @@ class PerplexityOptions:
             InfoCliError: A negative ``--top`` or a chunk size below 1.
         """
         if self.top < 0:
-            raise InfoCliError(f"--top must be 0 or more, got {self.top}")
-        if self.chunk_rows is not None and self.chunk_rows < 1:
-            raise InfoCliError(f"--chunk-rows must be at least 1, got {self.chunk_rows}")
+            raise InfoCliError(f"{param('top')} must be 0 or more, got {self.top}")
+        check_chunk_rows(self.chunk_rows)
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes a sum; what merging token states compares.
+
+        Returns:
+            Plain values (JSON-ready).
+        """
+        return {
+            "logprob_base": self.logprob_base,
+            "seq": self.seq_col is not None,
+            "mask": self.mask_col is not None,
+            "bytes": self.bytes_col is not None,
+            "words": self.words_col is not None,
+            "format_version": FORMAT_VERSION,
+        }
 
 
 def available_metrics(options: PerplexityOptions) -> list[str]:
@@ -59,28 +65,28 @@ def available_metrics(options: PerplexityOptions) -> list[str]:
         options: The settings.
 
     Returns:
-        Metric names, a subset of :data:`TOKEN_METRICS`.
+        Metric names, those of the registry's token metrics whose counts are given.
     """
-    skip = {"bits_per_byte"} if options.bytes_col is None else set()
-    skip |= {"word_perplexity"} if options.words_col is None else set()
-    return [name for name in TOKEN_METRICS if name not in skip]
+    given = {"bytes": options.bytes_col is not None, "words": options.words_col is not None}
+    return [m.name for m in metrics_of("perplexity") if given.get(m.needs or "", True)]
 
 
 @dataclass
 class PerplexityRun:
-    """The outcome of :func:`perplexity`: the state and what the report needs."""
+    """A token state and the warnings of its run; what the report is made of (for a run,
+    or a merge of saved states)."""
 
     state: TokenState
-    tokens: InputInfo
-    options: PerplexityOptions
     warnings: list[str] = field(default_factory=list)
 
-    def signature(self) -> str:
-        """Every setting that changes a number, in one short string; the version last."""
-        o = self.options
-        parts = [f"logprob_base:{o.logprob_base}", f"base:{o.base}"]
-        parts += [f"seq:{'yes' if o.seq_col else 'no'}", f"mask:{'yes' if o.mask_col else 'no'}"]
-        return "|".join([*parts, f"version:{__version__}"])
+    @property
+    def tokens(self) -> InputInfo:
+        """The (first) token file."""
+        return InputInfo(**self.state.inputs[0]["tokens"])
+
+    def signature(self, base: str) -> str:
+        """Every setting that changes a number (see :func:`infocli.plan.signature`)."""
+        return signature(self.state.settings, base)
 
 
 def _columns(table: Table, options: PerplexityOptions) -> dict[str, str]:
@@ -104,8 +110,7 @@ def _columns(table: Table, options: PerplexityOptions) -> dict[str, str]:
                 hint="Use a structured .npy (named fields), CSV or Parquet for sequence ids, masks or counts",
             )
         return {"logprob": ""}
-    options_of = {"logprob": "--logprob-col", "seq": "--seq-col", "mask": "--mask-col"}
-    options_of.update(bytes="--bytes-col", words="--words-col")
+    options_of = {role: param(f"{role}_col") for role in roles}
     allowed = {"logprob": ("number",), "seq": ("number", "string"), "mask": ("number", "bool")}
     columns = {}
     for role, name in roles.items():
@@ -149,7 +154,7 @@ def perplexity(
         InfoCliError: Bad options, a missing column, or bad values.
     """
     options.check()
-    state = TokenState()
+    state = TokenState(options.settings(), top=options.top)
     with open_table(path, stdin_format=options.input_format) as table:
         columns = _columns(table, options)
         names = list(columns.values())
@@ -177,11 +182,5 @@ def perplexity(
             if state.n_masked:
                 raise InfoCliError("every token is masked out; nothing to evaluate", path=table.path)
             raise InfoCliError("no rows; expected one row per token", path=table.path)
-        info = InputInfo(table.path, table.format, "logprobs")
-    warnings = []
-    if state.masked_counts:
-        warnings.append(
-            f"{table.path}: {state.masked_counts:,} byte or word counts sit on masked rows and were "
-            "left out (counts are summed over the rows used)"
-        )
-    return PerplexityRun(state, info, options, warnings)
+        state.inputs = [{"tokens": vars(InputInfo(table.path, table.format, "logprobs")).copy()}]
+    return PerplexityRun(state, state.warnings())

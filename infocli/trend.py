@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from infocli.errors import InfoCliError
 from infocli.readers import EXTENSIONS
@@ -128,19 +130,66 @@ def worse_than_best(rows: Sequence[TrendRow], pct: float) -> bool:
     return math.isnan(last.from_best_pct) or last.from_best_pct > pct
 
 
-def run_trend(paths: Sequence[str], evaluate_one: Callable[[str], Checkpoint]) -> list[TrendRow]:
+ProgressFactory = Callable[[str], Any]
+"""Given a checkpoint's path, a context manager that yields a progress callback (or None)."""
+
+
+@dataclass
+class Trend:
+    """A trend's rows, the settings signature shared by every checkpoint, and the warnings."""
+
+    rows: list[TrendRow]
+    signature: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _no_progress(path: str) -> Any:
+    return contextlib.nullcontext(None)
+
+
+def run_trend(
+    paths: Sequence[str],
+    *,
+    labels: str | None,
+    eval_options: Any = None,
+    token_options: Any = None,
+    base: str = "e",
+    progress: ProgressFactory = _no_progress,
+) -> Trend:
     """Evaluate every checkpoint and compute the trend.
+
+    With ``labels``, each path holds predictions evaluated against them as by ``eval``
+    (``eval_options``); without, each is a token file, as for ``perplexity``
+    (``token_options``).
 
     Args:
         paths: The checkpoint files.
-        evaluate_one: Evaluates one file (its step filled in afterwards).
+        labels: The labels file, or None for token files.
+        eval_options: An :class:`infocli.plan.EvalOptions`, with ``labels``.
+        token_options: A :class:`infocli.perplexity.PerplexityOptions`, without.
+        base: The report's log base.
+        progress: Makes each checkpoint's progress callback.
 
     Returns:
-        The trend rows, in step order.
+        The trend, rows in step order.
     """
+    from infocli.evaluate import evaluate
+    from infocli.perplexity import perplexity
+
     steps = checkpoint_steps(paths)
-    checkpoints = []
+    checkpoints, signatures, warnings = [], [], []
     for path, step in zip(paths, steps, strict=True):
-        c = evaluate_one(path)
-        checkpoints.append(Checkpoint(c.path, step, c.cross_entropy, c.perplexity, c.perplexity_se))
-    return trend_rows(checkpoints)
+        with progress(path) as on_progress:
+            run: Any
+            if labels is not None:
+                run = evaluate(path, labels, eval_options, on_progress=on_progress)
+            else:
+                run = perplexity(path, token_options, on_progress=on_progress)
+        results = run.state.compute(base) if labels is not None else run.state.compute(base, top=0)
+        metrics, errors = results.metrics, results.standard_error
+        checkpoints.append(
+            Checkpoint(path, step, metrics["cross_entropy"], metrics["perplexity"], errors["perplexity"])
+        )
+        signatures.append(run.signature(base))
+        warnings.extend(run.warnings)
+    return Trend(trend_rows(checkpoints), signatures[0] if signatures else "", warnings)

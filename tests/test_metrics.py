@@ -1,4 +1,4 @@
-"""infocli.metrics.classification against independent references.
+"""The metrics core (infocli.metrics) against independent references.
 
 Every expected value comes from scipy (``entropy``, ``rel_entr``, ``softmax``,
 ``log_softmax``, ``expit``), scikit-learn's ``log_loss``, plain NumPy written differently,
@@ -18,15 +18,9 @@ from scipy.stats import entropy as scipy_entropy
 from sklearn.metrics import log_loss
 
 from infocli.errors import InfoCliError
-from infocli.metrics.classification import (
-    Scorer,
-    binary_to_two_classes,
-    check_class_indices,
-    detect_kind,
-    evaluate_arrays,
-    score_rows,
-    to_distributions,
-)
+from infocli.evaluate import evaluate_arrays
+from infocli.metrics.inputs import binary_to_two_classes, check_class_indices, detect_kind, to_distributions
+from infocli.metrics.scores import Scorer, score_rows
 
 # ------------------------------------------------------------------------------ tolerances
 
@@ -1045,11 +1039,10 @@ def test_auto_kind_gives_the_same_numbers_as_the_explicit_kind_reference(kind):
     rng = np.random.default_rng(seed_of("auto", kind))
     values = random_scores(rng, 40, 5, kind)
     labels = rng.integers(0, 5, size=40)
-    scorer = Scorer()
-    scorer.predictions(values)
-    assert scorer.kind == kind
+    state = evaluate_arrays(values, labels)
+    assert state.settings["kind"] == kind
     log_q = ref_log_probs(values, kind)
-    r = evaluate_arrays(values, labels).compute()
+    r = state.compute()
     assert_close(r.metrics["cross_entropy"], float(-log_q[np.arange(40), labels].mean()), REL_F64)
 
 
@@ -1109,6 +1102,6 @@ def test_auto_target_kind_decided_on_the_first_chunk_rejects_a_later_break():
 def test_wide_logits_shift_by_the_row_maximum_exactly_and_leave_numpy_settings_alone(rng, n_classes):
     logits = (rng.standard_normal((37, n_classes)) * 5).astype(np.float32)
     buffer = np.getbufsize()
-    dist = Scorer(kind="logits").predictions(logits)
+    dist = Scorer({}, kind="logits").predictions(logits)
     assert np.getbufsize() == buffer
     np.testing.assert_array_equal(dist.log_weights, logits - logits.max(axis=1, keepdims=True))

@@ -21,7 +21,7 @@ import pytest
 from sklearn.metrics import log_loss
 
 from infocli.gates import Gate, apply_gates, parse_gate
-from infocli.metrics.classification import METRICS
+from infocli.metrics.registry import names_of
 
 INFOCLI = shutil.which("infocli") or "infocli"
 REL = 1e-9
@@ -101,13 +101,16 @@ def test_gate_fails_exactly_when_its_condition_holds_or_the_value_is_nan(op, val
     ],
 )
 def test_gate_expressions_parse_with_or_without_spaces(expr, metric, op, threshold):
-    gate = parse_gate(expr, METRICS)
+    gate = parse_gate(expr, names_of("eval"))
     assert (gate.metric, gate.op, gate.threshold, gate.expr) == (metric, op, threshold, expr)
 
 
 def test_apply_gates_reports_each_gate_value_and_outcome():
     metrics = {"cross_entropy": 0.7, "accuracy": 0.95}
-    gates = [parse_gate("cross_entropy > 0.5", METRICS), parse_gate("accuracy < 0.9", METRICS)]
+    gates = [
+        parse_gate("cross_entropy > 0.5", names_of("eval")),
+        parse_gate("accuracy < 0.9", names_of("eval")),
+    ]
     results = apply_gates(gates, metrics)
     assert [(r.value, r.failed) for r in results] == [(0.7, True), (0.95, False)]
 

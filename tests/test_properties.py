@@ -16,13 +16,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.special import softmax
 
-from infocli.metrics.classification import (
-    EvalState,
-    evaluate_arrays,
-    score_rows,
-    to_distributions,
-)
+from infocli.evaluate import evaluate_arrays
+from infocli.metrics.inputs import to_distributions
 from infocli.metrics.moments import Moments
+from infocli.metrics.scores import score_rows
+from infocli.metrics.state import EvalState
 
 # ------------------------------------------------------------------------------ tolerances
 
@@ -226,12 +224,12 @@ def test_merging_two_halves_equals_one_state_over_the_whole(dtype, data):
 def test_merging_with_an_empty_state_is_the_identity(problem):
     preds, target, options = problem
     state = evaluate_arrays(preds, target, **options)
-    before = state.state_dict()
-    state.merge(EvalState())
-    assert state.state_dict() == before
-    empty = EvalState()
+    before = state.to_dict()
+    state.merge(EvalState(state.settings))
+    assert state.to_dict() == before
+    empty = EvalState(state.settings)
     empty.merge(state)
-    assert empty.state_dict() == before
+    assert empty.to_dict() == before
 
 
 @SETTINGS
@@ -239,7 +237,7 @@ def test_merging_with_an_empty_state_is_the_identity(problem):
 def test_state_dict_json_round_trip_preserves_compute(problem):
     preds, target, options = problem
     state = evaluate_arrays(preds, target, **options)
-    rebuilt = EvalState.from_state_dict(json.loads(json.dumps(state.state_dict())))
+    rebuilt = EvalState.from_dict(json.loads(json.dumps(state.to_dict())))
     for base in ("e", "2", "10"):
         assert_same_results(rebuilt.compute(base), state.compute(base), rel_metrics=0.0, rel_se=0.0)
 

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infocli.errors import InfoCliError
-from infocli.metrics.classification import as_float
+from infocli.metrics.inputs import as_float
 from infocli.readers import Batch, aligned, class_codes, file_format, open_table, prefetch
 from infocli.readers import csv as csv_reader
 from infocli.readers import parquet as parquet_reader

@@ -27,10 +27,20 @@ from typing import Any
 
 import numpy as np
 
+from infocli import __version__
 from infocli.errors import InfoCliError
 from infocli.metrics.moments import Moments
-
-_LOG = {"e": 1.0, "2": math.log(2), "10": math.log(10)}
+from infocli.metrics.registry import LN_BASE as _LOG
+from infocli.metrics.state import (
+    FORMAT_VERSION,
+    check_mergeable,
+    count,
+    exp_or_inf,
+    from_json_float,
+    moments_from_dict,
+    moments_to_dict,
+    to_json_float,
+)
 
 
 def nll_from_logprobs(logprobs: np.ndarray, base: str = "e") -> np.ndarray:
@@ -79,7 +89,7 @@ class SequenceSums:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def _codes(self, keys: Sequence[Hashable]) -> np.ndarray:
+    def codes(self, keys: Sequence[Hashable]) -> np.ndarray:
         """Dense codes of ``keys``, adding the new ones."""
         codes = np.empty(len(keys), dtype=np.intp)
         for i, key in enumerate(keys):
@@ -129,12 +139,12 @@ class SequenceSums:
         """
         if ids is None:
             starts = np.zeros(1, dtype=np.intp)
-            codes = self._codes([None])
+            codes = self.codes([None])
         else:
             starts, run_ids = _runs(ids)
             unique, inverse = np.unique(run_ids, return_inverse=True)
             keys = unique.tolist() if names is None else [names[i] for i in unique]
-            codes = self._codes(keys)[inverse]
+            codes = self.codes(keys)[inverse]
         lengths = np.diff(np.append(starts, len(nll)))
 
         def sums(values: np.ndarray | None) -> np.ndarray:
@@ -146,7 +156,7 @@ class SequenceSums:
         """Fold in another table's sequences (the same id in both is one sequence)."""
         n = len(other)
         if n:
-            codes = self._codes(other.keys)
+            codes = self.codes(other.keys)
             self.add(codes, other.nll[:n], other.tokens[:n], other.bytes[:n], other.words[:n])
 
     def used(self) -> tuple[list[Hashable], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -182,18 +192,17 @@ def _ratio_se(numerators: np.ndarray, denominators: np.ndarray) -> float:
         return math.sqrt(s / (s - 1) * float(np.dot(residuals, residuals))) / total
 
 
-def _exp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
-
-
 @dataclass
 class TokenState:
     """Corpus sums, per-sequence sums and counts of a token stream; merges exactly.
 
     Without sequence ids every token belongs to one sequence (key ``None``).
+
+    Attributes:
+        settings: Everything that changes a sum (the log-probabilities' base, which
+            columns were given, the format version): states merge only when these are equal.
+        inputs: What the report says about each part's input, in merge order.
+        top: How many of the worst sequences the report lists.
 
     Example:
         >>> state = TokenState()
@@ -202,6 +211,9 @@ class TokenState:
         4.0
     """
 
+    settings: dict[str, Any] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    top: int = 5
     tokens: Moments = field(default_factory=Moments)
     sequences: SequenceSums = field(default_factory=SequenceSums)
     n_masked: int = 0
@@ -210,6 +222,8 @@ class TokenState:
     total_words: float = 0.0
     has_bytes: bool = False
     has_words: bool = False
+
+    command = "perplexity"
 
     def update(
         self,
@@ -272,9 +286,17 @@ class TokenState:
     def merge(self, other: TokenState) -> None:
         """Fold in another state (another chunk, file or machine).
 
+        A sequence whose tokens are split between the two states is joined by its id.
+
         Args:
             other: A state of the same settings.
+
+        Raises:
+            InfoCliError: The settings differ (the first difference is named).
         """
+        if other.settings is not self.settings:
+            check_mergeable(self.settings, other.settings)
+        self.inputs.extend(other.inputs)
         self.tokens.merge(other.tokens)
         self.sequences.merge(other.sequences)
         self.n_masked += other.n_masked
@@ -284,12 +306,13 @@ class TokenState:
         self.has_bytes |= other.has_bytes
         self.has_words |= other.has_words
 
-    def compute(self, base: str = "e", *, top: int = 5) -> TokenResults:
+    def compute(self, base: str = "e", *, top: int | None = None) -> TokenResults:
         """Corpus and per-sequence perplexity, with standard errors.
 
         Args:
             base: Units of the cross-entropy: ``"e"`` (nats), ``"2"`` (bits), ``"10"``.
-            top: How many of the worst sequences (highest perplexity) to list.
+            top: How many of the worst sequences (highest perplexity) to list; the
+                state's own :attr:`top` by default.
 
         Returns:
             The results.
@@ -302,7 +325,7 @@ class TokenState:
         else:
             rate_se = self.tokens.std_error
         scale = _LOG[base]
-        perplexity = _exp(rate)
+        perplexity = exp_or_inf(rate)
         metrics = {"cross_entropy": rate / scale, "perplexity": perplexity}
         errors = {"cross_entropy": rate_se / scale, "perplexity": perplexity * rate_se}
         with np.errstate(over="ignore"):
@@ -318,10 +341,10 @@ class TokenState:
             errors["bits_per_byte"] = _ratio_se(nll, n_bytes) / math.log(2) if len(keys) > 1 else math.nan
         if self.has_words:
             word_rate = self.tokens.total / self.total_words if self.total_words else math.nan
-            metrics["word_perplexity"] = _exp(word_rate)
+            metrics["word_perplexity"] = exp_or_inf(word_rate)
             se = _ratio_se(nll, words) if len(keys) > 1 else math.nan
             errors["word_perplexity"] = metrics["word_perplexity"] * se
-        order = np.argsort(-per_sequence, kind="stable")[:top]
+        order = np.argsort(-per_sequence, kind="stable")[: self.top if top is None else top]
         worst = [
             {
                 "sequence": keys[i],
@@ -332,6 +355,119 @@ class TokenState:
             for i in order
         ]
         return TokenResults(metrics, errors, n_tokens, len(keys), self.n_masked, base, worst)
+
+    def warnings(self) -> list[str]:
+        """What the report warns of: counts on masked rows, left out.
+
+        Returns:
+            One line per warning.
+        """
+        if not self.masked_counts:
+            return []
+        paths = ", ".join(dict.fromkeys(part["tokens"]["path"] for part in self.inputs)) or "the input"
+        return [
+            f"{paths}: {self.masked_counts:,} byte or word counts sit on masked rows and were "
+            "left out (counts are summed over the rows used)"
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as JSON-ready data (see the README's state-file schema).
+
+        Returns:
+            A dictionary of plain values; every float reads back bit for bit.
+        """
+        keys, nll, tokens, n_bytes, words = self.sequences.used()
+        return {
+            "format_version": FORMAT_VERSION,
+            "command": self.command,
+            "infocli_version": __version__,
+            "settings": dict(self.settings),
+            "inputs": list(self.inputs),
+            "top": self.top,
+            "n_tokens": self.tokens.n,
+            "n_masked": self.n_masked,
+            "masked_counts": self.masked_counts,
+            "tokens": moments_to_dict(self.tokens),
+            "total_bytes": to_json_float(self.total_bytes) if self.has_bytes else None,
+            "total_words": to_json_float(self.total_words) if self.has_words else None,
+            "sequences": {
+                "ids": keys,
+                "nll": [to_json_float(v) for v in nll.tolist()],
+                "tokens": tokens.tolist(),
+                "bytes": n_bytes.tolist(),
+                "words": words.tolist(),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenState:
+        """Rebuild a state from :meth:`to_dict`, refusing impossible contents.
+
+        Args:
+            data: The dictionary (already checked for its format version and command).
+
+        Returns:
+            The state.
+
+        Raises:
+            InfoCliError: A missing field, a negative count, a NaN sum, or sums that do
+                not add up.
+        """
+        settings = data.get("settings")
+        if not isinstance(settings, dict):
+            raise InfoCliError("settings are missing")
+        inputs = data.get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(v, dict) and "tokens" in v for v in inputs):
+            raise InfoCliError("inputs must be a list of input descriptions")
+        state = cls(settings, inputs, count(data.get("top"), "top"))
+        state.tokens = moments_from_dict(data.get("tokens"), "tokens")
+        state.n_masked = count(data.get("n_masked"), "n_masked")
+        state.masked_counts = count(data.get("masked_counts"), "masked_counts")
+        if count(data.get("n_tokens"), "n_tokens") != state.tokens.n:
+            raise InfoCliError(
+                f"n_tokens is {data.get('n_tokens')!r} but the statistics hold {state.tokens.n}"
+            )
+        for name in ("bytes", "words"):
+            total = data.get(f"total_{name}")
+            if total is not None:
+                value = from_json_float(total, f"total_{name}")
+                if not 0 <= value < math.inf:
+                    raise InfoCliError(f"total_{name} is {value!r}; expected a finite number >= 0")
+                setattr(state, f"total_{name}", value)
+                setattr(state, f"has_{name}", True)
+        seq = data.get("sequences")
+        if not isinstance(seq, dict):
+            raise InfoCliError("sequences are missing")
+        columns = {name: seq.get(name) for name in ("ids", "nll", "tokens", "bytes", "words")}
+        lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
+        if len(lengths) != 1 or -1 in lengths:
+            raise InfoCliError("sequences must hold lists ids, nll, tokens, bytes and words of one length")
+        ids = columns["ids"]
+        if any(not (i is None or isinstance(i, str | int | float) and not isinstance(i, bool)) for i in ids):
+            raise InfoCliError("a sequence id is not a number or a string")
+        if len(set(ids)) != len(ids):
+            raise InfoCliError("a sequence id appears twice")
+        nll = np.array([from_json_float(v, "sequences.nll") for v in columns["nll"]], dtype=np.float64)
+        n_tokens = np.array([count(v, "sequences.tokens") for v in columns["tokens"]], dtype=np.int64)
+        n_bytes = np.array(
+            [from_json_float(v, "sequences.bytes") for v in columns["bytes"]], dtype=np.float64
+        )
+        words = np.array([from_json_float(v, "sequences.words") for v in columns["words"]], dtype=np.float64)
+        if np.isnan(nll).any() or (nll < 0).any() or (n_tokens < 1).any():
+            raise InfoCliError("a sequence has a NaN or negative NLL, or no tokens")
+        if (
+            not (np.isfinite(n_bytes).all() and np.isfinite(words).all())
+            or (n_bytes < 0).any()
+            or (words < 0).any()
+        ):
+            raise InfoCliError("a sequence has a negative or non-finite byte or word count")
+        if int(n_tokens.sum()) != state.tokens.n:
+            raise InfoCliError(
+                f"the sequences hold {int(n_tokens.sum())} tokens but n_tokens is {state.tokens.n}"
+            )
+        if len(ids):
+            state.sequences.add(state.sequences.codes(ids), nll, n_tokens, n_bytes, words)
+        return state
 
 
 def _counts(values: np.ndarray | None, what: str) -> np.ndarray | None:

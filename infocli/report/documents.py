@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 import tempfile
@@ -21,29 +20,13 @@ from infocli import __version__
 if TYPE_CHECKING:
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
-    from infocli.metrics.classification import Results
+    from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
     from infocli.trend import TrendRow
 
-UNITS = {"e": "nats", "2": "bits", "10": "hartleys"}
-"""The unit of each log base."""
-
-
-def json_number(value: float) -> float | str:
-    """A float for strict JSON: infinities and NaN become ``"inf"``, ``"-inf"``, ``"nan"``.
-
-    Args:
-        value: Any float.
-
-    Returns:
-        The float itself, or its string form when JSON has no number for it.
-    """
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
+from infocli.metrics.registry import UNITS
+from infocli.metrics.state import to_json_float as json_number
 
 
 def _gate_dicts(gates: Sequence[GateResult]) -> list[dict[str, Any]]:
@@ -76,6 +59,7 @@ def eval_report(evaluation: Evaluation, results: Results, gates: Sequence[GateRe
         "infocli_version": __version__,
         "predictions": vars(evaluation.predictions).copy(),
         "labels": None if labels is None else vars(labels).copy(),
+        **_merged(evaluation.state.inputs),
         "n_samples": results.n_samples,
         "n_classes": evaluation.n_classes,
         "n_ignored": evaluation.state.n_ignored,
@@ -86,9 +70,14 @@ def eval_report(evaluation: Evaluation, results: Results, gates: Sequence[GateRe
         "n_clipped": results.n_clipped,
         "n_renormalised": evaluation.state.n_renormalised,
         "warnings": list(evaluation.warnings),
-        "signature": evaluation.signature(),
+        "signature": evaluation.signature(results.base),
         "gates": _gate_dicts(gates),
     }
+
+
+def _merged(inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``{"merged": [the inputs of every part]}`` for a report of several merged states."""
+    return {"merged": list(inputs)} if len(inputs) > 1 else {}
 
 
 def to_json(document: dict[str, Any]) -> str:
@@ -148,6 +137,7 @@ def perplexity_report(
     return {
         "infocli_version": __version__,
         "tokens": {"path": run.tokens.path, "format": run.tokens.format},
+        **_merged(run.state.inputs),
         "n_tokens": results.n_tokens,
         "n_sequences": results.n_sequences,
         "n_masked": results.n_masked,
@@ -160,7 +150,7 @@ def perplexity_report(
             for row in results.worst
         ],
         "warnings": list(run.warnings),
-        "signature": run.signature(),
+        "signature": run.signature(results.base),
         "gates": _gate_dicts(gates),
     }
 
@@ -201,3 +191,16 @@ def trend_report(
         "signature": signature,
         "gate": gate,
     }
+
+
+def metrics_report() -> dict[str, Any]:
+    """The JSON document of ``infocli metrics``: the registry.
+
+    Returns:
+        ``{"metrics": [...]}``, one object per metric, in report order.
+    """
+    from dataclasses import asdict
+
+    from infocli.metrics.registry import METRICS
+
+    return {"infocli_version": __version__, "metrics": [asdict(m) for m in METRICS]}

@@ -16,12 +16,12 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from infocli.report.documents import UNITS
+from infocli.metrics.registry import REGISTRY, UNITS
 
 if TYPE_CHECKING:
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
-    from infocli.metrics.classification import Results
+    from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
     from infocli.trend import TrendRow
@@ -53,6 +53,12 @@ def _header() -> Table:
     header.add_column(style="bold")
     header.add_column()
     return header
+
+
+def _merged_row(header: Table, inputs: Sequence[Any]) -> None:
+    """A header row saying how many states were merged, when there were several."""
+    if len(inputs) > 1:
+        header.add_row("merged", f"{len(inputs):,} states (the first one's inputs above)")
 
 
 def _gates_table(gates: Sequence[GateResult]) -> Table:
@@ -87,26 +93,24 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
         if labels is None
         else f"{labels.path}  ({labels.format}, {labels.kind})",
     )
+    _merged_row(header, evaluation.state.inputs)
     header.add_row(
         "rows",
         f"{results.n_samples:,}  ·  classes {evaluation.n_classes:,}"
         + (f"  ·  ignored {evaluation.state.n_ignored:,}" if evaluation.state.n_ignored else ""),
     )
-    from infocli.metrics.classification import metric_unit
-
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("± std. error", justify="right", style="dim")
     table.add_column("unit")
     for name, value in results.metrics.items():
-        table.add_row(
-            name, fmt(value), _fmt_se(results.standard_error[name]), metric_unit(name, results.base)
-        )
+        unit = REGISTRY[name].unit_name(results.base)
+        table.add_row(name, fmt(value), _fmt_se(results.standard_error[name]), unit)
     parts: list[Any] = [header, table]
     if gates:
         parts.append(_gates_table(gates))
-    parts.append(Text(f"signature: {evaluation.signature()}", style="dim"))
+    parts.append(Text(f"signature: {evaluation.signature(results.base)}", style="dim"))
     return Group(*parts)
 
 
@@ -172,16 +176,6 @@ def progress_bar(description: str = "reading") -> Iterator[Any]:
             bar.stop()
 
 
-_TOKEN_NOTES = {
-    "cross_entropy": "total NLL / tokens",
-    "perplexity": "corpus: exp(total NLL / tokens)",
-    "sequence_perplexity_mean": "mean of each sequence's perplexity",
-    "sequence_perplexity_median": "median of each sequence's perplexity",
-    "bits_per_byte": "total NLL in bits / bytes",
-    "word_perplexity": "exp(total NLL / words)",
-}
-
-
 def _token_unit(name: str, base: str) -> str:
     if name == "cross_entropy":
         return f"{UNITS[base]}/token"
@@ -206,6 +200,7 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
     )
     if results.n_masked:
         counts += f"  ·  {results.n_masked:,} masked"
+    _merged_row(header, run.state.inputs)
     header.add_row("counted", counts)
     table = Table(box=box.SIMPLE_HEAD)
     for name, justify in (("metric", "left"), ("value", "right"), ("± std. error", "right")):
@@ -214,7 +209,9 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
     table.add_column("what it is", style="dim")
     for name, value in results.metrics.items():
         se = results.standard_error.get(name, math.nan)
-        table.add_row(name, fmt(value), _fmt_se(se), _token_unit(name, results.base), _TOKEN_NOTES[name])
+        table.add_row(
+            name, fmt(value), _fmt_se(se), _token_unit(name, results.base), REGISTRY[name].description
+        )
     parts: list[Any] = [header, table]
     if results.worst and results.n_sequences > 1:
         worst = Table(box=box.SIMPLE_HEAD, title="worst sequences", title_justify="left")
@@ -226,7 +223,7 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
         parts.append(worst)
     if gates:
         parts.append(_gates_table(gates))
-    parts.append(Text(f"signature: {run.signature()}", style="dim"))
+    parts.append(Text(f"signature: {run.signature(results.base)}", style="dim"))
     return Group(*parts)
 
 
@@ -301,3 +298,23 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
         parts.append(Text.assemble(f"gate: last checkpoint within {gate['pct']:g}% of the best: ", verdict))
     parts.append(Text(f"signature: {signature}", style="dim"))
     return Group(*parts)
+
+
+def metrics_table() -> Table:
+    """The rich table of ``infocli metrics``: every registered metric.
+
+    Returns:
+        Something to print on a rich console.
+    """
+    from infocli.metrics.registry import METRICS
+
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("metric", "unit", "better", "formula", "commands"):
+        table.add_column(name)
+    direction = {True: "higher", False: "lower", None: ""}
+    for m in METRICS:
+        unit = "nats/bits/hartleys" if m.unit == "information" else m.unit
+        table.add_row(
+            Text(m.name), unit, direction[m.higher_is_better], Text(m.formula), ", ".join(m.commands)
+        )
+    return table

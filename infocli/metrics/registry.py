@@ -1,0 +1,218 @@
+"""Every metric infocli reports, declared once.
+
+The tables, the JSON documents, the gates, the signature, ``infocli metrics`` and the
+README's formula tables all read this registry; a new metric is one more :class:`Metric`
+here, plus the statistic it reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+UNITS = {"e": "nats", "2": "bits", "10": "hartleys"}
+"""Log bases (``--base``) and the unit of information each gives."""
+
+LN_BASE = {"e": 1.0, "2": math.log(2), "10": math.log(10)}
+"""The natural log of each base: a value in nats divided by it is in that base's unit."""
+
+UNIT_CLASSES = ("information", "probability", "count", "unitless")
+"""What a metric's number is: information follows ``--base``; the others do not."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported metric.
+
+    Attributes:
+        name: The JSON key and the gate name.
+        description: One line, for tables and ``infocli metrics``.
+        formula: The definition, as the README writes it.
+        unit: One of :data:`UNIT_CLASSES`.
+        higher_is_better: True or False for a quality; None for a description (entropy).
+        needs: What an input must bring for the metric to exist: ``"labels"`` (class labels
+            or target distributions), ``"tokens"``, ``"bytes"`` or ``"words"``; None for
+            nothing beyond the predictions.
+        statistic: The state's statistic it is derived from.
+        standard_error: How its standard error follows from that statistic.
+        commands: The commands that report it.
+    """
+
+    name: str
+    description: str
+    formula: str
+    unit: str
+    higher_is_better: bool | None
+    needs: str | None
+    statistic: str
+    standard_error: str
+    commands: tuple[str, ...]
+
+    def unit_name(self, base: str) -> str:
+        """The unit shown beside a value: nats/bits/hartleys for information, else ``""``.
+
+        Args:
+            base: ``"e"``, ``"2"`` or ``"10"``.
+
+        Returns:
+            The unit's name.
+        """
+        return UNITS[base] if self.unit == "information" else ""
+
+    def divisor(self, base: str) -> float:
+        """What a value kept in nats is divided by to be reported in ``base``.
+
+        Args:
+            base: ``"e"``, ``"2"`` or ``"10"``.
+
+        Returns:
+            ln(base) for information, else 1.
+        """
+        return LN_BASE[base] if self.unit == "information" else 1.0
+
+
+_EVAL = ("eval", "trend", "merge")
+_TOKENS = ("perplexity", "trend", "merge")
+_MEAN_SE = "sample standard deviation over rows / sqrt(N)"
+_RATIO_SE = "delta method for a ratio estimator, sequences as the unit"
+
+METRICS: tuple[Metric, ...] = (
+    Metric(
+        "entropy",
+        "uncertainty of the predictions, right or wrong",
+        "H(q) = −Σ_c q_c log q_c",
+        "information",
+        None,
+        None,
+        "mean of H(q) over rows",
+        _MEAN_SE,
+        _EVAL,
+    ),
+    Metric(
+        "target_entropy",
+        "uncertainty of the targets (0 for class labels)",
+        "H(p) = −Σ_c p_c log p_c",
+        "information",
+        None,
+        "labels",
+        "mean of H(p) over rows",
+        _MEAN_SE,
+        _EVAL,
+    ),
+    Metric(
+        "cross_entropy",
+        "log loss: mean negative log-likelihood of the targets",
+        "H(p, q) = −Σ_c p_c log max(q_c, eps); per token: total NLL / total tokens",
+        "information",
+        False,
+        "labels",
+        "mean of H(p, q) over rows; total NLL and tokens for token files",
+        f"{_MEAN_SE}; for token files, {_RATIO_SE}",
+        (*_EVAL, "perplexity"),
+    ),
+    Metric(
+        "kl_divergence",
+        "extra cost of using q where p is true",
+        "KL(p ‖ q) = Σ_c p_c (log p_c − log max(q_c, eps))",
+        "information",
+        False,
+        "labels",
+        "mean of KL(p ‖ q) over rows",
+        _MEAN_SE,
+        _EVAL,
+    ),
+    Metric(
+        "perplexity",
+        "effective number of equally likely choices",
+        "exp(mean cross-entropy in nats)",
+        "unitless",
+        False,
+        "labels",
+        "the cross-entropy's statistic",
+        "perplexity × the standard error of the cross-entropy in nats (delta method)",
+        (*_EVAL, "perplexity"),
+    ),
+    Metric(
+        "accuracy",
+        "share of rows whose most probable class is the target's",
+        "[argmax q = label] (argmax p for distributions)",
+        "probability",
+        True,
+        "labels",
+        "mean of the hits over rows",
+        _MEAN_SE,
+        _EVAL,
+    ),
+    Metric(
+        "sequence_perplexity_mean",
+        "mean over sequences of each sequence's perplexity",
+        "mean_s exp(NLL_s / n_s)",
+        "unitless",
+        False,
+        "tokens",
+        "per-sequence NLL and token sums",
+        "sample standard deviation over sequences / sqrt(S)",
+        _TOKENS,
+    ),
+    Metric(
+        "sequence_perplexity_median",
+        "median over sequences of each sequence's perplexity",
+        "median_s exp(NLL_s / n_s)",
+        "unitless",
+        False,
+        "tokens",
+        "per-sequence NLL and token sums",
+        "none",
+        _TOKENS,
+    ),
+    Metric(
+        "bits_per_byte",
+        "NLL in bits per byte of text",
+        "total NLL in bits / total bytes",
+        "unitless",
+        False,
+        "bytes",
+        "total NLL and bytes; per-sequence sums",
+        _RATIO_SE,
+        _TOKENS,
+    ),
+    Metric(
+        "word_perplexity",
+        "perplexity per word of text",
+        "exp(total NLL / total words)",
+        "unitless",
+        False,
+        "words",
+        "total NLL and words; per-sequence sums",
+        f"word perplexity × the standard error of NLL per word ({_RATIO_SE})",
+        _TOKENS,
+    ),
+)
+"""Every metric, in report order."""
+
+REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
+"""The metrics by name."""
+
+
+def metrics_of(command: str) -> tuple[Metric, ...]:
+    """The metrics a command can report, in report order.
+
+    Args:
+        command: A command's name: ``"eval"``, ``"perplexity"``, ``"trend"``, ``"merge"``.
+
+    Returns:
+        The metrics.
+    """
+    return tuple(m for m in METRICS if command in m.commands)
+
+
+def names_of(command: str) -> tuple[str, ...]:
+    """The names of :func:`metrics_of`.
+
+    Args:
+        command: As for :func:`metrics_of`.
+
+    Returns:
+        Metric names, in report order.
+    """
+    return tuple(m.name for m in metrics_of(command))

@@ -1,0 +1,233 @@
+"""Per-row terms of a chunk (entropy, cross-entropy, KL divergence, hits), and the scorer
+that turns chunks of scores into states.
+
+Pure NumPy, no I/O. In the cross-entropy and KL terms (those with positive target
+weight) log q is floored at log(eps), whatever the input kind; the entropy H(q) is never
+clipped. ``eps=0`` means exact arithmetic: a zero probability on a true event gives an
+infinite cross-entropy. ``n_clipped`` counts the floored terms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from infocli.metrics.inputs import (
+    KINDS,
+    Distributions,
+    Validation,
+    as_float,
+    binary_to_two_classes,
+    check_settings,
+    to_distributions,
+)
+from infocli.metrics.kernels import row_dot
+from infocli.metrics.state import EvalState, Renormalised
+
+
+@dataclass(frozen=True)
+class RowScores:
+    """Per-row terms of one chunk, in nats; the target terms are None without labels.
+
+    ``class_indices`` marks targets that were class labels: their entropy is 0 on every
+    row (``target_entropy`` is then None) and the KL divergence equals the cross-entropy,
+    which the accumulator uses to skip work.
+    """
+
+    entropy: np.ndarray
+    cross_entropy: np.ndarray | None = None
+    target_entropy: np.ndarray | None = None
+    kl_divergence: np.ndarray | None = None
+    correct: np.ndarray | None = None
+    n_clipped: int = 0
+    class_indices: bool = False
+
+
+def entropy_rows(dist: Distributions) -> np.ndarray:
+    """H(q) per row: log s - sum(w log w) / s, for q = w / s."""
+    return dist.log_sums - dist.weighted_logs / dist.sums
+
+
+def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *, eps: float) -> RowScores:
+    """Every per-row term of a chunk: entropy, and against a target cross-entropy, KL and hits.
+
+    Args:
+        pred: The predicted distributions q.
+        target: None; (n,) int64 class indices; or target distributions p.
+        eps: In the cross-entropy and KL terms, log q is floored at log(eps); 0 for none.
+
+    Returns:
+        The per-row terms, in nats.
+    """
+    entropy = entropy_rows(pred)
+    if target is None:
+        return RowScores(entropy)
+    log_eps = math.log(eps) if eps > 0 else -math.inf
+    if isinstance(target, np.ndarray):
+        log_weights, scores = pred.log_weights_at(target)
+        cross_entropy = pred.log_sums - log_weights  # -log q
+        n_clipped = 0
+        if cross_entropy.size and cross_entropy.max() > -log_eps:  # some q below eps: rare
+            n_clipped = int(np.count_nonzero(cross_entropy > -log_eps))
+            np.minimum(cross_entropy, -log_eps, out=cross_entropy)
+        return RowScores(
+            entropy,
+            cross_entropy=cross_entropy,
+            kl_divergence=cross_entropy,
+            correct=pred.predicts(target, scores),
+            n_clipped=n_clipped,
+            class_indices=True,
+        )
+    # Soft targets p = u / t: KL = sum(u (log u - log w)) / t - log t + log s, computed
+    # directly so that a small KL keeps its relative precision (rather than being a
+    # difference of two cross-entropies); the cross-entropy is then H(p) + KL.
+    u, log_u = target.weights, target.log_weights
+    target_entropy = entropy_rows(target)
+    with np.errstate(invalid="ignore"):
+        log_ratio = log_u - pred.log_weights
+    kl = row_dot(u, log_ratio) / target.sums - target.log_sums + pred.log_sums
+    cross_entropy = target_entropy + kl
+    n_clipped = 0
+    if eps > 0:
+        # Rows where some log q might fall below log eps; usually none, found cheaply.
+        floor = log_eps + pred.log_sums
+        if pred.log_weights.min() < floor.max():
+            rows = np.flatnonzero(pred.log_weights.min(axis=1) < floor)
+            log_q = pred.log_weights[rows] - pred.log_sums[rows, None]
+            clipped = (log_q < log_eps) & (u[rows] > 0)
+            n_clipped = int(np.count_nonzero(clipped))
+            log_q = np.maximum(log_q, log_eps)
+            ur, tr = u[rows], target.sums[rows]
+            with np.errstate(invalid="ignore"):
+                kl[rows] = row_dot(ur, log_u[rows] - log_q) / tr - target.log_sums[rows]
+            cross_entropy[rows] = target_entropy[rows] + kl[rows]
+    return RowScores(
+        entropy,
+        cross_entropy=cross_entropy,
+        target_entropy=target_entropy,
+        kl_divergence=kl,
+        correct=pred.predicts(target.argmax),
+        n_clipped=n_clipped,
+    )
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Validates and scores chunks under settings decided before scoring (a plan).
+
+    Thread-safe: each call returns a new chunk state; nothing is accumulated here.
+
+    Args:
+        settings: The state settings (see :class:`infocli.metrics.state.EvalState`),
+            carried by every state this scorer makes.
+        kind: How to read predictions, one of :data:`KINDS`.
+        target_kind: How to read target distributions, one of :data:`KINDS`.
+        temperature: Logits and log-probabilities are divided by it before the softmax,
+            for predictions and targets alike.
+        eps: Floor for q in the cross-entropy and KL terms; 0 for exact arithmetic.
+        tol: Tolerance on probability rows summing to 1.
+        binary: The predictions are one score per row (for class 1), expanded to two classes.
+        class_names: Names of the prediction columns, for error messages.
+        target_names: Names of the target columns, for error messages.
+        kind_auto: The prediction kind was detected, not given (said in messages).
+        target_kind_auto: Likewise for the targets.
+
+    Example:
+        >>> scorer = Scorer({}, kind="probs")
+        >>> state = scorer.score(scorer.predictions(np.full((2, 4), 0.25)), np.array([0, 3]))
+        >>> round(state.compute().metrics["perplexity"], 6)
+        4.0
+    """
+
+    settings: dict
+    kind: str = "probs"
+    target_kind: str = "probs"
+    temperature: float = 1.0
+    eps: float = 1e-12
+    tol: float = 1e-3
+    binary: bool = False
+    class_names: Sequence[str] | None = None
+    target_names: Sequence[str] | None = None
+    kind_auto: bool = False
+    target_kind_auto: bool = False
+
+    def __post_init__(self) -> None:
+        check_settings(temperature=self.temperature, eps=self.eps, tol=self.tol)
+        for kind in (self.kind, self.target_kind):
+            assert kind in KINDS, kind
+
+    def predictions(self, values: np.ndarray) -> Distributions:
+        """Validate a chunk of predictions.
+
+        Args:
+            values: (n, n_classes) scores, or (n, 1) / (n,) binary scores.
+
+        Returns:
+            The distributions.
+
+        Raises:
+            InfoCliError: Invalid values for the kind (chunk-local ``row``).
+        """
+        values = as_float(values.reshape(-1, 1) if values.ndim == 1 else values)
+        if self.binary:  # check the scores as given, before the second class is derived
+            Validation(values, self.kind, "kind", self.kind_auto, self.class_names).every_value()
+            values = binary_to_two_classes(values, self.kind)
+        return to_distributions(
+            values,
+            self.kind,
+            temperature=self.temperature,
+            tol=self.tol,
+            auto=self.kind_auto,
+            class_names=None if self.binary else self.class_names,
+        )
+
+    def targets(self, values: np.ndarray) -> Distributions:
+        """Validate a chunk of target distributions.
+
+        Args:
+            values: (n, n_classes) target scores.
+
+        Returns:
+            The distributions.
+
+        Raises:
+            InfoCliError: Invalid values for the kind (chunk-local ``row``).
+        """
+        return to_distributions(
+            as_float(values),
+            self.target_kind,
+            temperature=self.temperature,
+            tol=self.tol,
+            option="target_kind",
+            auto=self.target_kind_auto,
+            class_names=self.target_names,
+        )
+
+    def score(
+        self,
+        pred: Distributions,
+        target: np.ndarray | Distributions | None,
+        *,
+        n_ignored: int = 0,
+        renormalised: Sequence[Renormalised] = (),
+    ) -> EvalState:
+        """A chunk's state: its per-row terms as sums and counts.
+
+        Args:
+            pred: From :meth:`predictions`.
+            target: None, validated class indices, or distributions from :meth:`targets`.
+            n_ignored: Rows of the chunk left out for their label (``ignore_index``).
+            renormalised: The chunk's rows renormalised within ``tol``, per input file.
+
+        Returns:
+            The chunk's state.
+        """
+        state = EvalState(self.settings)
+        state.update(score_rows(pred, target, eps=self.eps))
+        state.n_ignored = n_ignored
+        for note in renormalised:
+            state.note_renormalised(note)
+        return state

@@ -1,0 +1,431 @@
+"""Self-describing states: the sums and counts of a command's statistics, with the settings
+they were computed under, mergeable exactly and saved as JSON.
+
+A state never holds rows. ``merge`` first checks that both states were computed under the
+same settings (:func:`settings_difference`); ``to_dict``/``from_dict`` carry a state
+through a JSON file with every float64 written so that it reads back bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from infocli import __version__
+from infocli.errors import InfoCliError
+from infocli.metrics.moments import Moments
+from infocli.metrics.registry import UNITS, metrics_of
+
+FORMAT_VERSION = 1
+"""The version of the state-file format this infocli writes and reads."""
+
+_SHOWN = {"temperature": "temperature", "class_names": "classes", "n_classes": "n_classes"}
+
+
+def settings_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    """The first setting two states differ in, as ``"eps 1e-12 vs 0"``; None if none.
+
+    Args:
+        a: One state's settings.
+        b: The other's.
+
+    Returns:
+        The difference, or None.
+    """
+    for key in dict.fromkeys([*a, *b]):
+        x, y = a.get(key), b.get(key)
+        if x != y or type(x) is not type(y) and not (_number(x) and _number(y)):
+            return f"{_SHOWN.get(key, key)} {_show(x)} vs {_show(y)}"
+    return None
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def check_mergeable(a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
+    """Refuse to merge states of different settings.
+
+    Args:
+        a: One state's settings.
+        b: The other's.
+
+    Raises:
+        InfoCliError: Naming the first difference.
+    """
+    difference = settings_difference(a, b)
+    if difference is not None:
+        raise InfoCliError(f"the states were computed under different settings: {difference}")
+
+
+def to_json_float(value: float) -> float | str:
+    """A float for strict JSON: ``"inf"``, ``"-inf"`` or ``"nan"`` where JSON has no number.
+
+    Args:
+        value: Any float.
+
+    Returns:
+        The float itself (written by ``repr``, so it reads back exactly), or a string.
+    """
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return float(value)
+
+
+def from_json_float(value: Any, what: str) -> float:
+    """The float :func:`to_json_float` wrote.
+
+    Args:
+        value: A JSON number or one of the strings ``"inf"``, ``"-inf"``, ``"nan"``.
+        what: The field, for the message.
+
+    Returns:
+        The float.
+
+    Raises:
+        InfoCliError: Anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InfoCliError(f"{what} is {value!r}; expected a number")
+    if isinstance(value, str):
+        if value not in ("inf", "-inf", "nan"):
+            raise InfoCliError(f"{what} is {value!r}; expected a number")
+    return float(value)
+
+
+def count(value: Any, what: str) -> int:
+    """A non-negative count from a state file.
+
+    Args:
+        value: A JSON value.
+        what: The field, for the message.
+
+    Returns:
+        The count.
+
+    Raises:
+        InfoCliError: Not an integer, or negative.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InfoCliError(f"{what} is {value!r}; expected a count (an integer >= 0)")
+    return value
+
+
+def moments_to_dict(m: Moments) -> dict[str, Any]:
+    """A :class:`Moments` as JSON-ready numbers."""
+    return {"n": m.n, "sum": to_json_float(m.total), "m2": to_json_float(m.m2)}
+
+
+def moments_from_dict(d: Any, what: str) -> Moments:
+    """A :class:`Moments` from :func:`moments_to_dict`, checked for impossible contents.
+
+    Raises:
+        InfoCliError: A negative count, a NaN sum, a negative or NaN spread where the sum is finite.
+    """
+    if not isinstance(d, dict):
+        raise InfoCliError(f"{what} is {d!r}; expected an object with n, sum and m2")
+    n = count(d.get("n"), f"{what}.n")
+    total = from_json_float(d.get("sum"), f"{what}.sum")
+    m2 = from_json_float(d.get("m2"), f"{what}.m2")
+    if math.isnan(total):
+        raise InfoCliError(f"{what}.sum is NaN, which no valid input gives")
+    if math.isfinite(total) and not m2 >= 0:
+        raise InfoCliError(f"{what}.m2 is {m2!r}; expected a number >= 0")
+    if n == 0 and (total != 0 or m2 != 0):
+        raise InfoCliError(f"{what} has no values but a sum of {total!r}")
+    return Moments(n, total, m2)
+
+
+@dataclass(frozen=True)
+class Renormalised:
+    """Rows of one input file that summed to 1 only within the tolerance and were
+    renormalised: how many, and the first one's row and sum (for the warning)."""
+
+    path: str
+    count: int
+    first_row: int
+    first_sum: float
+
+    def merged(self, other: Renormalised) -> Renormalised:
+        """Both notes of one file as one: the counts added, the earlier first row kept."""
+        first = self if self.first_row <= other.first_row else other
+        return Renormalised(self.path, self.count + other.count, first.first_row, first.first_sum)
+
+
+@dataclass(frozen=True)
+class Results:
+    """The reported numbers, derived from an :class:`EvalState` alone."""
+
+    metrics: dict[str, float]
+    standard_error: dict[str, float]
+    n_samples: int
+    n_clipped: int
+    base: str
+
+    @property
+    def unit(self) -> str:
+        """nats, bits or hartleys."""
+        return UNITS[self.base]
+
+
+STATISTICS = ("entropy", "target_entropy", "cross_entropy", "kl_divergence", "accuracy")
+"""The per-row statistics of an evaluation, each kept as :class:`Moments` in nats."""
+
+_DERIVED = {"perplexity": "cross_entropy"}
+"""Metrics that are exp of another statistic's mean in nats, their standard error by the delta method."""
+
+
+@dataclass
+class EvalState:
+    """Sums and counts from which every metric of ``eval`` follows; merging equals concatenating.
+
+    Each per-row quantity keeps a :class:`Moments` (count, sum, squared deviations) in
+    nats, so states from chunks, files or machines merge exactly and the base is chosen
+    only at :meth:`compute`.
+
+    Attributes:
+        settings: Everything that changes a sum (kinds, label form, classes, eps,
+            temperature, tolerance, ignore_index, the format version): states merge only
+            when these are equal.
+        inputs: What the report says about each part's inputs, in merge order.
+        stats: The per-row statistics, by name (:data:`STATISTICS`).
+        n_clipped: Cross-entropy terms floored at eps.
+        n_ignored: Rows left out for their label.
+        renormalised: Rows renormalised within the tolerance, per input file.
+
+    Example:
+        >>> from infocli.metrics.inputs import to_distributions
+        >>> from infocli.metrics.scores import score_rows
+        >>> state = EvalState({})
+        >>> q = to_distributions(np.full((2, 4), 0.25), "probs")
+        >>> state.update(score_rows(q, np.array([0, 3]), eps=1e-12))
+        >>> r = state.compute()
+        >>> round(r.metrics["entropy"], 3), round(r.metrics["perplexity"], 6)
+        (1.386, 4.0)
+    """
+
+    settings: dict[str, Any]
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Moments] = field(default_factory=lambda: {name: Moments() for name in STATISTICS})
+    n_clipped: int = 0
+    n_ignored: int = 0
+    renormalised: dict[str, Renormalised] = field(default_factory=dict)
+
+    command = "eval"
+
+    @property
+    def n_samples(self) -> int:
+        """Rows accumulated."""
+        return self.stats["entropy"].n
+
+    @property
+    def n_renormalised(self) -> int:
+        """Rows renormalised within the tolerance, over every input file."""
+        return sum(note.count for note in self.renormalised.values())
+
+    @property
+    def has_targets(self) -> bool:
+        """Whether the rows came with labels or target distributions."""
+        return self.stats["cross_entropy"].n > 0
+
+    def update(self, scores: Any) -> None:
+        """Accumulate one chunk's per-row terms.
+
+        Args:
+            scores: A :class:`infocli.metrics.scores.RowScores`.
+        """
+        stats = self.stats
+        stats["entropy"].add(scores.entropy)
+        self.n_clipped += scores.n_clipped
+        if scores.cross_entropy is None:
+            return
+        cross_entropy = Moments.of(scores.cross_entropy)
+        stats["cross_entropy"].merge(cross_entropy)
+        if scores.class_indices:
+            stats["kl_divergence"].merge(cross_entropy)
+            stats["target_entropy"].merge(Moments(cross_entropy.n, 0.0, 0.0))
+        else:
+            stats["kl_divergence"].add(scores.kl_divergence)
+            stats["target_entropy"].add(scores.target_entropy)
+        stats["accuracy"].merge(Moments.of(scores.correct))
+
+    def note_renormalised(self, note: Renormalised) -> None:
+        """Count rows of an input file renormalised within the tolerance.
+
+        Args:
+            note: The rows.
+        """
+        if note.count:
+            old = self.renormalised.get(note.path)
+            self.renormalised[note.path] = note if old is None else old.merged(note)
+
+    def merge(self, other: EvalState) -> None:
+        """Fold in another state (another chunk, file, process or machine).
+
+        Args:
+            other: A state of the same settings.
+
+        Raises:
+            InfoCliError: The settings differ (the first difference is named).
+        """
+        if other.settings is not self.settings:
+            check_mergeable(self.settings, other.settings)
+        for name, moments in other.stats.items():
+            self.stats[name].merge(moments)
+        self.n_clipped += other.n_clipped
+        self.n_ignored += other.n_ignored
+        for note in other.renormalised.values():
+            self.note_renormalised(note)
+        self.inputs.extend(other.inputs)
+
+    def compute(self, base: str = "e") -> Results:
+        """The metrics and their standard errors, in the units of ``base``.
+
+        Without targets only the metrics that need none are reported. Perplexity is exp
+        of the mean cross-entropy in nats (infinite past the float range) and the same in
+        every base; its standard error follows by the delta method.
+
+        Args:
+            base: ``"e"`` (nats), ``"2"`` (bits) or ``"10"`` (hartleys).
+
+        Returns:
+            The results.
+        """
+        metrics: dict[str, float] = {}
+        errors: dict[str, float] = {}
+        for metric in metrics_of("eval"):
+            if metric.needs == "labels" and not self.has_targets:
+                continue
+            name = metric.name
+            if name in _DERIVED:
+                moments = self.stats[_DERIVED[name]]
+                metrics[name] = exp_or_inf(moments.mean)
+                errors[name] = metrics[name] * moments.std_error
+            else:
+                moments = self.stats[name]
+                metrics[name] = moments.mean / metric.divisor(base)
+                errors[name] = moments.std_error / metric.divisor(base)
+        return Results(metrics, errors, self.n_samples, self.n_clipped, base)
+
+    def warnings(self) -> list[str]:
+        """What the report warns of: rows renormalised, terms floored at eps.
+
+        Returns:
+            One line per warning, parameters marked with :func:`infocli.errors.param`.
+        """
+        from infocli.errors import param
+
+        tol, eps = self.settings.get("tol"), self.settings.get("eps")
+        lines = [
+            f"{note.path}: {note.count:,} rows summed to 1 only within {param('tol')} {tol!r} and were "
+            f"renormalised (first: row {note.first_row}, sum {note.first_sum:.9g})"
+            for note in self.renormalised.values()
+        ]
+        if self.n_clipped:
+            lines.append(
+                f"{self.n_clipped:,} cross-entropy terms had a probability below {param('eps')} {eps!r} "
+                "and were floored at it"
+            )
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as JSON-ready data (see the README's state-file schema).
+
+        Returns:
+            A dictionary of plain values; every float reads back bit for bit.
+        """
+        return {
+            "format_version": FORMAT_VERSION,
+            "command": self.command,
+            "infocli_version": __version__,
+            "settings": dict(self.settings),
+            "inputs": list(self.inputs),
+            "n_samples": self.n_samples,
+            "n_ignored": self.n_ignored,
+            "n_clipped": self.n_clipped,
+            "n_renormalised": self.n_renormalised,
+            "renormalised": [
+                {"path": r.path, "count": r.count, "first_row": r.first_row, "first_sum": r.first_sum}
+                for r in self.renormalised.values()
+            ],
+            "statistics": {name: moments_to_dict(m) for name, m in self.stats.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalState:
+        """Rebuild a state from :meth:`to_dict`, refusing impossible contents.
+
+        Args:
+            data: The dictionary (already checked for its format version and command).
+
+        Returns:
+            The state.
+
+        Raises:
+            InfoCliError: A missing field, a negative count, more clipped terms than
+                scored terms, a NaN sum, or counts that do not add up.
+        """
+        settings = data.get("settings")
+        if not isinstance(settings, dict):
+            raise InfoCliError("settings are missing")
+        raw = data.get("statistics")
+        if not isinstance(raw, dict) or set(raw) != set(STATISTICS):
+            raise InfoCliError(f"statistics must hold exactly {', '.join(STATISTICS)}")
+        stats = {name: moments_from_dict(raw[name], f"statistics.{name}") for name in STATISTICS}
+        state = cls(settings, _inputs(data.get("inputs")), stats)
+        state.n_clipped = count(data.get("n_clipped"), "n_clipped")
+        state.n_ignored = count(data.get("n_ignored"), "n_ignored")
+        for note in data.get("renormalised") or []:
+            if not isinstance(note, dict) or not isinstance(note.get("path"), str):
+                raise InfoCliError(f"renormalised holds {note!r}; expected path, count, first_row, first_sum")
+            state.note_renormalised(
+                Renormalised(
+                    note["path"],
+                    count(note.get("count"), "renormalised.count"),
+                    count(note.get("first_row"), "renormalised.first_row"),
+                    from_json_float(note.get("first_sum"), "renormalised.first_sum"),
+                )
+            )
+        n = state.n_samples
+        if count(data.get("n_samples"), "n_samples") != n:
+            raise InfoCliError(f"n_samples is {data.get('n_samples')!r} but the statistics hold {n} rows")
+        with_targets = stats["cross_entropy"].n
+        for name in ("target_entropy", "kl_divergence", "accuracy", "cross_entropy"):
+            if stats[name].n not in (0, n) or stats[name].n != with_targets:
+                raise InfoCliError(f"statistics.{name} holds {stats[name].n} rows; expected {with_targets}")
+        terms = with_targets * max(1, int(settings.get("n_classes") or 1))
+        if state.n_clipped > terms:
+            raise InfoCliError(f"n_clipped is {state.n_clipped}, more than the {terms} terms scored")
+        hits = stats["accuracy"].total
+        if not 0 <= hits <= stats["accuracy"].n:
+            raise InfoCliError(f"statistics.accuracy.sum is {hits!r}; expected 0 to {stats['accuracy'].n}")
+        if count(data.get("n_renormalised", state.n_renormalised), "n_renormalised") != state.n_renormalised:
+            raise InfoCliError("n_renormalised does not match the renormalised rows listed")
+        return state
+
+
+def _inputs(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InfoCliError("inputs must be a list of input descriptions")
+    return value
+
+
+def exp_or_inf(x: float) -> float:
+    """exp(x), infinite past the float range rather than an OverflowError."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
