@@ -206,6 +206,7 @@ class EvalState:
         renormalised: Rows renormalised within the tolerance, per input file.
 
     Example:
+        >>> import numpy as np
         >>> from infocli.metrics.inputs import to_distributions
         >>> from infocli.metrics.scores import score_rows
         >>> state = EvalState({})
