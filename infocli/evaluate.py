@@ -22,6 +22,7 @@ from infocli.metrics.registry import names_of
 from infocli.metrics.scores import Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
+    MAX_CHUNK_ROWS,
     EvalOptions,
     EvalPlan,
     InputInfo,
@@ -143,7 +144,7 @@ def chunking(preds: Table, n_values: int | None, chunk_rows: int | None = None) 
     Returns:
         (rows per chunk, rows per read).
     """
-    rows = chunk_rows or default_chunk_rows(n_values)
+    rows = min(chunk_rows, MAX_CHUNK_ROWS) if chunk_rows else default_chunk_rows(n_values)
     default_read = default_chunk_rows(n_values, READ_BYTES)
     block = preds.block_rows
     short = default_read < SHORT_READ_ROWS
@@ -418,7 +419,7 @@ def evaluate_tables(
                 path=layout.label_source.path if layout.label_source else None,
             )
         raise InfoCliError("no rows; expected at least one row of predictions", path=preds.path)
-    return Evaluation(state, state.warnings())
+    return Evaluation(state, [*layout.warnings, *state.warnings()])
 
 
 def evaluate_arrays(

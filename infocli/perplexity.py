@@ -13,7 +13,7 @@ from infocli.evaluate import CHUNK_BYTES, ProgressCallback
 from infocli.metrics.registry import metrics_of
 from infocli.metrics.state import FORMAT_VERSION
 from infocli.metrics.tokens import TokenState
-from infocli.plan import InputInfo, check_chunk_rows, signature
+from infocli.plan import MAX_CHUNK_ROWS, InputInfo, check_chunk_rows, signature
 from infocli.readers import Table, aligned, open_table, prefetch
 
 
@@ -158,7 +158,7 @@ def perplexity(
     with open_table(path, stdin_format=options.input_format) as table:
         columns = _columns(table, options)
         names = list(columns.values())
-        rows = options.chunk_rows or max(1, CHUNK_BYTES // (8 * len(names)))
+        rows = min(options.chunk_rows or max(1, CHUNK_BYTES // (8 * len(names))), MAX_CHUNK_ROWS)
         keys = [columns["seq"]] if "seq" in columns else []
         batches = table.batches([], names, rows, keys=keys)
         for batch, _ in prefetch(aligned(table, batches, None, None, rows)):

@@ -63,6 +63,11 @@ class EvalOptions:
         check_chunk_rows(self.chunk_rows)
 
 
+MAX_CHUNK_ROWS = 1 << 31
+"""The most rows a chunk holds, whatever is asked: more than any file infocli can hold in
+memory, and within what a platform integer holds."""
+
+
 def check_chunk_rows(chunk_rows: int | None) -> None:
     """Reject a chunk size below 1.
 
@@ -96,6 +101,7 @@ class Layout:
     label_form: str | None = None  # one of LABEL_FORMS
     label_vector: str | None = None
     target_cols: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the report warns of the layout
 
 
 def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layout:
@@ -165,6 +171,7 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
     if vector is not None and vector.kind == "list":
         layout.label_form, layout.target_cols = "dist", [vector.name]
         check_target_width(layout, vector.width, source)
+        _matched_by_name([], layout, source)
     elif vector is not None:
         if vector.kind not in ("number", "bool", "string"):
             raise InfoCliError(
@@ -188,14 +195,50 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
                     path=source.path,
                     hint=f"Name the label column with {param('label_col')}",
                 )
-        target_cols = [c.name for c in source.columns]
-        if layout.class_names and set(target_cols) == set(layout.class_names):
-            target_cols = list(layout.class_names)  # matched by name, whatever the file order
-        layout.label_form, layout.target_cols = "dist", target_cols
-        check_target_width(layout, len(target_cols), source)
+        check_target_width(layout, len(source.columns), source)
+        layout.label_form = "dist"
+        layout.target_cols = _matched_by_name([c.name for c in source.columns], layout, source)
     if options.ignore_index is not None and layout.label_form != "index":
         raise InfoCliError(f"{param('ignore_index')} applies to class-index labels only", path=source.path)
     return layout
+
+
+def _matched_by_name(target_cols: list[str], layout: Layout, source: Table) -> list[str]:
+    """The target columns in class order: matched to the prediction classes by name when
+    both sides have names, by position when neither has (with a warning when one has).
+
+    Raises:
+        InfoCliError: Both sides have names and they differ as sets (the difference named).
+    """
+    classes = layout.class_names
+    named = bool(target_cols) and all(target_cols)
+    if classes and named:
+        if set(target_cols) != set(classes):
+            missing = [c for c in classes if c not in set(target_cols)]
+            extra = [c for c in target_cols if c not in set(classes)]
+            difference = "; ".join(
+                part
+                for part in (
+                    f"no target column for {', '.join(map(repr, missing))}" if missing else "",
+                    f"target column(s) {', '.join(map(repr, extra))} name no prediction class"
+                    if extra
+                    else "",
+                )
+                if part
+            )
+            raise InfoCliError(
+                f"the target columns do not name the prediction classes: {difference}",
+                path=source.path,
+                hint="Name the target columns after the classes (in any order), or neither file's columns",
+            )
+        return list(classes)  # matched by name, whatever the file order
+    if classes or named:
+        unnamed = "the targets have" if classes else "the predictions have"
+        layout.warnings.append(
+            f"{source.path}: target distributions matched to the prediction classes by position, "
+            f"as {unnamed} no class names"
+        )
+    return target_cols
 
 
 def check_target_width(layout: Layout, width: int | None, source: Table) -> None:

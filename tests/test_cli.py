@@ -35,6 +35,7 @@ from infocli.evaluate import chunking
 from infocli.readers import open_table
 
 from .conftest import LABEL_FORMATS, PRED_FORMATS, SAMPLE_DATA, parse_single_json
+from cli_helpers import assert_bad_input, invoke
 
 RTOL_F64 = 1e-6
 """Relative tolerance against the references for float64 inputs."""
@@ -393,12 +394,24 @@ def test_teacher_distributions_in_each_format_match_scipy(
     _check_identity(doc, dtype)
 
 
-def test_teacher_columns_with_other_names_are_matched_by_position(run_json, files, probs, teacher_logits):
+def test_teacher_columns_with_other_names_are_refused_naming_the_difference(files, probs, teacher_logits):
     teacher = softmax(teacher_logits, axis=1)
     preds = files.preds(probs, "parquet", columns=["a", "b", "c", "d"])
     targets = files.preds(teacher, "parquet", columns=["t3", "t2", "t1", "t0"])
-    doc = run_json("eval", preds, targets)
+    assert_bad_input(invoke("eval", preds, targets), str(targets), "'a'", "'t3'")
+    # one name off is refused too: student a,b,c,d against teacher d,c,b,a_
+    near = files.preds(teacher, "parquet", columns=["d", "c", "b", "a_"])
+    assert_bad_input(invoke("eval", preds, near), str(near), "no target column for 'a'", "'a_'")
+
+
+def test_teacher_without_class_names_is_matched_by_position_with_a_warning(
+    run_json, files, probs, teacher_logits
+):
+    teacher = softmax(teacher_logits, axis=1)
+    preds = files.preds(probs, "parquet", columns=["a", "b", "c", "d"])
+    doc = run_json("eval", preds, files.preds(teacher, "npy"))
     assert_report_matches(doc, reference(probs, teacher), RTOL_F64)
+    assert any("by position" in w for w in doc["warnings"])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

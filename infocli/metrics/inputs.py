@@ -227,7 +227,11 @@ def _from_logits(
     top, argmax = peak if peak is not None else row_max(z)
     log_weights = minus_row_max(z, top)
     if temperature != 1.0:
-        # The argmax and the shift are unchanged by a positive scale, so divide after.
+        # The argmax and the shift are unchanged by a positive scale, so divide after; in
+        # float64 where the input precision cannot hold the temperature (1e-46 in float32).
+        info = np.finfo(log_weights.dtype)
+        if not float(info.tiny) <= temperature <= float(info.max):
+            log_weights = log_weights.astype(np.float64)
         np.divide(log_weights, log_weights.dtype.type(temperature), out=log_weights)
     weights = np.exp(log_weights)
     sums = row_sums(weights)
@@ -335,12 +339,20 @@ class Validation:
         if sums.size and 1 - close <= sums.min() and sums.max() <= 1 + close:
             return 0, None  # every row passes both tests below (a NaN sum fails this one)
         off = np.abs(sums - 1)
-        bad = ~(off <= tol)  # NaN sums fail too
+        bad = ~(off <= tol) | ~(sums > 0)  # NaN sums fail too; a zero row cannot be renormalised
         if bad.any():
             self.every_value()
             row = _first_row(bad)
+            if sums[row] == 0:
+                raise InfoCliError(
+                    f"every probability in the row is 0, so it cannot be renormalised; the file was "
+                    f"{self.read_as}",
+                    row=row,
+                    hint=f"If these are logits, pass {param(self.option)} logits",
+                )
             raise InfoCliError(
-                f"row sums to {sums[row]:.6g}; expected 1 ± {tol:g}, as the file was {self.read_as}",
+                f"row sums to {_near_one(float(sums[row]))}; expected 1 ± {tol:.3g}, as the file was "
+                f"{self.read_as}",
                 row=row,
                 hint=f"If these are logits, pass {param(self.option)} logits; if the rows are only roughly "
                 f"normalised, raise {param('tol')}",
@@ -351,6 +363,15 @@ class Validation:
             return 0, None
         row = _first_row(renormalised)
         return count, (row, float(sums[row]))
+
+
+def _near_one(total: float) -> str:
+    """A row sum for a message: ``1 − 3e-09`` when it is close to 1, so that any tolerance
+    still shows how far off it is; otherwise its value."""
+    off = total - 1
+    if off and abs(off) < 1e-4:
+        return f"1 {'+' if off > 0 else '−'} {abs(off):.3g}"
+    return f"{total:.6g}"
 
 
 def to_distributions(
@@ -435,7 +456,7 @@ def check_class_indices(labels: np.ndarray, n_classes: int) -> np.ndarray:
     if labels.dtype.kind == "b":
         labels = labels.astype(np.int64)
     if labels.dtype.kind == "f":
-        bad = ~np.isfinite(labels) | (labels != np.floor(labels))
+        bad = np.isnan(labels) | (np.isfinite(labels) & (labels != np.floor(labels)))
         if bad.any():
             row = _first_row(bad)
             what = "missing or NaN" if np.isnan(labels[row]) else f"{labels[row]:g}, not a whole class index"
@@ -448,8 +469,10 @@ def check_class_indices(labels: np.ndarray, n_classes: int) -> np.ndarray:
         raise InfoCliError(f"labels have dtype {labels.dtype}; expected integer class indices")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         row = _first_row((labels < 0) | (labels >= n_classes))
+        value = labels[row]
+        shown = f"{value:g}" if np.isfinite(value) else "beyond the range of numbers"
         raise InfoCliError(
-            f"class index {labels[row]:g} is outside 0..{n_classes - 1} "
+            f"class index {shown} is out of range; expected 0..{n_classes - 1} "
             f"(the predictions have {n_classes} classes)",
             row=row,
         )

@@ -254,6 +254,7 @@ class TokenState:
         """
         rows = None
         if mask is not None:
+            _check_not_missing(mask, "mask value")
             keep = mask.astype(bool)
             if not keep.all():
                 rows = np.flatnonzero(keep)
@@ -266,6 +267,8 @@ class TokenState:
                 n_bytes = None if n_bytes is None else n_bytes[rows]
                 words = None if words is None else words[rows]
         try:
+            if sequence is not None:
+                _check_not_missing(sequence, "sequence id")
             nll = nll_from_logprobs(logprobs, logprob_base)
             n_bytes = _counts(n_bytes, "byte count")
             words = _counts(words, "word count")
@@ -474,8 +477,22 @@ def _counts(values: np.ndarray | None, what: str) -> np.ndarray | None:
     if values is None:
         return None
     counts = np.asarray(values, dtype=np.float64)
-    bad = ~(counts >= 0)
+    bad = ~((counts >= 0) & (counts < math.inf))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InfoCliError(f"{what} {counts[row]:g} is not a number >= 0", row=row)
+        shown = "missing or NaN" if np.isnan(counts[row]) else f"{counts[row]:g}"
+        raise InfoCliError(f"{what} is {shown}; expected a finite number >= 0", row=row)
     return counts
+
+
+def _check_not_missing(values: np.ndarray, what: str) -> None:
+    """Raise for the first missing (NaN) value of a column of numbers.
+
+    Raises:
+        InfoCliError: Naming the chunk-local row.
+    """
+    if values.dtype.kind == "f":
+        missing = np.isnan(values)
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise InfoCliError(f"{what} is missing or NaN", row=row, hint="Every row needs one")

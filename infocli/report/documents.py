@@ -189,7 +189,9 @@ def trend_report(
             for r in rows
         ],
         "signature": signature,
-        "gate": gate,
+        "gate": None
+        if gate is None
+        else {k: json_number(v) if isinstance(v, float) else v for k, v in gate.items()},
     }
 
 
