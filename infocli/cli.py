@@ -206,16 +206,11 @@ ChunkRowsOption = Annotated[
 ]
 
 
-def _check_output(path: str | None) -> None:
-    if path is None:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InfoCliError(
-            f"--output folder {folder} does not exist", path=path, hint="Create the folder first"
-        )
-    if os.path.isdir(path):
-        raise InfoCliError("--output is a directory; expected a file name", path=path)
+def _check_output(output: str | None, inputs: list[str | None], plot: str | None = None) -> None:
+    """Check the files the run will write (not one of its inputs, a writable place), before reading."""
+    from infocli.outputs import check_targets
+
+    check_targets([(output, "--output"), (plot, "--plot")], inputs)
 
 
 def _finish(text: str, output: str | None, warnings: list[str], quiet: bool, failed: bool) -> None:
@@ -376,7 +371,7 @@ def eval_command(
         input_format=input_format,
     )  # fmt: skip
     gates = [parse_gate(expr, METRICS) for expr in fail_if or []]
-    _check_output(output)
+    _check_output(output, [preds, labels])
     with _progress(no_progress) as on_progress:
         evaluation = evaluate(preds, labels, options, gates=gates, on_progress=on_progress)
     results = evaluation.state.compute(options.base)
@@ -436,7 +431,7 @@ def perplexity_command(
     )  # fmt: skip
     gates = [parse_gate(expr, TOKEN_METRICS) for expr in fail_if or []]
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
-    _check_output(output)
+    _check_output(output, [tokens])
     with _progress(no_progress, "tokens") as on_progress:
         run = perplexity(tokens, options, on_progress=on_progress)
     results = run.state.compute(options.base, top=options.top)
@@ -515,7 +510,7 @@ def trend_command(
 
     if fail_if_worse is not None and not fail_if_worse >= 0:
         raise InfoCliError(f"--fail-if-worse must be a percentage >= 0, got {fail_if_worse:g}")
-    _check_output(output)
+    _check_output(output, [*files, labels], plot)
     if plot is not None:
         from infocli.plot import check_plot_path
 
