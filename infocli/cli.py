@@ -9,7 +9,6 @@ Heavy modules (NumPy, pyarrow, rich) are imported inside the commands, so that
 # every command's parameters at each start, and evaluating them from strings took
 # 8-14 ms against 4-5 ms.
 import contextlib
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -203,14 +202,16 @@ ChunkRowsOption = Annotated[
 ]
 
 
-def _check_output(path: str | None) -> None:
-    if path is None:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InfoCliError(f"the folder {folder} does not exist", path=path, hint="Create the folder first")
-    if os.path.isdir(path):
-        raise InfoCliError("is a directory; expected a file name", path=path)
+def _check_outputs(inputs: list[str | None], **targets: str | None) -> None:
+    """Check the files the run will write (none of its inputs, a writable place), before reading.
+
+    Args:
+        inputs: The run's input files.
+        **targets: Each output option's path (``output=...``, ``save_state=...``), or None.
+    """
+    from infocli.outputs import check_targets
+
+    check_targets([(path, flag(name)) for name, path in targets.items()], inputs)
 
 
 @dataclass
@@ -236,9 +237,10 @@ def _finish(
     from infocli.report.documents import write_report
 
     if save_state is not None:
+        from infocli.outputs import write_atomically
         from infocli.states import state_text
 
-        write_report(state_text(outcome.state), save_state)
+        write_atomically(save_state, state_text(outcome.state), option="--save-state")
     write_report(_render(output_format, output, outcome.document, outcome.table), output)
     if not quiet:
         for warning in outcome.warnings:
@@ -391,8 +393,7 @@ def eval_command(
         input_format=input_format,
     )  # fmt: skip
     gates = [parse_gate(expr, names_of("eval")) for expr in fail_if or []]
-    _check_output(output)
-    _check_output(save_state)
+    _check_outputs([preds, labels], output=output, save_state=save_state)
     with _progress(no_progress) as on_progress:
         evaluation = evaluate(preds, labels, options, gates=gates, on_progress=on_progress)
     _finish(_eval_outcome(evaluation, base.value, gates), output_format, output, quiet, save_state)
@@ -460,8 +461,7 @@ def perplexity_command(
     )  # fmt: skip
     gates = [parse_gate(expr, names_of("perplexity")) for expr in fail_if or []]
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
-    _check_output(output)
-    _check_output(save_state)
+    _check_outputs([tokens], output=output, save_state=save_state)
     with _progress(no_progress, "tokens") as on_progress:
         run = perplexity(tokens, options, on_progress=on_progress)
     _finish(_perplexity_outcome(run, base.value, gates), output_format, output, quiet, save_state)
@@ -548,7 +548,7 @@ def trend_command(
 
     if fail_if_worse is not None and not fail_if_worse >= 0:
         raise InfoCliError(f"--fail-if-worse must be a percentage >= 0, got {fail_if_worse:g}")
-    _check_output(output)
+    _check_outputs([*files, labels], output=output, plot=plot)
     if plot is not None:
         from infocli.plot import check_plot_path
 
@@ -620,8 +620,7 @@ def merge_command(
 
     if top is not None and top < 0:
         raise InfoCliError(f"--top must be 0 or more, got {top}")
-    _check_output(output)
-    _check_output(save_state)
+    _check_outputs(list(states), output=output, save_state=save_state)
     merged = merge_states([load_state(path) for path in states], states)
     gates = [parse_gate(expr, names_of(merged.command)) for expr in fail_if or []]
     available = merged.compute(base.value).metrics

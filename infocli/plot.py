@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Sequence
 
 from infocli.errors import InfoCliError
+from infocli.outputs import open_atomically
 from infocli.trend import TrendRow
 
 FORMATS = (".png", ".svg")
 
 
 def check_plot_path(path: str) -> None:
-    """Reject a chart path before any work: its extension, its folder, and matplotlib.
+    """Reject a chart path before any work: its extension, and matplotlib.
+
+    Where it can be written is checked with the other outputs, by
+    :func:`infocli.outputs.check_targets`.
 
     Args:
         path: Where the chart will be written.
 
     Raises:
-        InfoCliError: Not .png or .svg, a missing folder, or matplotlib not installed.
+        InfoCliError: Not .png or .svg, or matplotlib not installed.
     """
     if not path.lower().endswith(FORMATS):
         raise InfoCliError("--plot needs a .png or .svg file name", path=path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InfoCliError(f"--plot folder {folder} does not exist", path=path)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -37,7 +36,7 @@ def check_plot_path(path: str) -> None:
 
 
 def plot_trend(rows: Sequence[TrendRow], path: str, *, title: str = "Perplexity by checkpoint") -> None:
-    """Draw perplexity against step, the best checkpoint marked, and write it atomically.
+    """Draw perplexity against step, the best checkpoint marked, and write it whole or not at all.
 
     Args:
         rows: The trend, in step order.
@@ -81,16 +80,8 @@ def plot_trend(rows: Sequence[TrendRow], path: str, *, title: str = "Perplexity 
     ax.set_ylabel("perplexity (lower is better)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1].lower()
-    fd, tmp = tempfile.mkstemp(prefix=".infocli-", suffix=suffix, dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        with open_atomically(path, option="--plot") as file:
+            fig.savefig(file, format=os.path.splitext(path)[1].lower().lstrip("."))
     finally:
         plt.close(fig)

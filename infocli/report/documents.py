@@ -1,4 +1,4 @@
-"""The reports as documents: strict JSON, and writing a report atomically.
+"""The reports as documents: strict JSON, and writing a report (through :mod:`infocli.outputs`).
 
 No rich here: a JSON run never imports it. The rich tables are in
 :mod:`infocli.report.tables`. Every report is built from a metrics state's results and a
@@ -7,11 +7,8 @@ description of the inputs, never from the data.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,32 +90,22 @@ def to_json(document: dict[str, Any]) -> str:
 
 
 def write_report(text: str, path: str | None) -> None:
-    """Write the report to stdout, or atomically to ``path``.
-
-    A file is written to a temporary name in the same folder and renamed into place,
-    so a failed or interrupted run never leaves a half-written report or a stray
-    temporary file, and an existing report is replaced only by a complete one.
+    """Write the report to stdout, or to ``path`` whole or not at all.
 
     Args:
         text: The report.
         path: The output file, or None for stdout.
+
+    Raises:
+        InfoCliError: The file could not be written (see :func:`infocli.outputs.write_atomically`).
     """
     if path is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".infocli-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    from infocli.outputs import write_atomically
+
+    write_atomically(path, text, option="--output")
 
 
 def perplexity_report(
