@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from infocli import __version__
-from infocli.errors import ExitCode, InfoCliError
+from infocli.errors import ExitCode, InfoCliError, shown
 
 # Typer re-exports click's exceptions (newer Typer vendors click): take their base from there.
 _ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -59,7 +59,7 @@ class InfoCliGroup(TyperGroup):
                 message = message.rstrip(".") + f" (got {value!r})."
             if isinstance(error, _UsageError) and error.ctx is not None:
                 message += f" Try '{error.ctx.command_path} --help'."
-            code = _fail(message)
+            code = _fail(" ".join(message.split()))
         except (typer.Abort, KeyboardInterrupt):
             code = 130
         code = code if isinstance(code, int) else ExitCode.OK
@@ -106,7 +106,7 @@ def _prepare_process() -> None:
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write("infocli: error: " + " ".join(message.split()) + "\n")
+    sys.stderr.write("infocli: error: " + shown(message) + "\n")
     return ExitCode.BAD_INPUT
 
 
@@ -225,7 +225,7 @@ def _finish(text: str, output: str | None, warnings: list[str], quiet: bool, fai
     write_report(text, output)
     if not quiet:
         for warning in warnings:
-            sys.stderr.write(f"infocli: warning: {warning}\n")
+            sys.stderr.write(f"infocli: warning: {shown(warning)}\n")
     if failed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
