@@ -368,6 +368,7 @@ def eval_command(
     from infocli.evaluate import evaluate
     from infocli.gates import apply_gates, parse_gate
     from infocli.metrics.classification import METRICS
+    from infocli.readers import check_paths
     from infocli.report.documents import eval_report
 
     options = _eval_options(
@@ -376,6 +377,7 @@ def eval_command(
         input_format=input_format,
     )  # fmt: skip
     gates = [parse_gate(expr, METRICS) for expr in fail_if or []]
+    check_paths({"PREDS": preds, "LABELS": labels})
     _check_output(output)
     with _progress(no_progress) as on_progress:
         evaluation = evaluate(preds, labels, options, gates=gates, on_progress=on_progress)
@@ -427,6 +429,7 @@ def perplexity_command(
     _prepare_process()
     from infocli.gates import apply_gates, check_available, parse_gate
     from infocli.perplexity import TOKEN_METRICS, available_metrics, perplexity
+    from infocli.readers import check_paths
     from infocli.report.documents import perplexity_report
 
     options = _perplexity_options(
@@ -436,6 +439,7 @@ def perplexity_command(
     )  # fmt: skip
     gates = [parse_gate(expr, TOKEN_METRICS) for expr in fail_if or []]
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
+    check_paths({"TOKENS": tokens})
     _check_output(output)
     with _progress(no_progress, "tokens") as on_progress:
         run = perplexity(tokens, options, on_progress=on_progress)
@@ -510,11 +514,13 @@ def trend_command(
     Example: infocli trend sample_data/ckpt_*.parquet --seq-col seq --fail-if-worse 5
     """
     _prepare_process()
+    from infocli.readers import check_paths
     from infocli.report.documents import trend_report
     from infocli.trend import Checkpoint, run_trend, worse_than_best
 
     if fail_if_worse is not None and not fail_if_worse >= 0:
         raise InfoCliError(f"--fail-if-worse must be a percentage >= 0, got {fail_if_worse:g}")
+    check_paths({**{f"FILE {i}": path for i, path in enumerate(files, 1)}, "--labels": labels})
     _check_output(output)
     if plot is not None:
         from infocli.plot import check_plot_path

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from infocli import __version__
-from infocli.errors import InfoCliError
+from infocli.errors import InfoCliError, shown
 from infocli.gates import Gate, check_available
 from infocli.metrics.classification import (
     METRICS,
@@ -176,6 +176,8 @@ def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout
         n_classes, binary, class_names = columns[0].width, False, None
     else:
         for column in columns:
+            if column.kind != "number" and preds.unnamed:
+                raise InfoCliError(f"the array holds {column.type}; expected numbers", path=preds.path)
             if column.kind != "number":
                 what = (
                     "a list column among others" if column.kind == "list" else f"not numeric ({column.type})"
@@ -418,7 +420,7 @@ class _Run:
                 row = int(np.flatnonzero(codes < 0)[0])
                 raise InfoCliError(
                     f"class name {str(labels[row])!r} is not among the prediction columns "
-                    f"({', '.join(layout.class_names)})",
+                    f"({', '.join(map(shown, layout.class_names))})",
                     row=row,
                 )
             labels = codes

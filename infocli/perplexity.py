@@ -92,7 +92,7 @@ def _columns(table: Table, options: PerplexityOptions) -> dict[str, str]:
         "bytes": options.bytes_col,
         "words": options.words_col,
     }
-    if table.format == "npy" and len(table.columns) == 1 and table.columns[0].name == "":
+    if table.format == "npy" and table.unnamed:
         if table.columns[0].kind != "number":
             raise InfoCliError(
                 f"expected a 1-D array of log-probabilities, got {table.columns[0].type}", path=table.path
