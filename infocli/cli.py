@@ -514,6 +514,7 @@ def trend_command(
     Example: infocli trend sample_data/ckpt_*.parquet --seq-col seq --fail-if-worse 5
     """
     _prepare_process()
+    from infocli.ignored import trend_ignored
     from infocli.readers import check_paths
     from infocli.report.documents import trend_report
     from infocli.trend import Checkpoint, run_trend, worse_than_best
@@ -526,15 +527,18 @@ def trend_command(
         from infocli.plot import check_plot_path
 
         check_plot_path(plot)
+    eval_options = _eval_options(
+        kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
+        temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
+    )  # fmt: skip
+    token_options = _perplexity_options(
+        logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
+        base=base, chunk_rows=chunk_rows, top=0,
+    )  # fmt: skip
     signatures: list[str] = []
-    warnings: list[str] = []
+    warnings = trend_ignored(labels is not None, eval_options, token_options)
     if labels is not None:
         from infocli.evaluate import evaluate
-
-        eval_options = _eval_options(
-            kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
-            temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
-        )  # fmt: skip
 
         def evaluate_one(path: str) -> Checkpoint:
             with _progress(no_progress, path) as on_progress:
@@ -548,11 +552,6 @@ def trend_command(
     else:
         from infocli.perplexity import perplexity
 
-        token_options = _perplexity_options(
-            logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
-            base=base, chunk_rows=chunk_rows, top=0,
-        )  # fmt: skip
-
         def evaluate_one(path: str) -> Checkpoint:
             with _progress(no_progress, path) as on_progress:
                 run = perplexity(path, token_options, on_progress=on_progress)
@@ -564,6 +563,7 @@ def trend_command(
             )
 
     rows = run_trend(files, evaluate_one)
+    warnings = list(dict.fromkeys(warnings))  # each checkpoint's run repeats the option warnings
     gate = None
     if fail_if_worse is not None:
         gate = {"pct": fail_if_worse, "failed": worse_than_best(rows, fail_if_worse)}
@@ -575,7 +575,7 @@ def trend_command(
     text = _render(
         output_format,
         output,
-        lambda: trend_report(rows, base.value, signature, gate),
+        lambda: trend_report(rows, base.value, signature, gate, warnings),
         lambda tables: tables.trend_table(rows, base.value, signature, gate),
     )
     _finish(text, output, warnings, quiet, bool(gate and gate["failed"]))

@@ -17,6 +17,7 @@ import numpy as np
 from infocli import __version__
 from infocli.errors import InfoCliError, shown
 from infocli.gates import Gate, check_available
+from infocli.ignored import eval_ignored
 from infocli.metrics.classification import (
     METRICS,
     Distributions,
@@ -238,8 +239,6 @@ def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout
             target_cols = list(layout.class_names)  # matched by name, whatever the file order
         layout.label_kind, layout.target_cols = "dist", target_cols
         _check_target_width(layout, len(target_cols), source)
-    if options.ignore_index is not None and layout.label_kind != "index":
-        raise InfoCliError("--ignore-index applies to class-index labels only", path=source.path)
     return layout
 
 
@@ -425,7 +424,7 @@ class _Run:
                 )
             labels = codes
         kept = None
-        if options.ignore_index is not None:
+        if options.ignore_index is not None and layout.label_kind == "index":
             keep = labels != options.ignore_index
             if not keep.all():
                 kept = np.flatnonzero(keep)
@@ -493,7 +492,7 @@ class _Run:
 
     def finish(self) -> None:
         """Check that rows were read, and write the warnings."""
-        state, options = self.scorer.state, self.options
+        state, options, layout = self.scorer.state, self.options, self.layout
         if state.n_samples == 0:
             if state.n_ignored:
                 raise InfoCliError(
@@ -501,6 +500,11 @@ class _Run:
                     path=self.layout.label_source.path if self.layout.label_source else None,
                 )
             raise InfoCliError("no rows; expected at least one row of predictions", path=self.preds.path)
+        self.warnings += eval_ignored(
+            options, label_kind=layout.label_kind, pred_kind=self.scorer.kind,
+            target_kind=self.scorer.target_kind, binary=layout.binary,
+            stdin="-" in (self.preds.path, self.labels.path if self.labels else None),
+        )  # fmt: skip
         for path, (count, row, total) in self._renormalised.items():
             self.warnings.append(
                 f"{path}: {count:,} rows summed to 1 only within --tol {options.tol:g} and were "

@@ -11,6 +11,7 @@ import numpy as np
 from infocli import __version__
 from infocli.errors import InfoCliError
 from infocli.evaluate import CHUNK_BYTES, InputInfo, ProgressCallback
+from infocli.ignored import perplexity_ignored
 from infocli.metrics.tokens import TokenState
 from infocli.readers import Table, aligned, open_table, prefetch
 
@@ -178,7 +179,7 @@ def perplexity(
                 raise InfoCliError("every token is masked out; nothing to evaluate", path=table.path)
             raise InfoCliError("no rows; expected one row per token", path=table.path)
         info = InputInfo(table.path, table.format, "logprobs")
-    warnings = []
+        warnings = perplexity_ignored(options, plain_array=columns == {"logprob": ""}, stdin=path == "-")
     if state.masked_counts:
         warnings.append(
             f"{table.path}: {state.masked_counts:,} byte or word counts sit on masked rows and were "
