@@ -111,6 +111,20 @@ def test_trend_table_shows_markup_in_file_names_verbatim():
         assert path in result.stdout
 
 
+def test_long_names_are_not_wrapped_in_a_file_or_pipe():
+    preds = write_preds("d" * 60 + "/" + "[x] " * 30 + "p.csv")  # 186 characters, with spaces
+    long_id = "s" * 150
+    tokens = write_csv("tokens.csv", ["seq", "logprob"], [(long_id, -1.0), ("b", -2.0)])
+    table = invoke("eval", preds).stdout
+    assert f"{preds}  (csv, read as probs)" in table
+    assert any(
+        f" {long_id} " in line
+        for line in invoke("perplexity", tokens, "--seq-col", "seq").stdout.splitlines()
+    )
+    invoke("eval", preds, "--output", "report.txt")
+    assert f"{preds}  (csv, read as probs)" in Path("report.txt").read_text()
+
+
 def test_gate_expression_is_shown_escaped():
     preds, labels = write_preds("p.csv"), write_labels()
     result = invoke("eval", preds, labels, "--fail-if", "accuracy < 0.1\x1f")

@@ -122,7 +122,8 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
 
     Args:
         renderable: A rich renderable.
-        width: Columns; None for the terminal's width (80 when not a terminal).
+        width: Columns; None for the terminal's width, or, for a file or a pipe, 120 or as
+            many as the longest line needs, so that no name is wrapped.
         color: Force colour on or off; None to follow the terminal and ``NO_COLOR``.
 
     Returns:
@@ -132,10 +133,12 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
     terminal = sys.stdout.isatty() if color is None else color
     console = Console(
         file=buffer,
-        width=width or (None if terminal else 120),
+        width=width or (None if terminal else 1 << 16),
         force_terminal=terminal,
         no_color=not terminal or None,
     )
+    if width is None and not terminal:
+        console.width = max(120, console.measure(renderable).maximum)
     console.print(renderable)
     return buffer.getvalue()
 
