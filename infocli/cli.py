@@ -461,7 +461,7 @@ def trend_command(
         typer.Argument(
             metavar="FILE...",
             help="Checkpoints: predictions (with --labels) or token files; the step is the last "
-            "number in each name.",
+            "number in each name, or else in its own folders (step_2000/preds.parquet).",
         ),
     ],
     labels: Annotated[
@@ -509,7 +509,8 @@ def trend_command(
     With --labels, each FILE is a checkpoint's predictions, evaluated against the labels
     as by `infocli eval`; without it, each FILE is a token file, as for `infocli
     perplexity`. Rows are sorted by step: the last integer in each file name
-    (ckpt_1000.parquet), or the argument order when no name has one.
+    (ckpt_1000.parquet), or else in the folders that are the checkpoint's own
+    (step_1000/preds.parquet), or the argument order when no path has one.
 
     Example: infocli trend sample_data/ckpt_*.parquet --seq-col seq --fail-if-worse 5
     """
