@@ -122,8 +122,9 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
 
     Args:
         renderable: A rich renderable.
-        width: Columns; None for the terminal's width, or, for a file or a pipe, 120 or as
-            many as the longest line needs, so that no name is wrapped.
+        width: Columns; None for the terminal's width, or, for a file or a pipe, as many
+            as the longest line needs, so that no name is wrapped or cut (no renderable
+            here stretches to the width).
         color: Force colour on or off; None to follow the terminal and ``NO_COLOR``.
 
     Returns:
@@ -137,8 +138,6 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
         force_terminal=terminal,
         no_color=not terminal or None,
     )
-    if width is None and not terminal:
-        console.width = max(120, console.measure(renderable).maximum)
     console.print(renderable)
     return buffer.getvalue()
 
