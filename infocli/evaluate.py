@@ -213,9 +213,9 @@ def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout
         _check_target_width(layout, vector.width, source)
     elif vector is not None:
         if vector.kind not in ("number", "bool", "string"):
+            what = "the array" if source.unnamed else f"label column {vector.name!r}"
             raise InfoCliError(
-                f"label column {vector.name!r} has type {vector.type}; expected class indices or names",
-                path=source.path,
+                f"{what} has type {vector.type}; expected class indices or names", path=source.path
             )
         layout.label_vector = vector.name
         layout.label_kind = "name" if vector.kind == "string" else "index"

@@ -292,6 +292,14 @@ def test_pred_cols_hint_only_where_it_can_help():
     assert_bad_input(invoke("eval", "p.csv"), "prediction column 'c1'", "Pass --pred-cols")
 
 
+def test_an_unnamed_labels_array_is_not_called_a_column():
+    np.save("grid.npy", np.zeros((4, 3), dtype="<U1"))
+    line = assert_bad_input(
+        invoke("eval", write_preds("p.npy"), "grid.npy"), "grid.npy: the array has type <U1"
+    )
+    assert "column" not in line
+
+
 def test_pred_cols_on_an_unnamed_array_says_it_has_no_columns():
     preds = write_preds("p.npy")
     assert_bad_input(invoke("eval", preds, "--pred-cols", "c0,c1"), "unnamed array", "Leave out --pred-cols")
