@@ -228,6 +228,12 @@ def test_terminal_stdin_is_a_terminal():
     assert "stdin is a terminal" in line
 
 
+def test_write_only_stdin_cannot_be_read():
+    with open("sink.txt", "wb") as sink:
+        line = error_line(run_process(["eval", "-"], stdin=sink))
+    assert "-: stdin cannot be read (Bad file descriptor)" in line and "terminal" not in line
+
+
 @pytest.mark.parametrize("name", ["zeros.csv", "zeros.tsv", "zeros.csv.gz"])
 def test_a_file_of_nul_bytes_is_not_empty(name):
     data = bytes(4096)

@@ -189,7 +189,10 @@ def _check_stdin() -> None:
 def _spool_stdin(fmt: str) -> str:
     _check_stdin()
     stream = sys.stdin.buffer
-    head = stream.read(_HEAD_BYTES)
+    try:
+        head = stream.read(_HEAD_BYTES)
+    except OSError as error:  # open for writing only (0>file), or a read error
+        raise InfoCliError(f"stdin cannot be read ({error.strerror or error})", path="-") from error
     gzipped = fmt in ("csv", "tsv") and head.startswith(_GZIP_MAGIC)
     suffix = _SUFFIXES[fmt] + (".gz" if gzipped else "")
     magic = _MAGIC.get(fmt)
