@@ -247,6 +247,14 @@ def test_a_file_of_nul_bytes_is_not_empty(name):
     assert "empty" not in line
 
 
+@pytest.mark.parametrize(
+    "name, words", [("zeros.npy", "not a .npy file"), ("zeros.parquet", "not a readable Parquet file")]
+)
+def test_a_binary_file_of_nul_bytes_is_not_of_its_kind(name, words):
+    Path(name).write_bytes(bytes(4096))
+    assert "empty" not in assert_bad_input(invoke("eval", name), f"{name}: {words}")
+
+
 def test_a_nul_byte_inside_a_csv_is_named():
     Path("p.csv").write_bytes(b"c0,c1\n0.5,0.5\n0.5,\x000.5\n")
     assert_bad_input(invoke("eval", "p.csv"), "p.csv: not CSV text: the file holds a NUL byte at byte 18")
