@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from infocli import __version__
-from infocli.errors import ExitCode, InfoCliError, spell
+from infocli.errors import ExitCode, InfoCliError, shown, spell
 from infocli.metrics.registry import names_of
 
 # Typer re-exports click's exceptions (newer Typer vendors click): take their base from there.
@@ -60,7 +60,7 @@ class InfoCliGroup(TyperGroup):
                 message = message.rstrip(".") + f" (got {value!r})."
             if isinstance(error, _UsageError) and error.ctx is not None:
                 message += f" Try '{error.ctx.command_path} --help'."
-            code = _fail(message)
+            code = _fail(" ".join(message.split()))
         except (typer.Abort, KeyboardInterrupt):
             code = 130
         code = code if isinstance(code, int) else ExitCode.OK
@@ -88,7 +88,7 @@ def flag(name: str) -> str:
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write("infocli: error: " + " ".join(message.split()) + "\n")
+    sys.stderr.write("infocli: error: " + shown(message) + "\n")
     return ExitCode.BAD_INPUT
 
 
@@ -244,7 +244,7 @@ def _finish(
     write_report(_render(output_format, output, outcome.document, outcome.table), output)
     if not quiet:
         for warning in outcome.warnings:
-            sys.stderr.write(f"infocli: warning: {spell(warning, flag)}\n")
+            sys.stderr.write(f"infocli: warning: {shown(warning)}\n")
     if outcome.failed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
@@ -386,6 +386,7 @@ def eval_command(
     """
     from infocli.evaluate import evaluate
     from infocli.gates import parse_gate
+    from infocli.readers import check_paths
 
     options = _eval_options(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
@@ -393,6 +394,7 @@ def eval_command(
         input_format=input_format,
     )  # fmt: skip
     gates = [parse_gate(expr, names_of("eval")) for expr in fail_if or []]
+    check_paths({"PREDS": preds, "LABELS": labels})
     _check_outputs([preds, labels], output=output, save_state=save_state)
     with _progress(no_progress) as on_progress:
         evaluation = evaluate(preds, labels, options, gates=gates, on_progress=on_progress)
@@ -453,6 +455,7 @@ def perplexity_command(
     """
     from infocli.gates import check_available, parse_gate
     from infocli.perplexity import available_metrics, perplexity
+    from infocli.readers import check_paths
 
     options = _perplexity_options(
         logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
@@ -461,6 +464,7 @@ def perplexity_command(
     )  # fmt: skip
     gates = [parse_gate(expr, names_of("perplexity")) for expr in fail_if or []]
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
+    check_paths({"TOKENS": tokens})
     _check_outputs([tokens], output=output, save_state=save_state)
     with _progress(no_progress, "tokens") as on_progress:
         run = perplexity(tokens, options, on_progress=on_progress)
@@ -491,7 +495,7 @@ def trend_command(
         typer.Argument(
             metavar="FILE...",
             help="Checkpoints: predictions (with --labels) or token files; the step is the last "
-            "number in each name.",
+            "number in each name, or else in its own folders (step_2000/preds.parquet).",
         ),
     ],
     labels: Annotated[
@@ -539,31 +543,32 @@ def trend_command(
     With --labels, each FILE is a checkpoint's predictions, evaluated against the labels
     as by `infocli eval`; without it, each FILE is a token file, as for `infocli
     perplexity`. Rows are sorted by step: the last integer in each file name
-    (ckpt_1000.parquet), or the argument order when no name has one.
+    (ckpt_1000.parquet), or else in the folders that are the checkpoint's own
+    (step_1000/preds.parquet), or the argument order when no path has one.
 
     Example: infocli trend sample_data/ckpt_*.parquet --seq-col seq --fail-if-worse 5
     """
+    from infocli.ignored import trend_ignored
+    from infocli.readers import check_paths
     from infocli.report.documents import trend_report
     from infocli.trend import run_trend, worse_than_best
 
     if fail_if_worse is not None and not fail_if_worse >= 0:
         raise InfoCliError(f"--fail-if-worse must be a percentage >= 0, got {fail_if_worse:g}")
+    check_paths({**{f"FILE {i}": path for i, path in enumerate(files, 1)}, "--labels": labels})
     _check_outputs([*files, labels], output=output, plot=plot)
     if plot is not None:
         from infocli.plot import check_plot_path
 
         check_plot_path(plot)
-    eval_options = token_options = None
-    if labels is not None:
-        eval_options = _eval_options(
-            kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
-            temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
-        )  # fmt: skip
-    else:
-        token_options = _perplexity_options(
-            logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
-            base=base, chunk_rows=chunk_rows, top=0,
-        )  # fmt: skip
+    eval_options = _eval_options(
+        kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
+        temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
+    )  # fmt: skip
+    token_options = _perplexity_options(
+        logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
+        base=base, chunk_rows=chunk_rows, top=0,
+    )  # fmt: skip
     trend = run_trend(
         files,
         labels=labels,
@@ -579,9 +584,11 @@ def trend_command(
         from infocli.plot import plot_trend
 
         plot_trend(trend.rows, plot)
-    warnings = [spell(w, flag) for w in trend.warnings]
+    ignored = trend_ignored(labels is not None, eval_options, token_options)
+    # each checkpoint's run repeats the option warnings: show each once
+    warnings = list(dict.fromkeys(spell(w, flag) for w in [*ignored, *trend.warnings]))
     outcome = _Outcome(
-        lambda: trend_report(trend.rows, base.value, trend.signature, gate),
+        lambda: trend_report(trend.rows, base.value, trend.signature, gate, warnings),
         lambda tables: tables.trend_table(trend.rows, base.value, trend.signature, gate),
         warnings,
         bool(gate and gate["failed"]),
@@ -616,10 +623,12 @@ def merge_command(
     Example: infocli merge state_*.json --fail-if "cross_entropy > 0.7"
     """
     from infocli.gates import check_available, parse_gate
+    from infocli.readers import check_paths
     from infocli.states import load_state, merge_states
 
     if top is not None and top < 0:
         raise InfoCliError(f"--top must be 0 or more, got {top}")
+    check_paths({f"STATE {i}": path for i, path in enumerate(states, 1)})
     _check_outputs(list(states), output=output, save_state=save_state)
     merged = merge_states([load_state(path) for path in states], states)
     gates = [parse_gate(expr, names_of(merged.command)) for expr in fail_if or []]

@@ -48,6 +48,25 @@ class ExitCode(IntEnum):
     """A usage error or bad input: no report was written."""
 
 
+def shown(text: str) -> str:
+    """A name as it can be shown on a terminal, escaped where it is not printable.
+
+    Control characters (ANSI escapes, carriage returns, line breaks, other C0 and C1
+    characters, DEL), format characters and lone surrogates (undecodable bytes of a file
+    name) are written as ``repr`` writes them (``\\x1b``, ``\\n``, ``\\udcff``); every
+    other character is kept as it is.
+
+    Args:
+        text: A file path, class name, sequence id, or a message that holds them.
+
+    Returns:
+        The text, one printable line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class InfoCliError(Exception):
     """Bad input or a bad option: where it happened, what is wrong, and how to fix it.
 
@@ -103,13 +122,7 @@ class InfoCliError(Exception):
         Returns:
             ``path: row N: message. hint.``
         """
-        return spell(self._text(), name)
-
-    def __str__(self) -> str:
-        return self.render()
-
-    def _text(self) -> str:
-        where = [part for part in (self.path,) if part]
+        where = [shown(self.path)] if self.path else []
         if self.line is not None:
             where.append(f"line {self.line}")
         elif self.row is not None:
@@ -117,6 +130,9 @@ class InfoCliError(Exception):
         text = self.message.rstrip(".") + "."
         if self.hint:
             text += " " + self.hint.rstrip(".") + "."
-        text = ": ".join([*where, text])
-        # One line whatever the message carried (a CSV row, a pyarrow message).
-        return " ".join(text.split())
+        # One line whatever the message carried (a CSV row, a pyarrow message); the path
+        # is shown as it is, its spaces included.
+        return ": ".join([*where, shown(" ".join(spell(text, name).split()))])
+
+    def __str__(self) -> str:
+        return self.render()

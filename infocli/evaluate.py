@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from infocli.errors import InfoCliError, param
+from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
+from infocli.ignored import eval_ignored
 from infocli.metrics.inputs import Distributions, check_class_indices
 from infocli.metrics.registry import names_of
 from infocli.metrics.scores import Scorer
@@ -235,12 +236,12 @@ class _Run:
                 row = int(np.flatnonzero(codes < 0)[0])
                 raise InfoCliError(
                     f"class name {str(labels[row])!r} is not among the prediction columns "
-                    f"({', '.join(layout.class_names)})",
+                    f"({', '.join(map(shown, layout.class_names))})",
                     row=row,
                 )
             labels = codes
         kept = None
-        if options.ignore_index is not None:
+        if options.ignore_index is not None and layout.label_form == "index":
             keep = labels != options.ignore_index
             if not keep.all():
                 kept = np.flatnonzero(keep)
@@ -419,7 +420,11 @@ def evaluate_tables(
                 path=layout.label_source.path if layout.label_source else None,
             )
         raise InfoCliError("no rows; expected at least one row of predictions", path=preds.path)
-    return Evaluation(state, [*layout.warnings, *state.warnings()])
+    ignored = eval_ignored(
+        options, label_kind=layout.label_form, pred_kind=plan.kind, target_kind=plan.target_kind,
+        binary=layout.binary, stdin="-" in (preds.path, labels.path if labels else None),
+    )  # fmt: skip
+    return Evaluation(state, [*layout.warnings, *ignored, *state.warnings()])
 
 
 def evaluate_arrays(

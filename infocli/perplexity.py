@@ -10,6 +10,7 @@ import numpy as np
 
 from infocli.errors import InfoCliError, param
 from infocli.evaluate import CHUNK_BYTES, ProgressCallback
+from infocli.ignored import perplexity_ignored
 from infocli.metrics.registry import metrics_of
 from infocli.metrics.state import FORMAT_VERSION
 from infocli.metrics.tokens import TokenState
@@ -98,7 +99,7 @@ def _columns(table: Table, options: PerplexityOptions) -> dict[str, str]:
         "bytes": options.bytes_col,
         "words": options.words_col,
     }
-    if table.format == "npy" and len(table.columns) == 1 and table.columns[0].name == "":
+    if table.format == "npy" and table.unnamed:
         if table.columns[0].kind != "number":
             raise InfoCliError(
                 f"expected a 1-D array of log-probabilities, got {table.columns[0].type}", path=table.path
@@ -183,4 +184,5 @@ def perplexity(
                 raise InfoCliError("every token is masked out; nothing to evaluate", path=table.path)
             raise InfoCliError("no rows; expected one row per token", path=table.path)
         state.inputs = [{"tokens": vars(InputInfo(table.path, table.format, "logprobs")).copy()}]
-    return PerplexityRun(state, state.warnings())
+        ignored = perplexity_ignored(options, plain_array=columns == {"logprob": ""}, stdin=path == "-")
+    return PerplexityRun(state, [*ignored, *state.warnings()])

@@ -139,6 +139,8 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
         n_classes, binary, class_names = columns[0].width, False, None
     else:
         for column in columns:
+            if column.kind != "number" and preds.unnamed:
+                raise InfoCliError(f"the array holds {column.type}; expected numbers", path=preds.path)
             if column.kind != "number":
                 what = (
                     "a list column among others" if column.kind == "list" else f"not numeric ({column.type})"
@@ -174,9 +176,9 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
         _matched_by_name([], layout, source)
     elif vector is not None:
         if vector.kind not in ("number", "bool", "string"):
+            what = "the array" if source.unnamed else f"label column {vector.name!r}"
             raise InfoCliError(
-                f"label column {vector.name!r} has type {vector.type}; expected class indices or names",
-                path=source.path,
+                f"{what} has type {vector.type}; expected class indices or names", path=source.path
             )
         layout.label_vector = vector.name
         layout.label_form = "name" if vector.kind == "string" else "index"
@@ -198,8 +200,6 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
         check_target_width(layout, len(source.columns), source)
         layout.label_form = "dist"
         layout.target_cols = _matched_by_name([c.name for c in source.columns], layout, source)
-    if options.ignore_index is not None and layout.label_form != "index":
-        raise InfoCliError(f"{param('ignore_index')} applies to class-index labels only", path=source.path)
     return layout
 
 
@@ -301,7 +301,7 @@ class EvalPlan:
             "eps": float(o.eps),
             "temperature": float(o.temperature),
             "tol": float(o.tol),
-            "ignore_index": o.ignore_index,
+            "ignore_index": o.ignore_index if layout.label_form == "index" else None,
             "format_version": FORMAT_VERSION,
         }
 

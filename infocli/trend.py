@@ -8,46 +8,56 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
-from infocli.errors import InfoCliError
+from infocli.errors import InfoCliError, shown
 from infocli.readers import EXTENSIONS
 
 _STEP = re.compile(r"\d+")
 
 
 def checkpoint_steps(paths: Sequence[str]) -> list[int]:
-    """The training step of each checkpoint: the last integer in its file name.
+    """The training step of each checkpoint: the last integer in its file name, or, when
+    the name holds none, the last integer in its folders (``step_2000/preds.parquet``).
 
-    When no name has one, the steps are the positions 1, 2, ... in argument order.
+    Only the folders where the paths differ count: those every checkpoint shares
+    (``runs/exp3/`` of ``runs/exp3/best.npy`` and ``runs/exp3/last.npy``) number the run,
+    not the step. When no path has a step, the steps are the positions 1, 2, ... in
+    argument order.
 
     Args:
-        paths: The checkpoint files.
+        paths: The checkpoint files, as given.
 
     Returns:
         One step per path.
 
     Raises:
-        InfoCliError: Some names have a number and others do not.
+        InfoCliError: Some paths have a step and others do not.
     """
+    folders = [PurePath(path).parent.parts for path in paths]
+    shared = 0
+    while folders and all(len(f) > shared and f[shared] == folders[0][shared] for f in folders):
+        shared += 1
     found = []
-    for path in paths:
+    for path, folder in zip(paths, folders, strict=True):
         name = os.path.basename(path)
         lower = name.lower()
         for ending in sorted(EXTENSIONS, key=len, reverse=True):
             if lower.endswith(ending):
                 name = name[: -len(ending)]
                 break
-        numbers = _STEP.findall(name)
+        numbers = _STEP.findall(name) or _STEP.findall("/".join(folder[shared:]))
         found.append(int(numbers[-1]) if numbers else None)
     if all(step is None for step in found):
         return list(range(1, len(paths) + 1))
     missing = [path for path, step in zip(paths, found, strict=True) if step is None]
     if missing:
         raise InfoCliError(
-            f"{len(missing)} checkpoint name(s) have no step number while others do",
+            f"{len(missing)} checkpoint path(s) have no step number while others do",
             path=missing[0],
-            hint="Name every checkpoint with its step (ckpt_1000.parquet), or none of them",
+            hint="Name every checkpoint or its own folder with its step (ckpt_1000.parquet, "
+            "step_1000/preds.parquet), or none of them",
         )
     return [step for step in found if step is not None]
 
@@ -94,7 +104,7 @@ def trend_rows(checkpoints: Sequence[Checkpoint]) -> list[TrendRow]:
     ordered = sorted(checkpoints, key=lambda c: c.step)
     for a, b in zip(ordered, ordered[1:], strict=False):
         if a.step == b.step:
-            raise InfoCliError(f"two checkpoints have step {a.step}: {a.path} and {b.path}")
+            raise InfoCliError(f"two checkpoints have step {a.step}: {shown(a.path)} and {shown(b.path)}")
     finite = [c for c in ordered if not math.isnan(c.perplexity)]
     best = min(finite, key=lambda c: c.perplexity) if finite else None
     rows = []

@@ -169,9 +169,9 @@ def test_checkpoint_step_is_the_last_integer_of_the_file_name(names, steps):
     assert checkpoint_steps(names) == steps
 
 
-def test_checkpoint_step_ignores_numbers_in_folders():
+def test_checkpoint_step_prefers_the_file_name_to_its_folders():
     assert checkpoint_steps(["run_7/ckpt_30.parquet", "run_8/ckpt_20.parquet"]) == [30, 20]
-    assert checkpoint_steps(["run_7/best.parquet", "run_8/last.parquet"]) == [1, 2]
+    assert checkpoint_steps(["run/best.parquet", "run/last.parquet"]) == [1, 2]
 
 
 def test_checkpoint_steps_without_numbers_are_argument_positions():

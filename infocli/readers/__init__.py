@@ -8,6 +8,7 @@ overlaps the arithmetic on this one.
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import shutil
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from infocli.errors import InfoCliError
+from infocli.errors import InfoCliError, shown
 from infocli.readers.table import Batch, Column, Table, in_order, usable_cpus
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Column",
     "Table",
     "aligned",
+    "check_paths",
     "class_codes",
     "file_format",
     "in_order",
@@ -55,6 +57,11 @@ INPUT_FORMATS = ("csv", "tsv", "parquet", "npy")
 
 _SUFFIXES = {"csv": ".csv", "tsv": ".tsv", "parquet": ".parquet", "npy": ".npy"}
 _GZIP_MAGIC = b"\x1f\x8b"
+_MAGIC = {"npy": b"\x93NUMPY", "parquet": b"PAR1"}
+_HEAD_BYTES = 64 << 10
+"""Bytes of stdin looked at before the rest is copied: where they cannot start a file of
+the format (no magic bytes; NUL bytes in text), the rest is not read, so that
+``- < /dev/zero`` ends, and the reader names what is wrong with the head."""
 
 T = TypeVar("T")
 
@@ -103,7 +110,23 @@ def _open_format(source: str, path: str, fmt: str) -> Table:
     return CsvTable(source, path, "\t" if fmt == "tsv" else ",", fmt)
 
 
+def check_paths(named: dict[str, str | None]) -> None:
+    """Reject empty path arguments, naming the argument.
+
+    Args:
+        named: Each path argument (None where it was left out) by its name on the command
+            line (``PREDS``, ``--labels``).
+
+    Raises:
+        InfoCliError: A path is the empty string.
+    """
+    for name, path in named.items():
+        if path == "":
+            raise InfoCliError(f"empty path given for {name}", hint="Give a file name, or - to read stdin")
+
+
 def _check_readable(path: str) -> None:
+    check_paths({"the input": path})
     if not os.path.exists(path):
         raise InfoCliError("no such file", path=path)
     if os.path.isdir(path):
@@ -146,19 +169,38 @@ def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
             os.unlink(spooled)
 
 
+def _check_stdin() -> None:
+    """Raise if stdin is closed (``<&-``) or a terminal: there is no file to read."""
+    hint = "Pipe a file in (cat preds.csv | infocli eval - labels.csv), or name the file instead of -"
+    try:
+        closed = sys.stdin is None or sys.stdin.closed
+        if not closed:
+            os.fstat(sys.stdin.fileno())
+    except io.UnsupportedOperation:  # a stream without a descriptor (tests, embedding)
+        return
+    except (OSError, ValueError):  # the descriptor was closed or is invalid
+        closed = True
+    if closed:
+        raise InfoCliError("stdin is closed; there is nothing to read", path="-", hint=hint)
+    if sys.stdin.isatty():
+        raise InfoCliError("stdin is a terminal, not a file", path="-", hint=hint)
+
+
 def _spool_stdin(fmt: str) -> str:
-    if sys.stdin is None or sys.stdin.isatty():
-        raise InfoCliError(
-            "stdin is a terminal, not a file",
-            path="-",
-            hint="Pipe the file in, e.g. cat preds.csv | infocli eval - ...",
-        )
+    _check_stdin()
     stream = sys.stdin.buffer
-    head = stream.read(2)
-    suffix = _SUFFIXES[fmt] + (".gz" if fmt in ("csv", "tsv") and head == _GZIP_MAGIC else "")
+    try:
+        head = stream.read(_HEAD_BYTES)
+    except OSError as error:  # open for writing only (0>file), or a read error
+        raise InfoCliError(f"stdin cannot be read ({error.strerror or error})", path="-") from error
+    gzipped = fmt in ("csv", "tsv") and head.startswith(_GZIP_MAGIC)
+    suffix = _SUFFIXES[fmt] + (".gz" if gzipped else "")
+    magic = _MAGIC.get(fmt)
+    foreign = not head.startswith(magic) if magic else not gzipped and b"\0" in head
     with tempfile.NamedTemporaryFile(prefix="infocli-stdin-", suffix=suffix, delete=False) as file:
         file.write(head)
-        shutil.copyfileobj(stream, file, 1 << 20)
+        if not foreign:
+            shutil.copyfileobj(stream, file, 1 << 20)
     return file.name
 
 
@@ -237,7 +279,7 @@ def row_count_error(short: Table, n_short: int, long: Table, n_long: int) -> Inf
         The error, naming both files and both counts.
     """
     return InfoCliError(
-        f"{n_short:,} rows but {long.path} has {n_long:,}; the files must be row-aligned",
+        f"{n_short:,} rows but {shown(long.path)} has {n_long:,}; the files must be row-aligned",
         path=short.path,
         hint="Rows are paired by position: one label (or target row) per prediction row",
     )

@@ -61,6 +61,12 @@ class CsvTable(Table):
                 sample = stream.read(_SAMPLE_BYTES)
         except (pa.ArrowException, OSError) as error:
             raise self._unreadable(error) from error
+        if b"\0" in sample:  # zeros (/dev/zero, a preallocated file), binary data or UTF-16
+            what = "only NUL bytes" if not sample.strip(b"\0") else f"a NUL byte at byte {sample.index(0):,}"
+            raise InfoCliError(
+                f"not {self.format.upper()} text: the file holds {what}", path=self.path,
+                hint="Expected a header line and rows of text (UTF-8)",
+            )  # fmt: skip
         lines = sample.split(b"\n")
         complete = lines[:-1] if len(lines) > 1 else lines
         return max(len(line) + 1 for line in complete) if len(lines) > 1 else len(sample) + 1

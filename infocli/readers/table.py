@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from infocli.errors import InfoCliError
+from infocli.errors import InfoCliError, shown
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -199,12 +199,23 @@ class Table(ABC):
             InfoCliError: There is no such column.
         """
         column = self.column(name)
+        if column is None and self.unnamed:
+            raise InfoCliError(
+                f"no column {name!r} (from {option}): the file is an unnamed array, without columns",
+                path=self.path,
+                hint=f"Leave out {option}, or name the columns: a structured .npy, CSV or Parquet",
+            )
         if column is None:
-            known = ", ".join(c.name for c in self.columns if c.name) or "none (an unnamed array)"
+            known = ", ".join(shown(c.name) for c in self.columns)
             raise InfoCliError(
                 f"no column {name!r} (from {option}); the columns are: {known}", path=self.path
             )
         return column
+
+    @property
+    def unnamed(self) -> bool:
+        """Whether the file is one unnamed array (a plain .npy), with no columns to choose."""
+        return len(self.columns) == 1 and self.columns[0].name == ""
 
     @abstractmethod
     def batches(

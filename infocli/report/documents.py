@@ -143,7 +143,11 @@ def perplexity_report(
 
 
 def trend_report(
-    rows: Sequence[TrendRow], base: str, signature: str, gate: dict[str, Any] | None
+    rows: Sequence[TrendRow],
+    base: str,
+    signature: str,
+    gate: dict[str, Any] | None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The JSON document of a trend.
 
@@ -152,6 +156,7 @@ def trend_report(
         base: The log base of the cross-entropy.
         signature: The settings signature shared by every checkpoint.
         gate: The ``--fail-if-worse`` gate and its outcome, or None.
+        warnings: The run's warnings.
 
     Returns:
         A JSON-ready dictionary.
@@ -175,6 +180,7 @@ def trend_report(
             }
             for r in rows
         ],
+        "warnings": list(warnings),
         "signature": signature,
         "gate": None
         if gate is None

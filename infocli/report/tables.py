@@ -16,6 +16,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from infocli.errors import shown
 from infocli.metrics.registry import REGISTRY, UNITS
 
 if TYPE_CHECKING:
@@ -40,6 +41,12 @@ def fmt(value: float, digits: int = 6) -> str:
     if math.isnan(value) or math.isinf(value):
         return str(value)
     return f"{value:.{digits}g}"
+
+
+def _name(value: object) -> Text:
+    """A name from the data or the command line (a path, class, sequence id or gate) as
+    it is: plain text, never rich markup or an emoji code, its control characters escaped."""
+    return Text(shown(str(value)))
 
 
 def _fmt_se(value: float) -> str:
@@ -68,7 +75,7 @@ def _gates_table(gates: Sequence[GateResult]) -> Table:
     table.add_column("result")
     for r in gates:
         result = Text("FAIL", style="bold red") if r.failed else Text("pass", style="green")
-        table.add_row(r.gate.expr, fmt(r.value), result)
+        table.add_row(_name(r.gate.expr), fmt(r.value), result)
     return table
 
 
@@ -85,13 +92,13 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
     """
     header = _header()
     p = evaluation.predictions
-    header.add_row("predictions", f"{p.path}  ({p.format}, read as {p.kind})")
+    header.add_row("predictions", Text.assemble(_name(p.path), f"  ({p.format}, read as {p.kind})"))
     labels = evaluation.labels
     header.add_row(
         "labels",
         "none: label-free metrics only"
         if labels is None
-        else f"{labels.path}  ({labels.format}, {labels.kind})",
+        else Text.assemble(_name(labels.path), f"  ({labels.format}, {labels.kind})"),
     )
     _merged_row(header, evaluation.state.inputs)
     header.add_row(
@@ -119,7 +126,9 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
 
     Args:
         renderable: A rich renderable.
-        width: Columns; None for the terminal's width (80 when not a terminal).
+        width: Columns; None for the terminal's width, or, for a file or a pipe, as many
+            as the longest line needs, so that no name is wrapped or cut (no renderable
+            here stretches to the width).
         color: Force colour on or off; None to follow the terminal and ``NO_COLOR``.
 
     Returns:
@@ -129,7 +138,7 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
     terminal = sys.stdout.isatty() if color is None else color
     console = Console(
         file=buffer,
-        width=width or (None if terminal else 120),
+        width=width or (None if terminal else 1 << 16),
         force_terminal=terminal,
         no_color=not terminal or None,
     )
@@ -150,7 +159,7 @@ def progress_bar(description: str = "reading") -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("rows"),
@@ -158,21 +167,21 @@ def progress_bar(description: str = "reading") -> Iterator[Any]:
         console=Console(stderr=True),
         transient=True,
     )
-    task = bar.add_task(description, total=None)
+    task = bar.add_task(shown(description), total=None)
     start = time.monotonic()
-    shown = False
+    visible = False
 
     def update(done: int, total: int | None) -> None:
-        nonlocal shown
-        if not shown and time.monotonic() - start > 1.0:
+        nonlocal visible
+        if not visible and time.monotonic() - start > 1.0:
             bar.start()
-            shown = True
+            visible = True
         bar.update(task, completed=done, total=total)
 
     try:
         yield update
     finally:
-        if shown:
+        if visible:
             bar.stop()
 
 
@@ -194,7 +203,7 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
         Something to print on a rich console.
     """
     header = _header()
-    header.add_row("tokens", f"{run.tokens.path}  ({run.tokens.format})")
+    header.add_row("tokens", Text.assemble(_name(run.tokens.path), f"  ({run.tokens.format})"))
     counts = f"{results.n_tokens:,} tokens  ·  {results.n_sequences:,} sequence" + "s" * (
         results.n_sequences != 1
     )
@@ -219,7 +228,7 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
         worst.add_column("tokens", justify="right")
         worst.add_column("perplexity", justify="right")
         for row in results.worst:
-            worst.add_row(str(row["sequence"]), f"{row['n_tokens']:,}", fmt(row["perplexity"]))
+            worst.add_row(_name(row["sequence"]), f"{row['n_tokens']:,}", fmt(row["perplexity"]))
         parts.append(worst)
     if gates:
         parts.append(_gates_table(gates))
@@ -278,7 +287,10 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
     table.add_column("vs best", justify="right")
     table.add_column("")
     table.add_column("file", style="dim")
-    for r in rows:
+    # File names, or the paths as given where two checkpoints share a name (step_1/p.npy).
+    names = [os.path.basename(r.checkpoint.path) for r in rows]
+    files = names if len(set(names)) == len(names) else [r.checkpoint.path for r in rows]
+    for r, file in zip(rows, files, strict=True):
         c = r.checkpoint
         table.add_row(
             f"{c.step:,}",
@@ -287,7 +299,7 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
             f"{_signed(r.change)} ({_signed(r.change_pct, 3, '%')})" if r.change is not None else "",
             "best" if r.best else f"{_signed(r.from_best)} ({_signed(r.from_best_pct, 3, '%')})",
             Text("★", style="bold green") if r.best else "",
-            os.path.basename(c.path),
+            _name(file),
         )
     parts: list[Any] = [
         table,

@@ -1,0 +1,132 @@
+"""Options a run cannot use: each is named in a warning rather than silently ignored.
+
+An option left at its default changes nothing and is never named. The warnings go to
+stderr (``infocli: warning:``) and into the JSON ``warnings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infocli.evaluate import EvalOptions
+    from infocli.perplexity import PerplexityOptions
+
+_SCALED = ("logits", "logprobs")
+"""Kinds that ``--temperature`` divides."""
+
+_LABELS = {None: "there are no labels", "index": "the labels are class indices"}
+_LABELS |= {"name": "the labels are class names", "dist": "the labels are target distributions"}
+
+EVAL_ONLY = ("kind", "target_kind", "pred_cols", "label_col", "temperature", "eps", "tol", "ignore_index")
+"""Settings of ``trend`` that only checkpoints of predictions (``--labels``) use."""
+
+TOKENS_ONLY = ("logprob_col", "logprob_base", "seq_col", "mask_col")
+"""Settings of ``trend`` that only token checkpoints (no ``--labels``) use."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def changed(options: Any) -> list[str]:
+    """The settings of an options dataclass that differ from their defaults, in order.
+
+    Args:
+        options: An :class:`~infocli.evaluate.EvalOptions` or
+            :class:`~infocli.perplexity.PerplexityOptions`.
+
+    Returns:
+        Field names.
+    """
+    return [f.name for f in fields(options) if getattr(options, f.name) != f.default]
+
+
+def eval_ignored(
+    options: EvalOptions,
+    *,
+    label_kind: str | None,
+    pred_kind: str,
+    target_kind: str | None,
+    binary: bool,
+    stdin: bool,
+) -> list[str]:
+    """Warnings for the options of an evaluation that had no effect on it.
+
+    Args:
+        options: The settings.
+        label_kind: ``"index"``, ``"name"``, ``"dist"``, or None without labels.
+        pred_kind: How the predictions were read (``auto`` decided).
+        target_kind: How target distributions were read, for ``"dist"`` labels.
+        binary: Whether the predictions are a single binary score.
+        stdin: Whether an input was read from stdin (``-``).
+
+    Returns:
+        One warning per ignored option.
+    """
+    dist = label_kind == "dist"
+    labels = _LABELS[label_kind]
+    reasons = {}
+    if label_kind != "index":
+        reasons["ignore_index"] = f"it leaves out rows by their class index, and {labels}"
+    if not dist:
+        reasons["target_kind"] = f"it says how to read target distributions, and {labels}"
+    if pred_kind not in _SCALED and not (dist and target_kind in _SCALED):
+        read = "the predictions" + (" and the targets" if dist else "") + " are probabilities"
+        reasons["temperature"] = f"it divides logits and log-probabilities, and {read}"
+    # Rows of probabilities (or log-probabilities) must sum to 1 within --tol, and auto
+    # uses it to tell log-probabilities from logits; two-class rows from one score do sum to 1.
+    pred_tol = not binary and (options.kind == "auto" or pred_kind != "logits")
+    target_tol = dist and (options.target_kind == "auto" or target_kind != "logits")
+    if not pred_tol and not target_tol:
+        read = ("a single binary score" if binary else "logits") + (" and the targets logits" if dist else "")
+        reasons["tol"] = f"it bounds how far probability rows may sum from 1, and the predictions are {read}"
+    if label_kind is None:
+        reasons["eps"] = "it floors the cross-entropy and KL terms, which need labels"
+    if not stdin:
+        reasons["input_format"] = "it is the format of stdin (-), and no input is read from stdin"
+    return [f"{_flag(name)} is ignored: {reasons[name]}" for name in changed(options) if name in reasons]
+
+
+def perplexity_ignored(options: PerplexityOptions, *, plain_array: bool, stdin: bool) -> list[str]:
+    """Warnings for the options of a perplexity run that had no effect on it.
+
+    Args:
+        options: The settings.
+        plain_array: Whether the file is a plain 1-D .npy of log-probabilities.
+        stdin: Whether the file was read from stdin (``-``).
+
+    Returns:
+        One warning per ignored option.
+    """
+    reasons = {}
+    if plain_array:
+        reasons["logprob_col"] = "the file is a plain 1-D .npy: its values are the log-probabilities"
+    if options.seq_col is None and options.top > 0:
+        reasons["top"] = "it lists the worst sequences, and without --seq-col the file is one sequence"
+    if not stdin:
+        reasons["input_format"] = "it is the format of stdin (-), and the file is not read from stdin"
+    return [f"{_flag(name)} is ignored: {reasons[name]}" for name in changed(options) if name in reasons]
+
+
+def trend_ignored(
+    with_labels: bool, eval_options: EvalOptions, token_options: PerplexityOptions
+) -> list[str]:
+    """Warnings for the options of a trend that its kind of checkpoint does not use.
+
+    Args:
+        with_labels: Whether ``--labels`` was given (the checkpoints are predictions).
+        eval_options: The settings for checkpoints of predictions.
+        token_options: The settings for token checkpoints.
+
+    Returns:
+        One warning per ignored option.
+    """
+    if with_labels:
+        unused = [n for n in changed(token_options) if n in TOKENS_ONLY]
+        why = "with --labels the checkpoints are predictions, evaluated as by eval"
+    else:
+        unused = [n for n in changed(eval_options) if n in EVAL_ONLY]
+        why = "without --labels the checkpoints are token files, as for perplexity"
+    return [f"{_flag(name)} is ignored: {why}" for name in unused]
