@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import pytest
 
 from infocli.readers import npy as npy_reader
 
-from .cli_helpers import assert_bad_input, invoke
+from .cli_helpers import assert_bad_input, invoke, run_json
 
 CHANGED = "changed while being read"
 REPO = Path(__file__).resolve().parent.parent
@@ -237,3 +238,118 @@ def test_truncation_by_another_process_is_exit_2_not_sigbus(tmp_path, fmt):
     assert len(lines) == 1 and lines[0].startswith(f"infocli: error: {preds}: "), lines
     assert CHANGED in lines[0]
     assert truncator.returncode == 0 and os.path.getsize(preds) == 200
+
+
+# ================================================================ corrupt .npy headers
+
+
+def _npy_bytes(header: str, data: bytes = b"", version: bytes = b"\x01\x00") -> bytes:
+    """A .npy file with the header text given (padded as NumPy pads it), then ``data``."""
+    text = header.encode("latin1")
+    body = text + b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    return b"\x93NUMPY" + version + struct.pack("<H", len(body)) + body + data
+
+
+_F8 = np.arange(15, dtype="<f8").tobytes()  # 5 x 3 float64 values
+
+CORRUPT_HEADERS = {
+    # the issue's example: a negative dimension
+    "negative-width": _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (5, -3), }", _F8),
+    "negative-rows": _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (-1, 3), }", _F8),
+    "shape-larger-than-data": _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (9, 3), }", _F8),
+    "shape-smaller-than-data": _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", _F8),
+    "huge-shape": _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2**62, 2**62), }", _F8),
+    "bad-dtype": _npy_bytes("{'descr': '<x9', 'fortran_order': False, 'shape': (5, 3), }", _F8),
+    "dtype-not-a-string": _npy_bytes("{'descr': 5, 'fortran_order': False, 'shape': (5, 3), }", _F8),
+    "dict-with-a-list-key": _npy_bytes("{[1]: 2, 'descr': '<f8'}", _F8),
+    "fractional-shape": _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (5.5, 3), }", _F8),
+    "fortran-order-not-bool": _npy_bytes("{'descr': '<f8', 'fortran_order': 'yes', 'shape': (5, 3), }", _F8),
+    "unknown-version": _npy_bytes(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (5, 3), }", _F8, b"\x09\x00"
+    ),
+    "cut-in-the-header": _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (5, 3), }")[:30],
+}
+
+
+@pytest.mark.parametrize("content", CORRUPT_HEADERS.values(), ids=CORRUPT_HEADERS.keys())
+def test_corrupt_npy_header_is_exit_2(tmp_path, content):
+    """A header that cannot describe the file's data is one error line, never a
+    traceback or a count of -1 rows; as predictions and as labels."""
+    path = tmp_path / "bad.npy"
+    path.write_bytes(content)
+    good = _write_npy(tmp_path / "good.npy", np.zeros(5, np.int64))
+    assert_bad_input(invoke("eval", path, good), str(path), "corrupt .npy header")
+    preds = _write_npy(tmp_path / "preds.npy", np.full((5, 3), 1 / 3))
+    assert_bad_input(invoke("eval", preds, path), str(path), "corrupt .npy header")
+
+
+def test_a_valid_header_written_by_hand_is_read(tmp_path):
+    """The hand-made headers above are NumPy's: the same header with a fitting shape reads."""
+    path = tmp_path / "good.npy"
+    path.write_bytes(_npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (5, 3), }", _F8))
+    np.testing.assert_array_equal(np.load(path), np.arange(15.0).reshape(5, 3))
+    labels = _write_npy(tmp_path / "labels.npy", np.zeros(5, np.int64))
+    assert run_json("eval", path, labels, "--kind", "logits")["n_samples"] == 5
+
+
+# ==================================================================== Fortran-ordered .npy
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 1_000])
+def test_fortran_ordered_npy_gives_the_numbers_of_c_order(tmp_path, chunk_rows):
+    logits, labels = _logits(300, 11, seed=3)
+    label_path = _write_npy(tmp_path / "labels.npy", labels)
+    c_order = run_json("eval", _write_npy(tmp_path / "c.npy", logits), label_path, "--chunk-rows", chunk_rows)
+    fortran = np.asfortranarray(logits)
+    path = _write_npy(tmp_path / "f.npy", fortran)
+    assert np.load(path, mmap_mode="r").flags.f_contiguous
+    f_order = run_json("eval", path, label_path, "--chunk-rows", chunk_rows)
+    # Class-major chunks are summed in another order: float32 sums differ in the last digits.
+    assert f_order["metrics"] == pytest.approx(c_order["metrics"], rel=1e-7)
+    assert f_order["n_samples"] == 300
+
+
+def test_fortran_ordered_npy_is_read_a_block_at_a_time(tmp_path, monkeypatch, small_reads):
+    """No read is larger than a block of rows of one column, and nothing is mapped."""
+    logits, labels = _logits(5_000, 40, seed=4)
+    path = _write_npy(tmp_path / "f.npy", np.asfortranarray(logits))
+    label_path = str(tmp_path / "labels.parquet")  # not an .npy: its windows are mapped
+    pq.write_table(pa.table({"label": labels}), label_path)
+    reads = []
+    from infocli.readers import table as table_module
+
+    read_into = table_module.WatchedFile.read_into
+
+    def spy(self, buffer, offset):
+        if self.path == path:
+            reads.append(len(memoryview(buffer).cast("B")))
+        return read_into(self, buffer, offset)
+
+    monkeypatch.setattr(table_module.WatchedFile, "read_into", spy)
+    monkeypatch.setattr(npy_reader, "_window", lambda *args: pytest.fail("memory-mapped"))
+    result = run_json("eval", path, label_path, "--chunk-rows", 100)
+    assert result["n_samples"] == 5_000
+    assert sum(reads) == logits.nbytes
+    assert max(reads) <= 100 * 4 * max(1, (64 << 10) // 8 // 40 // 100)  # one read of rows per column
+
+
+def _peak_mib(folder: Path, logits: np.ndarray, labels: np.ndarray) -> float:
+    """Peak RSS of an infocli process that evaluates the logits, in MiB."""
+    preds = _write_npy(folder / "preds.npy", logits)
+    args = ["eval", preds, _write_npy(folder / "labels.npy", labels), "--kind", "logits"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    child = subprocess.Popen([sys.executable, "-m", "infocli", *args], env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return usage.ru_maxrss / 1024
+
+
+def test_fortran_ordered_npy_peak_memory_does_not_follow_the_file(tmp_path):
+    """A 96 MB Fortran-ordered file: the process's peak RSS stays below the file's size
+    (it followed the file when the whole array was memory-mapped)."""
+    logits, labels = _logits(24_000, 1_000, seed=5)
+    (tmp_path / "small").mkdir()
+    (tmp_path / "large").mkdir()
+    baseline = _peak_mib(tmp_path / "small", np.asfortranarray(logits[:100]), labels[:100])
+    peak = _peak_mib(tmp_path / "large", np.asfortranarray(logits), labels)
+    assert peak < baseline + logits.nbytes / 2**20 / 2, (peak, baseline)
