@@ -8,6 +8,7 @@ numbers, and other non-numeric columns are exit 2 naming the column and its type
 
 from __future__ import annotations
 
+import decimal
 import os
 import signal
 import struct
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infocli.readers import npy as npy_reader
+from infocli.readers.arrow import column_of, to_batch
 
 from .cli_helpers import assert_bad_input, invoke, run_json
 
@@ -353,3 +355,128 @@ def test_fortran_ordered_npy_peak_memory_does_not_follow_the_file(tmp_path):
     baseline = _peak_mib(tmp_path / "small", np.asfortranarray(logits[:100]), labels[:100])
     peak = _peak_mib(tmp_path / "large", np.asfortranarray(logits), labels)
     assert peak < baseline + logits.nbytes / 2**20 / 2, (peak, baseline)
+
+
+# ================================================================== Parquet column types
+
+_N = 400
+
+
+@pytest.fixture
+def probs() -> np.ndarray:
+    """Probabilities with 7 decimal places, exactly as text: the same numbers as decimals."""
+    rng = np.random.default_rng(7)
+    return np.round(rng.dirichlet(np.ones(3), _N), 7)
+
+
+@pytest.fixture
+def labels() -> np.ndarray:
+    return np.random.default_rng(8).integers(0, 3, _N)
+
+
+def _parquet(folder: Path, name: str, columns: dict) -> str:
+    path = str(folder / f"{name}.parquet")
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def _decimals(values: np.ndarray, t: pa.DataType) -> pa.Array:
+    return pa.array([decimal.Decimal(f"{v:.7f}") for v in values], t)
+
+
+def _numbers(result: dict) -> tuple:
+    return result["metrics"], result["standard_error"], result["n_samples"], result["n_renormalised"]
+
+
+@pytest.mark.parametrize("t", [pa.decimal128(9, 7), pa.decimal256(40, 7)], ids=str)
+def test_parquet_decimal_columns_are_numbers(tmp_path, probs, labels, t):
+    """The issue's example: decimal prediction columns (and a decimal label column) give
+    the JSON numbers of the same values as float64."""
+    reference = _parquet(tmp_path, "float64", {**{f"c{j}": probs[:, j] for j in range(3)}, "label": labels})
+    as_decimals = {f"c{j}": _decimals(probs[:, j], t) for j in range(3)}
+    label_decimals = pa.array([decimal.Decimal(int(x)) for x in labels], pa.decimal128(3, 0))
+    decimal_path = _parquet(tmp_path, "decimal", {**as_decimals, "label": label_decimals})
+    expected = _numbers(run_json("eval", reference, "--tol", "1e-6", "--chunk-rows", 7))
+    assert _numbers(run_json("eval", decimal_path, "--tol", "1e-6", "--chunk-rows", 7)) == expected
+    # Decimals with a missing value: NaN, reported with its row, as for float64.
+    as_decimals["c1"] = pa.array([None, *as_decimals["c1"].to_pylist()[1:]], t)
+    path = _parquet(tmp_path, "missing", {**as_decimals, "label": label_decimals})
+    assert_bad_input(invoke("eval", path), path, "row 0")
+
+
+def test_parquet_list_of_decimals_is_numbers(tmp_path, probs, labels):
+    reference = _parquet(tmp_path, "list", {"scores": pa.array(list(probs)), "label": labels})
+    rows = [[decimal.Decimal(f"{v:.7f}") for v in row] for row in probs]
+    path = _parquet(
+        tmp_path, "decimals", {"scores": pa.array(rows, pa.list_(pa.decimal128(9, 7))), "label": labels}
+    )
+    assert _numbers(run_json("eval", path, "--tol", "1e-6")) == _numbers(
+        run_json("eval", reference, "--tol", "1e-6")
+    )
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.nulls(_N),  # the issue's example
+        pa.array(np.arange(_N).astype("datetime64[D]")),
+        pa.array(np.arange(_N).astype("datetime64[ms]")),
+        pa.array([b"x"] * _N),
+        pa.array([True] * _N),
+        pa.array([{"a": 1}] * _N),
+        pa.array(["a"] * _N).dictionary_encode(),
+    ],
+    ids=lambda c: str(c.type),
+)
+def test_parquet_non_numeric_prediction_column_is_exit_2_naming_it(tmp_path, probs, labels, column):
+    path = _parquet(tmp_path, "preds", {"c0": probs[:, 0], "odd": column, "label": labels})
+    assert_bad_input(invoke("eval", path), path, "'odd'", str(column.type))
+
+
+@pytest.mark.parametrize("column", [pa.nulls(_N), pa.array(np.arange(_N).astype("datetime64[ms]"))], ids=str)
+def test_parquet_non_numeric_label_column_is_exit_2_naming_it(tmp_path, probs, column):
+    path = _parquet(tmp_path, "preds", {**{f"c{j}": probs[:, j] for j in range(3)}, "label": column})
+    assert_bad_input(invoke("eval", path), path, "'label'", str(column.type))
+
+
+def test_dictionary_encoded_numbers_are_their_values(probs, labels):
+    """Arrow batches with dictionary-encoded numbers (Parquet stores them plain, but an
+    Arrow schema can ask for them) give the values of the plain columns."""
+    plain = [pa.array(probs[:, j]) for j in range(3)]
+    encoded = pa.RecordBatch.from_arrays(
+        [*(c.dictionary_encode() for c in plain), pa.array(labels).dictionary_encode()],
+        ["c0", "c1", "c2", "label"],
+    )
+    assert [column_of(f).kind for f in encoded.schema] == ["number"] * 4
+    batch = to_batch(encoded, ["c0", "c1", "c2"], ["label"], "x.parquet", 0)
+    np.testing.assert_array_equal(batch.matrix, probs)
+    np.testing.assert_array_equal(batch.vectors["label"], labels)
+
+
+def test_parquet_float16_among_other_float_columns(tmp_path, labels):
+    """Arrow cannot put float16 beside float32 in one tensor; the values are those of float16."""
+    rng = np.random.default_rng(9)
+    logits = rng.normal(0, 1, (_N, 3))
+    half = logits[:, 0].astype(np.float16)
+    columns = {"c0": half, "c1": logits[:, 1].astype(np.float32), "c2": logits[:, 2], "label": labels}
+    path = _parquet(tmp_path, "mixed", columns)
+    wide = {"c0": half.astype(np.float64), "c1": logits[:, 1].astype(np.float32).astype(np.float64)}
+    reference = _parquet(tmp_path, "float64", {**wide, "c2": logits[:, 2], "label": labels})
+    assert _numbers(run_json("eval", path, "--kind", "logits")) == _numbers(
+        run_json("eval", reference, "--kind", "logits")
+    )
+
+
+@pytest.mark.parametrize(
+    "t", [pa.list_(pa.float64()), pa.list_(pa.float64(), 3), pa.large_list(pa.float64())], ids=str
+)
+def test_parquet_missing_list_is_exit_2_naming_its_row(tmp_path, probs, labels, t):
+    rows = [None if i == 7 else list(row) for i, row in enumerate(probs)]
+    path = _parquet(tmp_path, "lists", {"scores": pa.array(rows, t), "label": labels})
+    assert_bad_input(invoke("eval", path, "--tol", "1e-6"), path, "row 7", "missing", "'scores'")
+
+
+def test_parquet_int_labels_with_a_null_are_exit_2_naming_the_row(tmp_path, probs, labels):
+    column = pa.array([None if i == 11 else int(x) for i, x in enumerate(labels)], pa.int64())
+    path = _parquet(tmp_path, "preds", {**{f"c{j}": probs[:, j] for j in range(3)}, "label": column})
+    assert_bad_input(invoke("eval", path, "--tol", "1e-6"), path, "row 11")
