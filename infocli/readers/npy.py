@@ -32,9 +32,11 @@ def _kind(dtype: np.dtype) -> str:
     return "other"
 
 
-def _corrupt(what: str, path: str) -> InfoCliError:
+def _corrupt(what: str, path: str, *, or_truncated: bool = False) -> InfoCliError:
     return InfoCliError(
-        f"corrupt .npy header: {what}", path=path, hint="Check that the file was written completely by NumPy"
+        "corrupt .npy header" + (", or a truncated file" if or_truncated else "") + f": {what}",
+        path=path,
+        hint="Check that the file was written completely by NumPy",
     )
 
 
@@ -58,9 +60,9 @@ def _header(file: BinaryIO, size: int, path: str) -> tuple[tuple[int, ...], bool
     needed = math.prod(shape) * dtype.itemsize
     if size - offset != needed:
         raise _corrupt(
-            f"shape {shape} of {dtype} takes {needed:,} bytes, but {size - offset:,} follow the header"
-            + (" (the file is truncated)" if size - offset < needed else ""),
+            f"shape {shape} of {dtype} takes {needed:,} bytes, but {size - offset:,} follow the header",
             path,
+            or_truncated=size - offset < needed,
         )
     return shape, fortran_order, dtype, offset
 
@@ -75,9 +77,10 @@ class NpyTable(Table):
     :func:`_window`): its values are the page cache's own pages, not a copy. Otherwise
     each block is read into a buffer of its own (see
     :class:`~infocli.readers.table.WatchedFile`), which costs a copy: 200,000 x 1,000
-    float32 logits took 0.76 instead of 0.70 CPU-seconds to evaluate (15 interleaved
-    runs). A Fortran-ordered array, whose rows are not contiguous on disk, is always read
-    so: one read per column, into a class-major block.
+    float32 logits took 0.86 instead of 0.79 CPU-seconds to evaluate, and 76 instead of
+    56 MiB at the peak (9 interleaved runs). A Fortran-ordered array, whose rows are not
+    contiguous on disk, is always read so: one read per column, into a class-major block
+    (a 1 GB file peaked at 71 instead of 994 MiB, in 1.56 instead of 1.02 CPU-seconds).
 
     Args:
         source: The file to open.
