@@ -45,25 +45,26 @@ def _write_npy(path: Path, values: np.ndarray) -> str:
 
 
 def _lease_breaking(path: str) -> bool:
-    """Whether /proc/locks shows a read lease on the file that another process is breaking."""
-    inode = os.stat(path).st_ino
+    """Whether /proc/locks shows a lease on the file that another process is breaking."""
+    status = os.stat(path)
+    where = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
     for line in Path("/proc/locks").read_text().splitlines():
         fields = line.split()
-        if "LEASE" in fields and fields[-3].rsplit(":", 1)[-1] == str(inode):
-            return "BREAKING" in fields or "UNLCK" in fields
+        if "LEASE" in fields and fields[-3] == where:
+            return "BREAKING" in fields or "BREAKER" in fields
     return False
 
 
 class _Truncator:
-    """Truncates (or rewrites) a file from a thread, which may wait there while another
-    holder of a lease gives it up: the truncation starts at ``start`` and
-    :meth:`wait_started` returns once it is done, or once the lease is being broken."""
+    """Changes a file from a thread, where the change may wait for a lease on the file
+    to be given up (by the reader, once it sees that the lease is being broken)."""
 
     def __init__(self, path: str, change) -> None:
-        self.path, self.change = path, change
+        self.path = path
         self.thread = threading.Thread(target=change, args=(path,))
 
     def start_and_wait(self) -> None:
+        """Start the change; return once it is done, or once it waits for the lease."""
         self.thread.start()
         while self.thread.is_alive() and not _lease_breaking(self.path):
             self.thread.join(0.001)
