@@ -229,7 +229,9 @@ class ArrowColumns:
             mat = np.asarray(batch.to_tensor(null_to_nan=True, row_major=False))
         except (pa.ArrowTypeError, pa.ArrowNotImplementedError):
             # Decimals, dictionaries, and float16 among other types, as float64.
-            columns = [c if _tensor_type(c.type) else pa.array(numbers(c).astype(np.float64)) for c in batch]
+            columns = [
+                c if _tensor_type(c.type) else pa.array(numbers(c).astype(np.float64)) for c in batch.columns
+            ]
             batch = pa.RecordBatch.from_arrays(columns, batch.schema.names)
             mat = np.asarray(batch.to_tensor(null_to_nan=True, row_major=False))
         if any(pa.types.is_integer(f.type) for f in batch.schema):
