@@ -34,7 +34,6 @@ from typer.testing import CliRunner
 
 from infocli.cli import app
 from infocli.readers import csv as csv_reader
-from infocli.readers import parquet as parquet_reader
 
 RUNNER = CliRunner(env={"INFOCLI_FORMAT": None})
 PREFIX = "infocli: error:"
@@ -437,13 +436,6 @@ CORRUPT = ("corrupt", "truncated", "not a", "cannot read", "invalid")
 )
 def test_corrupt_predictions(bad, tmp_path, make):
     path = make(tmp_path)
-    bad("eval", path, contains=[path, CORRUPT])
-
-
-def test_damaged_parquet_pages_read_through_buffers(bad, tmp_path, monkeypatch):
-    """The same error where row groups are too large to be memory-mapped."""
-    monkeypatch.setattr(parquet_reader, "MAP_BYTES", 0)
-    path = _damaged_parquet_pages(tmp_path)
     bad("eval", path, contains=[path, CORRUPT])
 
 

@@ -26,7 +26,6 @@ from infocli.errors import InfoCliError
 from infocli.metrics.inputs import as_float
 from infocli.readers import Batch, aligned, class_codes, file_format, open_table, prefetch
 from infocli.readers import csv as csv_reader
-from infocli.readers import parquet as parquet_reader
 from infocli.readers.arrow import ArrowColumns
 
 N_ROWS = 53  # not a multiple of any batch size used below
@@ -156,22 +155,19 @@ def test_npy_rows_are_writable_views_whose_writes_never_reach_the_file(files, ma
     np.testing.assert_array_equal(np.load(path), matrix)
 
 
-@pytest.mark.parametrize("mapped", [True, False])
 @pytest.mark.parametrize(("rows", "runs"), [(7, 6), (25, 2), (1_000, 1)])
-def test_parquet_reads_runs_of_row_groups_mapped_or_streamed(
-    tmp_path, matrix, monkeypatch, rows, runs, mapped
-):
+def test_parquet_reads_runs_of_row_groups_through_buffers(tmp_path, matrix, monkeypatch, rows, runs):
     """Row groups of 10 rows are read in runs of at least ``rows`` rows: 6 runs of one group,
-    2 runs (of 3 groups, then the last 23 rows), or one run. Each run is decoded from its own
-    memory map, unless its bytes exceed MAP_BYTES; the batches stay whole after the maps close."""
+    2 runs (of 3 groups, then the last 23 rows), or one run; batches end where runs end.
+    Nothing is memory-mapped (a truncation would be a SIGBUS)."""
     path = str(tmp_path / "groups.parquet")
     pq.write_table(pa.table({f"c{i}": matrix[:, i] for i in range(N_CLASSES)}), path, row_group_size=10)
-    monkeypatch.setattr(parquet_reader, "MAP_BYTES", parquet_reader.MAP_BYTES if mapped else 0)
-    maps = []
-    memory_map = pa.memory_map
-    monkeypatch.setattr(pa, "memory_map", lambda *args: maps.append(args) or memory_map(*args))
+    monkeypatch.setattr(pa, "memory_map", lambda *args: pytest.fail("memory-mapped"))
     batches = _read_all(path, ["c0", "c1", "c2"], [], rows)
-    assert len(maps) == (runs if mapped else 0)
+    run_rows = 10 * -(-rows // 10)  # whole row groups of 10 rows
+    run_ends = {min(end, N_ROWS) for end in range(run_rows, N_ROWS + run_rows, run_rows)}
+    assert len(run_ends) == runs
+    assert run_ends <= {b.first_row + b.n_rows for b in batches}
     _check_cover(batches, N_ROWS)
     assert all(b.n_rows <= rows for b in batches)
     np.testing.assert_array_equal(np.concatenate([b.matrix for b in batches]), matrix)

@@ -59,6 +59,70 @@ def in_order(function: Callable[[T], R], items: Iterable[T], workers: int, name:
                 future.cancel()
 
 
+def changed_error(path: str, how: str = "another process truncated or rewrote it") -> InfoCliError:
+    """The error for a file that another process changed while it was read.
+
+    Args:
+        path: The file as the user named it.
+        how: What happened, as far as it is known.
+
+    Returns:
+        The error.
+    """
+    return InfoCliError(
+        f"the file changed while being read ({how})",
+        path=path,
+        hint="Evaluate it once it is complete, or evaluate a copy",
+    )
+
+
+class WatchedFile:
+    """An open file read by offset with ``pread``, which tells when another process changes it.
+
+    A memory map is no safe way to read a file that may change: touching a mapped page
+    that a truncation removed kills the process with SIGBUS, which Python cannot catch,
+    where ``pread`` comes back short. The file changed while it was read if a read comes
+    back short (its size was checked when it was opened) or if its size or modification
+    time differ from those it had then. A file replaced by renaming another over its name
+    is not a change: the open file is read to the end, as it was.
+
+    Args:
+        fd: A descriptor of the open file; the caller closes it.
+        path: The file as the user named it, for messages.
+    """
+
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd = fd
+        self.path = path
+        status = os.fstat(fd)
+        self.size = status.st_size
+        self._stamp = (status.st_size, status.st_mtime_ns)
+
+    def check(self) -> None:
+        """Raise :func:`changed_error` if the file's size or modification time changed."""
+        status = os.fstat(self.fd)
+        if (status.st_size, status.st_mtime_ns) != self._stamp:
+            raise changed_error(self.path)
+
+    def read_into(self, buffer: Any, offset: int) -> None:
+        """Fill ``buffer`` (a writable, C-contiguous buffer) with the file's bytes from
+        ``offset``; call :meth:`check` once the bytes of a batch are read.
+
+        Raises:
+            InfoCliError: The file ended before the buffer was full, or cannot be read.
+        """
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view):
+            try:
+                n = os.preadv(self.fd, [view[done:]], offset + done)
+            except OSError as error:
+                raise InfoCliError(f"cannot be read ({error.strerror or error})", path=self.path) from error
+            if n == 0:
+                raise changed_error(self.path)
+            done += n
+
+
 @dataclass(frozen=True)
 class Column:
     """A column of an input table.
