@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from infocli import __version__, streams
+from infocli import __version__, interrupts, streams
 from infocli.errors import ExitCode, InfoCliError
 from infocli.streams import say, stderr_is_terminal
 
@@ -63,9 +63,7 @@ class InfoCliGroup(TyperGroup):
             code = _fail(message)
         except (typer.Abort, KeyboardInterrupt):
             code = 130
-        code = code if isinstance(code, int) else ExitCode.OK
-        if code == 130:  # Typer turns Ctrl-C into exit code 130
-            say("infocli: interrupted")
+        code = interrupts.stopped(code if isinstance(code, int) else ExitCode.OK)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -594,15 +592,21 @@ def main() -> None:
     standard streams are flushed first. Python exits the usual way if a stream cannot be
     flushed (closed by the command), or if a tracer or profiler is attached.
 
-    The streams and warnings are set up first (:func:`infocli.streams.setup`), for the
-    whole process.
+    The streams, warnings and signals are set up first (:func:`infocli.streams.setup`,
+    :func:`infocli.interrupts.install`), for the whole process.
     """
     streams.setup()
+    interrupts.install()
     code: Any = None
     try:
-        app()
+        try:
+            app()
+        finally:
+            interrupts.settle()
     except SystemExit as exit_:
         code = exit_.code
+    except KeyboardInterrupt:  # a signal as the command was returning
+        code = interrupts.stopped(130)
     if (code is not None and not isinstance(code, int)) or _observed():
         sys.exit(code)
     atexit._run_exitfuncs()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Sequence
 
 from infocli.errors import InfoCliError
+from infocli.interrupts import temporary_file
 from infocli.trend import TrendRow
 
 FORMATS = (".png", ".svg")
@@ -83,14 +82,10 @@ def plot_trend(rows: Sequence[TrendRow], path: str, *, title: str = "Perplexity 
     ax.grid(True, alpha=0.3)
     folder = os.path.dirname(os.path.abspath(path))
     suffix = os.path.splitext(path)[1].lower()
-    fd, tmp = tempfile.mkstemp(prefix=".infocli-", suffix=suffix, dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        with temporary_file(prefix=".infocli-", suffix=suffix, dir=folder) as (fd, tmp):
+            os.close(fd)
+            fig.savefig(tmp)
+            os.replace(tmp, path)
     finally:
         plt.close(fig)

@@ -8,11 +8,11 @@ overlaps the arithmetic on this one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from infocli.errors import InfoCliError
+from infocli.interrupts import temporary_file
 from infocli.readers.table import Batch, Column, Table, in_order, usable_cpus
 
 __all__ = [
@@ -129,24 +130,20 @@ def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
     Raises:
         InfoCliError: The file is missing, unreadable, of an unsupported kind, or corrupt.
     """
-    spooled = None
-    try:
+    with contextlib.ExitStack() as stack:
         if path == "-":
-            spooled = _spool_stdin(stdin_format)
-            table = _open(spooled, "-", stdin_format)
+            copy = stack.enter_context(_stdin_copy(stdin_format))
+            table = _open(copy, "-", stdin_format)
         else:
             _check_readable(path)
             table = _open(path, path, file_format(path))
-        try:
-            yield table
-        finally:
-            table.close()
-    finally:
-        if spooled:
-            os.unlink(spooled)
+        stack.callback(table.close)
+        yield table
 
 
-def _spool_stdin(fmt: str) -> str:
+@contextmanager
+def _stdin_copy(fmt: str) -> Iterator[str]:
+    """Stdin copied to a temporary file, removed on every way out (signals included)."""
     if sys.stdin is None or sys.stdin.isatty():
         raise InfoCliError(
             "stdin is a terminal, not a file",
@@ -156,10 +153,11 @@ def _spool_stdin(fmt: str) -> str:
     stream = sys.stdin.buffer
     head = stream.read(2)
     suffix = _SUFFIXES[fmt] + (".gz" if fmt in ("csv", "tsv") and head == _GZIP_MAGIC else "")
-    with tempfile.NamedTemporaryFile(prefix="infocli-stdin-", suffix=suffix, delete=False) as file:
-        file.write(head)
-        shutil.copyfileobj(stream, file, 1 << 20)
-    return file.name
+    with temporary_file(prefix="infocli-stdin-", suffix=suffix) as (fd, name):
+        with open(fd, "wb") as file:
+            file.write(head)
+            shutil.copyfileobj(stream, file, 1 << 20)
+        yield name
 
 
 def aligned(

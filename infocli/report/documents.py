@@ -7,16 +7,15 @@ description of the inputs, never from the data.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from infocli import __version__
+from infocli.interrupts import temporary_file
 
 if TYPE_CHECKING:
     from infocli.evaluate import Evaluation
@@ -113,23 +112,22 @@ def write_report(text: str, path: str | None) -> None:
     Args:
         text: The report.
         path: The output file, or None for stdout.
+
+    Raises:
+        InfoCliError: stdout cannot be written, in a process set up by
+            :func:`infocli.streams.setup`.
     """
     if path is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".infocli-", suffix=".tmp", dir=folder)
-    try:
+    with temporary_file(prefix=".infocli-", suffix=".tmp", dir=folder) as (fd, tmp):
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def perplexity_report(
