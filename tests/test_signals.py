@@ -151,6 +151,47 @@ def test_stdin_copy_removed_after_success_and_error(tmpdir_env, data, code):
     assert list(folder.iterdir()) == []
 
 
+@pytest.fixture
+def full_tmpdir(tmp_path: Path):
+    """A TMPDIR with room for 64 KiB: a real tmpfs as root, else a folder where a driver
+    makes the copy fail with ENOSPC (the argv prefix to run infocli by)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
+    if mounted:
+        yield folder, [sys.executable, "-m", "infocli"]
+        subprocess.run(["umount", str(folder)], check=True)
+        return
+    inject = (
+        "import errno, shutil, sys\n"
+        "def full(*args, **kwargs):\n"
+        "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "shutil.copyfileobj = full\n"
+        "sys.argv = ['infocli', *sys.argv[1:]]\n"
+        "from infocli.cli import main\n"
+        "main()\n"
+    )
+    yield folder, [sys.executable, "-c", inject]
+
+
+def test_stdin_copy_removed_when_tmpdir_is_full(tmpdir_env, full_tmpdir):
+    _, env = tmpdir_env
+    folder, command = full_tmpdir
+    env["TMPDIR"] = str(folder)
+    data = PREDS_CSV * 2  # 200 KB
+    done = subprocess.run([*command, "eval", "-", LABELS], input=data, capture_output=True, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.decode().startswith("infocli: error: -: cannot be copied to a temporary file")
+    assert "No space left on device" in done.stderr.decode() and done.stderr.count(b"\n") == 1
+    assert list(folder.iterdir()) == []
+
+
 # -------------------------------------------------------------------- report temporaries
 
 DRIVER = textwrap.dedent(

@@ -13,6 +13,7 @@ import os
 import queue
 import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -153,10 +154,19 @@ def _stdin_copy(fmt: str) -> Iterator[str]:
     stream = sys.stdin.buffer
     head = stream.read(2)
     suffix = _SUFFIXES[fmt] + (".gz" if fmt in ("csv", "tsv") and head == _GZIP_MAGIC else "")
-    with temporary_file(prefix="infocli-stdin-", suffix=suffix) as (fd, name):
-        with open(fd, "wb") as file:
-            file.write(head)
-            shutil.copyfileobj(stream, file, 1 << 20)
+    with contextlib.ExitStack() as stack:
+        try:
+            fd, name = stack.enter_context(temporary_file(prefix="infocli-stdin-", suffix=suffix))
+            with open(fd, "wb") as file:
+                file.write(head)
+                shutil.copyfileobj(stream, file, 1 << 20)
+        except OSError as error:
+            raise InfoCliError(
+                f"cannot be copied to a temporary file in {tempfile.gettempdir()} "
+                f"({error.strerror or error})",
+                path="-",
+                hint="Set TMPDIR to a folder with room for the whole input",
+            ) from error
         yield name
 
 
