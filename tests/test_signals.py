@@ -196,19 +196,23 @@ def test_stdin_copy_removed_when_tmpdir_is_full(tmpdir_env, full_tmpdir):
 
 DRIVER = textwrap.dedent(
     """
-    # Send SIGNUM to this process from inside os.fsync or tempfile.mkstemp, then run infocli.
+    # Send SIGNUM to this process from inside os.fsync, tempfile.mkstemp or the first
+    # os.unlink of an infocli temporary, then run infocli.
     import os, sys, tempfile
     where, signum = sys.argv[1], int(sys.argv[2])
-    module = os if where == "fsync" else tempfile
+    module = tempfile if where == "mkstemp" else os
     real = getattr(module, where)
+    fired = []
 
     def patched(*args, **kwargs):
-        if where == "fsync":
-            os.kill(os.getpid(), signum)  # lands as the disk is being synced
-            return real(*args, **kwargs)
-        result = real(*args, **kwargs)
-        os.kill(os.getpid(), signum)  # the file exists, and nothing knows it yet
-        return result
+        if where == "mkstemp":
+            result = real(*args, **kwargs)
+            os.kill(os.getpid(), signum)  # the file exists, and nothing knows it yet
+            return result
+        if not fired and (where == "fsync" or "infocli-" in str(args[0])):
+            fired.append(True)
+            os.kill(os.getpid(), signum)  # as the disk is synced, or as a cleanup starts
+        return real(*args, **kwargs)
 
     setattr(module, where, patched)
     sys.argv = ["infocli", *sys.argv[3:]]
@@ -218,23 +222,30 @@ DRIVER = textwrap.dedent(
 )
 
 
+def start_driver(
+    tmp_path: Path, env: dict[str, str], where: str, signum: int, args: Sequence[Any], **popen: Any
+):
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    return subprocess.Popen(
+        [sys.executable, driver, where, str(int(signum)), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        **popen,
+    )
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: signal.Signals(s).name)
 @pytest.mark.parametrize("where", ["fsync", "mkstemp"])
 def test_signal_while_the_report_is_written(tmp_path, tmpdir_env, where, signum):
     folder, env = tmpdir_env
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
     out = tmp_path / "out"
     out.mkdir()
     report = out / "report.json"
     report.write_text("the old report\n")
     args = ["eval", SAMPLE_DATA / "probs.parquet", LABELS, "--format", "json", "--output", report]
-    process = subprocess.Popen(
-        [sys.executable, driver, where, str(int(signum)), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    process = start_driver(tmp_path, env, where, signum, args)
     assert_interrupted(process, signum, out, folder)
     assert report.read_text() == "the old report\n"
     assert sorted(p.name for p in out.iterdir()) == ["report.json"]
@@ -271,3 +282,17 @@ def test_nohup_keeps_sighup_ignored(tmpdir_env):
     assert process.returncode == 0, err
     assert b'"n_samples": 1000' in out
     assert list(folder.iterdir()) == []
+
+
+def test_second_signal_during_cleanup(tmp_path, tmpdir_env):
+    # SIGINT while stdin is copied, then SIGTERM as the copy is being removed: the process
+    # leaves at once, still without the copy, with the first signal's code and one line.
+    folder, env = tmpdir_env
+    process = start_driver(
+        tmp_path, env, "unlink", signal.SIGTERM, ["eval", "-", LABELS], stdin=subprocess.PIPE
+    )
+    process.stdin.write(PREDS_CSV[:10])  # type: ignore[union-attr]
+    process.stdin.flush()  # type: ignore[union-attr]
+    wait_for(lambda: copies(folder), process)
+    process.send_signal(signal.SIGINT)
+    assert_interrupted(process, signal.SIGINT, folder)
