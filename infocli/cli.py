@@ -19,9 +19,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from infocli import __version__
+from infocli import __version__, interrupts
 from infocli.errors import ExitCode, InfoCliError, shown, spell
 from infocli.metrics.registry import names_of
+from infocli.streams import say, stderr_is_terminal
 
 # Typer re-exports click's exceptions (newer Typer vendors click): take their base from there.
 _ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -63,9 +64,7 @@ class InfoCliGroup(TyperGroup):
             code = _fail(" ".join(message.split()))
         except (typer.Abort, KeyboardInterrupt):
             code = 130
-        code = code if isinstance(code, int) else ExitCode.OK
-        if code == 130:  # Typer turns Ctrl-C into exit code 130
-            sys.stderr.write("infocli: interrupted\n")
+        code = interrupts.stopped(code if isinstance(code, int) else ExitCode.OK)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -88,7 +87,7 @@ def flag(name: str) -> str:
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write("infocli: error: " + shown(message) + "\n")
+    say("infocli: error: " + shown(message))
     return ExitCode.BAD_INPUT
 
 
@@ -244,7 +243,7 @@ def _finish(
     write_report(_render(output_format, output, outcome.document, outcome.table), output)
     if not quiet:
         for warning in outcome.warnings:
-            sys.stderr.write(f"infocli: warning: {shown(warning)}\n")
+            say(f"infocli: warning: {shown(warning)}")
     if outcome.failed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
@@ -335,7 +334,7 @@ def _render(
 
 def _progress(no_progress: bool, description: str = "reading") -> Any:
     """A progress bar on stderr when it is a terminal (imports rich only then)."""
-    if no_progress or not sys.stderr.isatty():
+    if no_progress or not stderr_is_terminal():
         return contextlib.nullcontext(None)
     from infocli.report.tables import progress_bar
 
@@ -659,11 +658,26 @@ def metrics_command(output_format: FormatOption = OutputFormat.table) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: the process is tuned and ended by :mod:`infocli.process`."""
-    from infocli import process
+    """Console-script entry point, for the whole process: the streams, warnings and
+    signals are set up first (:mod:`infocli.streams`, :mod:`infocli.interrupts`), and
+    the process is tuned and ended by :mod:`infocli.process`."""
+    from infocli import interrupts, process, streams
 
     process.prepare()
+    streams.setup()
+    interrupts.install()
+    code: Any = None
     try:
-        app()
+        try:
+            app()
+        finally:
+            interrupts.settle()
     except SystemExit as exit_:
-        process.exit_now(exit_)
+        code = exit_.code
+    except KeyboardInterrupt:  # a signal as the command was returning
+        code = interrupts.stopped(130)
+    try:
+        sys.stdout.flush()
+    except InfoCliError as error:  # stdout failed only now (help or version text)
+        code = _fail(error.render(flag))
+    process.exit_now(code)

@@ -19,9 +19,10 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from infocli.errors import InfoCliError
+from infocli.interrupts import temporary_file
 
 TEMP_PREFIX = ".infocli-"
 TEMP_SUFFIX = ".tmp"
@@ -138,9 +139,7 @@ def open_atomically(path: str, *, option: str = "--output") -> Iterator[BinaryIO
                 yield file
             return
         folder = os.path.dirname(target.real)
-        tmp = None
-        try:
-            tmp, fd = _create_temporary(folder)
+        with _temporary(folder) as (fd, tmp):
             if target.kept is not None:
                 _keep_owner_and_mode(fd, target.kept)
             with open(fd, "wb") as file:
@@ -148,11 +147,6 @@ def open_atomically(path: str, *, option: str = "--output") -> Iterator[BinaryIO
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(tmp, target.real)
-        except BaseException:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-            raise
         _fsync_folder(folder)
     except OSError as error:
         raise _write_error(target, error) from None
@@ -218,31 +212,18 @@ def _same_file(a: str, b: str) -> bool:
 def _probe(target: _Target) -> None:
     """Create and remove a temporary file next to the target: the folder takes new files."""
     assert target.real is not None
-    tmp = None
     try:
-        tmp, fd = _create_temporary(os.path.dirname(target.real))
-        os.close(fd)
+        with _temporary(os.path.dirname(target.real)) as (fd, _):
+            os.close(fd)
     except OSError as error:
         raise _write_error(target, error) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
-def _create_temporary(folder: str) -> tuple[str, int]:
-    """A new ``.infocli-XXXXXXXX.tmp`` in ``folder``, open for writing: ``(path, fd)``.
-
-    Created with mode 0o666 for the kernel to apply the umask (mkstemp's files are 0600).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    for _ in range(100):
-        name = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(4).hex()}{TEMP_SUFFIX}")
-        try:
-            return name, os.open(name, flags, 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), folder)
+def _temporary(folder: str) -> Any:
+    """A new ``.infocli-XXXXXXXX.tmp`` in ``folder``, open for writing, removed on every way
+    out, signals included: ``(fd, path)``. Created with mode 0o666, for the kernel to apply
+    the umask."""
+    return temporary_file(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder, mode=0o666)
 
 
 def _keep_owner_and_mode(fd: int, kept: os.stat_result) -> None:

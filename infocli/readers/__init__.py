@@ -8,6 +8,7 @@ overlaps the arithmetic on this one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import queue
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from infocli.errors import InfoCliError, shown
+from infocli.interrupts import temporary_file
 from infocli.readers.table import Batch, Column, Table, in_order, usable_cpus
 
 __all__ = [
@@ -62,6 +64,9 @@ _HEAD_BYTES = 64 << 10
 """Bytes of stdin looked at before the rest is copied: where they cannot start a file of
 the format (no magic bytes; NUL bytes in text), the rest is not read, so that
 ``- < /dev/zero`` ends, and the reader names what is wrong with the head."""
+
+_MAGIC_BYTES = 8
+"""Bytes of stdin awaited before it is judged (the longest magic bytes)."""
 
 T = TypeVar("T")
 
@@ -152,21 +157,15 @@ def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
     Raises:
         InfoCliError: The file is missing, unreadable, of an unsupported kind, or corrupt.
     """
-    spooled = None
-    try:
+    with contextlib.ExitStack() as stack:
         if path == "-":
-            spooled = _spool_stdin(stdin_format)
-            table = _open(spooled, "-", stdin_format)
+            copy = stack.enter_context(_stdin_copy(stdin_format))
+            table = _open(copy, "-", stdin_format)
         else:
             _check_readable(path)
             table = _open(path, path, file_format(path))
-        try:
-            yield table
-        finally:
-            table.close()
-    finally:
-        if spooled:
-            os.unlink(spooled)
+        stack.callback(table.close)
+        yield table
 
 
 def _check_stdin() -> None:
@@ -186,22 +185,43 @@ def _check_stdin() -> None:
         raise InfoCliError("stdin is a terminal, not a file", path="-", hint=hint)
 
 
-def _spool_stdin(fmt: str) -> str:
+@contextmanager
+def _stdin_copy(fmt: str) -> Iterator[str]:
+    """Stdin copied to a temporary file, removed on every way out (signals included).
+
+    Only its first bytes are copied when they cannot start a file of the format (a
+    stream of NUL bytes such as /dev/zero), for the reader to say what it is.
+    """
     _check_stdin()
     stream = sys.stdin.buffer
     try:
-        head = stream.read(_HEAD_BYTES)
+        head = b""
+        while len(head) < _MAGIC_BYTES:  # what has arrived, without waiting for more
+            more = stream.read1(_HEAD_BYTES)
+            if not more:
+                break
+            head += more
     except OSError as error:  # open for writing only (0>file), or a read error
         raise InfoCliError(f"stdin cannot be read ({error.strerror or error})", path="-") from error
     gzipped = fmt in ("csv", "tsv") and head.startswith(_GZIP_MAGIC)
     suffix = _SUFFIXES[fmt] + (".gz" if gzipped else "")
     magic = _MAGIC.get(fmt)
     foreign = not head.startswith(magic) if magic else not gzipped and b"\0" in head
-    with tempfile.NamedTemporaryFile(prefix="infocli-stdin-", suffix=suffix, delete=False) as file:
-        file.write(head)
-        if not foreign:
-            shutil.copyfileobj(stream, file, 1 << 20)
-    return file.name
+    with contextlib.ExitStack() as stack:
+        try:
+            fd, name = stack.enter_context(temporary_file(prefix="infocli-stdin-", suffix=suffix))
+            with open(fd, "wb") as file:
+                file.write(head)
+                if not foreign:
+                    shutil.copyfileobj(stream, file, 1 << 20)
+        except OSError as error:
+            raise InfoCliError(
+                f"cannot be copied to a temporary file in {tempfile.gettempdir()} "
+                f"({error.strerror or error})",
+                path="-",
+                hint="Set TMPDIR to a folder with room for the whole input",
+            ) from error
+        yield name
 
 
 def aligned(

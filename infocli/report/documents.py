@@ -97,7 +97,8 @@ def write_report(text: str, path: str | None) -> None:
         path: The output file, or None for stdout.
 
     Raises:
-        InfoCliError: The file could not be written (see :func:`infocli.outputs.write_atomically`).
+        InfoCliError: The file could not be written (see :func:`infocli.outputs.write_atomically`),
+            or stdout cannot be written, in a process set up by :func:`infocli.streams.setup`.
     """
     if path is None:
         sys.stdout.write(text)

@@ -121,6 +121,18 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
     return Group(*parts)
 
 
+class _Buffer(io.StringIO):
+    """Text rendered for a stream of the given encoding (rich reads ``file.encoding``)."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__()
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+
 def render(renderable: Any, *, width: int | None = None, color: bool | None = None) -> str:
     """Render to text, as the terminal (or a file) will show it.
 
@@ -134,8 +146,10 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
     Returns:
         The text.
     """
-    buffer = io.StringIO()
     terminal = sys.stdout.isatty() if color is None else color
+    # A file is written as UTF-8; stdout may not be (PYTHONIOENCODING=ascii): rich then
+    # draws ASCII boxes.
+    buffer = _Buffer("utf-8" if color is False else getattr(sys.stdout, "encoding", None) or "utf-8")
     console = Console(
         file=buffer,
         width=width or (None if terminal else 1 << 16),
