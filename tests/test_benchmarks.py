@@ -2,7 +2,7 @@
 
 No timing is asserted: the quick mode only checks that floor, naive and infocli run and
 agree on the values (the harness exits 1 otherwise) on every workload, the classifier
-ones (W1-W4) and the language-model one (T1), and that the report is written.
+ones (W1-W4) and the language-model one (T1), and that the report is written. The floor's readers are checked on small inputs of their own.
 """
 
 import importlib
@@ -12,6 +12,11 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -60,3 +65,53 @@ def test_infocli_is_timed_from_this_interpreter_whatever_path_names_first(tmp_pa
         assert Path(command[0]).parent == Path(sysconfig.get_path("scripts"))
     else:
         assert command == [sys.executable, "-m", "infocli"]
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """The benchmark modules, importable by name as the scripts import one another."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("floor"), importlib.import_module("run")
+
+
+def test_floor_reads_every_csv_row_once_across_segments(tmp_path, bench, monkeypatch):
+    floor, _ = bench
+    rng = np.random.default_rng(15)
+    values = rng.random((300, 3)) * 10.0 ** rng.integers(0, 6, (300, 1))  # lines of many lengths
+    values[0] = [1, 2, 3]  # a short first line: segments of 16 such lines cut the longer ones
+    text = "a,b,c\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in values)  # no final newline
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    for segment in (40, 197, 1 << 20):  # cuts inside lines, and the whole file in one segment
+        monkeypatch.setattr(floor, "SEGMENT_BYTES", segment)
+        rows, total = floor.sum_csv(str(path))
+        assert rows == 300
+        assert total == pytest.approx(values.sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("columns", [3, 500])  # column by column, and as one matrix
+def test_floor_sums_every_parquet_row_group(tmp_path, bench, columns):
+    floor, _ = bench
+    values = np.random.default_rng(columns).random((200, columns)).astype(np.float32)
+    path = tmp_path / "p.parquet"
+    table = pa.table({f"c{i}": values[:, i] for i in range(columns)})
+    pq.write_table(table, path, row_group_size=64)  # 4 row groups, the last short
+    rows, total = floor.sum_parquet(str(path))
+    assert rows == 200
+    assert total == pytest.approx(values.astype(np.float64).sum(), rel=1e-6)
+
+
+def test_floor_refuses_missing_values(tmp_path, bench):
+    floor, _ = bench
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"a": [1.0, None, 2.0]}), path)
+    with pytest.raises(SystemExit, match="missing values"):
+        floor.sum_parquet(str(path))
+
+
+def test_floor_sums_an_npy_array_in_blocks(tmp_path, bench, monkeypatch):
+    floor, _ = bench
+    values = np.arange(7 * 11, dtype=np.float32).reshape(7, 11)
+    np.save(tmp_path / "p.npy", values)
+    monkeypatch.setattr(floor, "BLOCK_VALUES", 10)  # blocks across rows, the last short
+    assert floor.sum_npy(str(tmp_path / "p.npy")) == (7, 2926.0)
