@@ -2,7 +2,9 @@
 
 No timing is asserted: the quick mode only checks that floor, naive and infocli run and
 agree on the values (the harness exits 1 otherwise) on every workload, the classifier
-ones (W1-W4) and the language-model one (T1), and that the report is written. The floor's readers are checked on small inputs of their own.
+ones (W1-W4), the wide tables (X1, X2) and the language-model one (T1), and that the
+report is written. The floor's readers and the harness's round budget and timeout are
+checked on small inputs of their own.
 """
 
 import importlib
@@ -29,12 +31,16 @@ def test_quick_benchmark_runs_every_workload_and_writes_the_table(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
     report = out.read_text()
-    for name in ("W1", "W2", "W3", "W4", "T1"):
+    for name in ("W1", "W2", "W3", "W4", "X1", "X2", "T1"):
         rows = re.findall(rf"^\| \*\*{name}\*\* .*\|$", report, flags=re.MULTILINE)
         assert len(rows) == 1, report
         assert rows[0].count("|") == 12, rows[0]  # 11 cells
     assert "## Language models" in report and "100,000 tokens in 200 sequences" in report
-    assert report.index("Targets met:") < report.index("## Language models")  # T1 has no targets
+    assert report.index("Targets met:") < report.index("## Wide tables")  # X1, X2 and T1 have none
+    assert report.index("## Wide tables") < report.index("## Language models")
+    assert re.search(
+        r"^\| \*\*X2\*\* float32 probs \+ int64 labels, csv \| 20 × 80 \|", report, flags=re.MULTILINE
+    )
     assert "## Start-up" in report and "`infocli --version` imports" in report
     assert "## Memory growth" in report
     # Each raw run gives wall time, CPU time and peak RSS (and any reads from disk).
@@ -115,3 +121,19 @@ def test_floor_sums_an_npy_array_in_blocks(tmp_path, bench, monkeypatch):
     np.save(tmp_path / "p.npy", values)
     monkeypatch.setattr(floor, "BLOCK_VALUES", 10)  # blocks across rows, the last short
     assert floor.sum_npy(str(tmp_path / "p.npy")) == (7, 2926.0)
+
+
+def test_a_contender_over_the_budget_runs_no_more_rounds(bench):
+    _, run = bench
+    commands = {"quick": [sys.executable, "-c", "pass"], "slow": [sys.executable, "-c", "pass"]}
+    seen = []
+    runs = run.interleaved(commands, 3, seen.append, budget=0.0)  # every run is over a budget of 0
+    assert [len(runs[name]) for name in commands] == [1, 1]
+    assert len(seen) == 3 and all(set(latest) == set(commands) for latest in seen)
+    assert len(run.interleaved(commands, 3)["slow"]) == 3  # no budget: every round
+
+
+def test_a_run_is_stopped_at_the_timeout(bench):
+    _, run = bench
+    with pytest.raises(run.BenchmarkError, match="did not finish within 0.5 s"):
+        run.measure([sys.executable, "-c", "import time; time.sleep(60)"], timeout=0.5)
