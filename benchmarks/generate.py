@@ -2,9 +2,11 @@
 
     python benchmarks/generate.py [FOLDER] [--scale S] [--only W1,W3,T1]
 
-The W workloads are a classifier's outputs on synthetic examples: logits are Gaussian
-noise plus a bump on the true class (so the model is right far more often than chance),
-and probabilities are their softmax, normalised in float64 and then cast. The T workload
+The W and X (wide) workloads are a classifier's outputs on synthetic examples: logits
+are Gaussian noise plus a bump on the true class (so the model is right far more often
+than chance), and probabilities are their softmax, normalised in float64 and then cast.
+The scale multiplies the rows, but for X workloads, whose 20 rows stay and whose classes
+(columns) it multiplies. The T workload
 is a language model's per-token log-probabilities: sequence lengths are 1 plus a
 multinomial draw with gamma-distributed weights (about geometric, mean ~500 at scale 1),
 each sequence has a lognormal difficulty, and a token's log-probability is -Gamma(1.2,
@@ -43,6 +45,9 @@ _SHAPE = {
     "W2": (2, 2.0, 7.0, 0.0),
     "W3": (3, 1.0, 2.5, 0.0),
     "W4": (4, 1.5, 4.0, 0.8),
+    # Wide tables: a bump of 12 over log(40,000) = 10.6 makes the true class likely.
+    "X1": (5, 1.0, 12.0, 0.0),
+    "X2": (6, 1.0, 12.0, 0.0),
 }
 
 TOKEN_CHUNK_ROWS = 1_000_000
@@ -58,20 +63,20 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def chunk_rows(w: Workload) -> int:
-    """Rows per chunk for a workload."""
-    return min(1_000_000, max(1, CHUNK_VALUES // w.classes))
+def chunk_rows(classes: int) -> int:
+    """Rows per chunk for a workload of ``classes`` classes."""
+    return min(1_000_000, max(1, CHUNK_VALUES // classes))
 
 
-def chunks(w: Workload, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def chunks(w: Workload, rows: int, classes: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The workload's (predictions, labels or teacher probabilities), chunk by chunk."""
     seed, noise, bump, student_noise = _SHAPE[w.name]
-    step = chunk_rows(w)
+    step = chunk_rows(classes)
     for index, start in enumerate(range(0, rows, step)):
         n = min(step, rows - start)
         rng = np.random.default_rng([seed, index])
-        labels = rng.integers(0, w.classes, n)
-        logits = rng.normal(0.0, noise, (n, w.classes))
+        labels = rng.integers(0, classes, n)
+        logits = rng.normal(0.0, noise, (n, classes))
         logits[np.arange(n), labels] += bump
         if w.soft_targets:
             student = softmax(logits + rng.normal(0.0, student_noise, logits.shape))
@@ -159,13 +164,13 @@ def _writer(path: Path, w: Workload, rows: int, width: int | None, dtype: str) -
 
 def write_predictions(w: Workload, scale: float, preds_path: Path, labels_path: Path) -> None:
     """Write a classifier workload's predictions and labels (or teacher's probabilities)."""
-    rows = w.rows_at(scale)
-    second_width, second_dtype = (w.classes, w.dtype) if w.soft_targets else (None, "int64")
+    rows, classes = w.rows_at(scale), w.classes_at(scale)
+    second_width, second_dtype = (classes, w.dtype) if w.soft_targets else (None, "int64")
     writers = [
-        _writer(preds_path, w, rows, w.classes, w.dtype),
+        _writer(preds_path, w, rows, classes, w.dtype),
         _writer(labels_path, w, rows, second_width, second_dtype),
     ]
-    for preds, labels in chunks(w, rows):
+    for preds, labels in chunks(w, rows, classes):
         writers[0].write(preds)
         writers[1].write(labels)
     for writer in writers:
@@ -191,12 +196,14 @@ def write_workload(w: Workload, scale: float, folder: Path) -> dict[str, int]:
 
 def _entry(w: Workload, scale: float) -> dict:
     """What the manifest records about a workload at a scale, before its file sizes."""
-    entry = {"version": VERSION, "scale": scale, "rows": w.rows_at(scale), "classes": w.classes}
+    entry = {"version": VERSION, "scale": scale, "rows": w.rows_at(scale), "classes": w.classes_at(scale)}
     return entry | ({"sequences": w.sequences_at(scale)} if w.sequences else {})
 
 
 def _up_to_date(entry: dict | None, expected: dict, folder: Path) -> bool:
-    if not entry or any(entry.get(key) != expected.get(key) for key in ("version", "rows", "sequences")):
+    if not entry or any(
+        entry.get(key) != expected.get(key) for key in ("version", "rows", "classes", "sequences")
+    ):
         return False
     files = entry.get("files", {})
     return all((folder / n).is_file() and (folder / n).stat().st_size == size for n, size in files.items())

@@ -9,9 +9,11 @@ gives the median wall time and the median peak RSS of each. Every round checks t
 naive script and infocli agree on every metric (relative 1e-5) and that the floor read
 every row; any disagreement or failed process stops the run with exit code 1.
 
-W1-W4 time ``infocli eval`` against targets (the main table); T1 times ``infocli
-perplexity`` on a language model's per-token log-probabilities, reported in a table of
-its own beside pyarrow's bare read, without targets.
+W1-W4 time ``infocli eval`` against targets (the main table); X1 and X2 time it on wide
+tables (20 rows x 40,000 columns, as Parquet and CSV), and T1 times ``infocli
+perplexity`` on a language model's per-token log-probabilities, each reported in a table
+of its own beside pyarrow's bare read, without targets. On X1 and X2 a contender runs no
+more rounds once its runs have taken the workload's time budget.
 
 ``--quick`` is the smoke test of the harness (tiny files, one round): it checks values,
 never times, and writes its table to a temporary folder unless ``--out`` says otherwise.
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,6 +57,9 @@ QUICK_SCALE = 0.002
 REL_TOL = 1e-5
 SUM_TOL = 1e-3
 HEAVY_MODULES = ("numpy", "pyarrow", "pandas")
+RUN_TIMEOUT = 900.0
+"""Seconds after which a run is stopped and the benchmark fails, so that a hung process
+cannot hang the harness (the slowest run, infocli on X1 today, takes about 80 s)."""
 CONTENDERS = ("floor", "naive", "infocli")
 
 # Runs the CLI's main() in-process and, as the process exits, lists the heavy modules it
@@ -100,22 +106,28 @@ def infocli_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "infocli"]
 
 
-def measure(cmd: list[str]) -> Run:
+def measure(cmd: list[str], timeout: float = RUN_TIMEOUT) -> Run:
     """Run a command to completion: wall time, and CPU time, peak RSS and disk reads of that
     child process only.
 
     Raises:
-        BenchmarkError: The command exited with a non-zero status.
+        BenchmarkError: The command exited with a non-zero status, or was stopped after
+            ``timeout`` seconds.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(cmd, stdout=out, stderr=err)
+        killer = threading.Timer(timeout, process.kill)
+        killer.start()
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
+        killer.cancel()
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
+    if seconds >= timeout:
+        raise BenchmarkError(f"{shlex.join(cmd)} did not finish within {timeout:g} s")
     if process.returncode != 0:
         raise BenchmarkError(f"{shlex.join(cmd)} exited with {process.returncode}:\n{stderr}")
     cpu = usage.ru_utime + usage.ru_stime
@@ -124,19 +136,33 @@ def measure(cmd: list[str]) -> Run:
 
 
 def interleaved(
-    commands: dict[str, list[str]], repeats: int, check: Callable[[dict[str, Run]], None] | None = None
+    commands: dict[str, list[str]],
+    repeats: int,
+    check: Callable[[dict[str, Run]], None] | None = None,
+    budget: float | None = None,
 ) -> dict[str, list[Run]]:
-    """Run the commands round-robin, ``repeats`` rounds; ``check`` sees each round's runs."""
+    """Run the commands round-robin, ``repeats`` rounds; ``check`` sees each round's runs.
+
+    Args:
+        commands: The command line of each contender, by name.
+        repeats: The rounds.
+        check: Called after each round with each contender's latest run.
+        budget: Once a contender's runs have taken this many seconds in all, its remaining
+            rounds are skipped (its latest run stands in for it in ``check``); None for
+            every round.
+    """
     runs: dict[str, list[Run]] = {name: [] for name in commands}
+    latest: dict[str, Run] = {}
     for round_ in range(repeats):
-        latest = {}
         for name, cmd in commands.items():
+            spent = sum(r.seconds for r in runs[name])
+            if budget is not None and runs[name] and spent >= budget:
+                continue
             latest[name] = run = measure(cmd)
             runs[name].append(run)
-            print(
-                f"  round {round_ + 1}/{repeats} {name}: {run.describe()}",
-                flush=True,
-            )
+            print(f"  round {round_ + 1}/{repeats} {name}: {run.describe()}", flush=True)
+            if budget is not None and round_ + 1 < repeats and spent + run.seconds >= budget:
+                print(f"  {name}: over the budget of {budget:g} s, no more rounds", flush=True)
         if check:
             check(latest)
     return runs
@@ -234,7 +260,8 @@ def bench_workload(w: Workload, folder: Path, manifest: dict, scale: float, repe
     """Time the three contenders on a workload, checking agreement every round."""
     print(f"{w.name}: {w.describe()}", flush=True)
     warm(folder / name for name in w.files)
-    runs = interleaved(contender_commands(w, folder), repeats, lambda latest: check_agreement(w, latest))
+    commands = contender_commands(w, folder)
+    runs = interleaved(commands, repeats, lambda latest: check_agreement(w, latest), w.budget_seconds)
     return WorkloadResult(w, w.shape(scale), manifest[w.name]["files"], runs)
 
 
@@ -359,12 +386,20 @@ def _verdict(value: float, target: float, at_most: bool) -> str:
     return f"{value:.2f} ({'≤' if at_most else '≥'} {target:g} {'✅' if met else '❌'})"
 
 
+def _runs_note(runs: int, rounds: int) -> str:
+    """`` (1 run)`` for a contender timed in fewer rounds than the others, else nothing."""
+    return "" if runs == rounds else f" ({runs} run{'s' if runs > 1 else ''})"
+
+
 def workload_row(r: WorkloadResult) -> tuple[str, int, int]:
     """A markdown table row for a workload, and how many of its targets were met (of how many).
 
-    A workload without targets gets bare ratios and peak RSS (and 0 of 0 targets).
+    A workload without targets gets bare ratios and peak RSS (and 0 of 0 targets). A
+    contender timed in fewer rounds than another (over a time budget) has its count of runs
+    beside its time.
     """
     w, t = r.workload, r.workload.targets
+    rounds = max(len(runs) for runs in r.runs.values())
     floor_s, naive_s, info_s = (r.seconds(name) for name in CONTENDERS)
     floor_mib, naive_mib, info_mib = (r.mib(name) for name in CONTENDERS)
     if t is None:
@@ -381,7 +416,7 @@ def workload_row(r: WorkloadResult) -> tuple[str, int, int]:
         f"**{w.name}** {w.describe()}",
         r.shape,
         " + ".join(_mib(size) for size in r.sizes.values()),
-        *(f"{s:.2f}" for s in (floor_s, naive_s, info_s)),
+        *(f"{r.seconds(name):.2f}" + _runs_note(len(r.runs[name]), rounds) for name in CONTENDERS),
         *ratios,
         f"{floor_mib:,.0f}",
         f"{naive_mib:,.0f}",
@@ -438,7 +473,11 @@ def render(
     results: list[WorkloadResult], startup: Startup, growth: dict[str, list[Run]] | None, session: Session
 ) -> str:
     """The whole markdown report."""
-    classifiers = [r for r in results if r.workload.command == "eval"]
+    classifiers = [r for r in results if r.workload.command == "eval" and not r.workload.wide]
+    wide = [r for r in results if r.workload.wide]
+    budgets = " or ".join(
+        sorted({f"{r.workload.budget_seconds:g} s" for r in wide if r.workload.budget_seconds})
+    )
     language_models = [r for r in results if r.workload.command == "perplexity"]
     met = [workload_row(r)[1:] for r in classifiers]
     lines = [
@@ -464,6 +503,26 @@ def render(
         ),
         *table(classifiers, "rows × classes", "file MiB (preds + labels)"),
         *([f"Targets met: {sum(m for m, _ in met)} of {sum(n for _, n in met)}.", ""] if classifiers else []),
+        *(
+            [
+                "## Wide tables",
+                "",
+                "`infocli eval PREDS LABELS` on a few rows of many classes against pyarrow's bare "
+                "read of the same files (the floor) and pandas. No targets: infocli's time should "
+                "grow linearly with the columns, as the floor's does, so that infocli / floor stays "
+                "near its value on the narrow workloads."
+                + (
+                    f" A contender whose runs on a workload have taken {budgets} in all runs no more "
+                    "rounds: the number of runs is then given beside its median."
+                    if budgets
+                    else ""
+                ),
+                "",
+                *table(wide, "rows × classes", "file MiB (preds + labels)"),
+            ]
+            if wide
+            else []
+        ),
         *(
             [
                 "## Language models",

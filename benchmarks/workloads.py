@@ -1,7 +1,8 @@
 """The benchmark workloads: what each one holds, where its files are, and its targets.
 
-``W1`` ... ``W4`` time ``infocli eval`` on a classifier's outputs and labels; ``T1`` times
-``infocli perplexity`` on a language model's per-token log-probabilities.
+``W1`` ... ``W4`` time ``infocli eval`` on a classifier's outputs and labels; ``X1`` and
+``X2`` time it on wide tables (few rows, many classes); ``T1`` times ``infocli
+perplexity`` on a language model's per-token log-probabilities.
 
 Pure Python (no NumPy), so that the timing harness stays a small process: on Linux a
 child's peak RSS is at least the parent's peak at the time of the exec.
@@ -52,9 +53,9 @@ class Workload:
     for kind ``logprobs``, one file of per-token log-probabilities with sequence ids.
 
     Attributes:
-        name: ``W1`` ... ``W4`` (``W1x2`` for the memory-growth check), ``T1``.
+        name: ``W1`` ... ``W4`` (``W1x2`` for the memory-growth check), ``X1``, ``X2``, ``T1``.
         rows: Rows at scale 1 (tokens, for ``logprobs``).
-        classes: Prediction columns (1 for ``logprobs``).
+        classes: Prediction columns at scale 1 (1 for ``logprobs``).
         format: ``parquet``, ``npy`` or ``csv`` (every file).
         dtype: ``float32`` or ``float64`` prediction values.
         kind: ``probs`` or ``logits`` (timed with ``infocli eval``), or ``logprobs``
@@ -63,6 +64,11 @@ class Workload:
         targets: The goals for infocli, or None (the memory-growth variant, and the
             workloads reported beside the floor without targets).
         sequences: Sequences at scale 1 (``logprobs`` only).
+        wide: The scale multiplies the classes, not the rows: the workload shows how the
+            time grows with the number of columns.
+        budget_seconds: Once a contender's runs on the workload have taken this long in
+            all, its remaining rounds are skipped (it runs at least once); None for every
+            round.
     """
 
     name: str
@@ -74,6 +80,8 @@ class Workload:
     soft_targets: bool
     targets: Targets | None
     sequences: int = 0
+    wide: bool = False
+    budget_seconds: float | None = None
 
     @property
     def command(self) -> str:
@@ -124,8 +132,12 @@ class Workload:
         return [self.command, *paths, *options, "--format", "json"]
 
     def rows_at(self, scale: float) -> int:
-        """Rows at a scale factor (at least 1)."""
-        return max(1, round(self.rows * scale))
+        """Rows at a scale factor (at least 1; a wide workload's rows do not scale)."""
+        return self.rows if self.wide else max(1, round(self.rows * scale))
+
+    def classes_at(self, scale: float) -> int:
+        """Classes at a scale factor: those of scale 1, but for a wide workload (at least 2)."""
+        return max(2, round(self.classes * scale)) if self.wide else self.classes
 
     def sequences_at(self, scale: float) -> int:
         """Sequences at a scale factor (at least 1, at most the rows; 0 without sequences)."""
@@ -137,7 +149,7 @@ class Workload:
         """The size of the workload at a scale factor, for people."""
         if self.command == "perplexity":
             return f"{self.rows_at(scale):,} tokens in {self.sequences_at(scale):,} sequences"
-        return f"{self.rows_at(scale):,} × {self.classes:,}"
+        return f"{self.rows_at(scale):,} × {self.classes_at(scale):,}"
 
     def describe(self) -> str:
         """One line: the shape and the contents of the files."""
@@ -156,6 +168,10 @@ WORKLOADS = {
         Workload("W4", 1_000_000, 100, "parquet", "float32", "probs", True, Targets(1.25, 5, 100, True)),
         # The memory-growth check: W1 at twice the rows, generated only when asked for.
         Workload("W1x2", 10_000_000, 10, "parquet", "float32", "probs", False, None),
+        # Wide tables, timed beside the floor without targets: the time should grow linearly
+        # in the columns, as the floor's does. A slow contender runs fewer rounds.
+        Workload("X1", 20, 40_000, "parquet", "float32", "probs", False, None, wide=True, budget_seconds=30),
+        Workload("X2", 20, 40_000, "csv", "float32", "probs", False, None, wide=True, budget_seconds=30),
         # A language model's per-token log-probabilities: timed beside the floor, no targets.
         Workload("T1", 50_000_000, 1, "parquet", "float32", "logprobs", False, None, sequences=100_000),
     )
@@ -165,7 +181,10 @@ WORKLOADS = {
 MAIN_WORKLOADS = ("W1", "W2", "W3", "W4")
 """The workloads of the main table."""
 
-DEFAULT_WORKLOADS = (*MAIN_WORKLOADS, "T1")
+WIDE_WORKLOADS = ("X1", "X2")
+"""The workloads of the wide-table section."""
+
+DEFAULT_WORKLOADS = (*MAIN_WORKLOADS, *WIDE_WORKLOADS, "T1")
 """The workloads generated and timed when none are named."""
 
 
