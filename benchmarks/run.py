@@ -586,6 +586,8 @@ def render(
         "(a child's peak reads at least this)",
         f"- `{session.command}`",
         "",
+        # The measurements behind infocli's constants, kept by hand and carried into each report.
+        (Path(__file__).parent / "why_these_defaults.md").read_text(),
     ]
     return "\n".join(lines)
 
