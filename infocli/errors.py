@@ -73,4 +73,9 @@ class InfoCliError(Exception):
             text += " " + self.hint.rstrip(".") + "."
         text = ": ".join([*where, text])
         # One line whatever the message carried (a CSV row, a pyarrow message).
-        return " ".join(text.split())
+        text = " ".join(text.split())
+        # A file name that is not UTF-8 holds surrogate escapes: shown as \xNN, printable anywhere.
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -8,6 +8,7 @@ needs to say about the inputs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -164,7 +165,7 @@ def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout
         pred_cols = [c.name for c in preds.columns if c.name != name]
         if not pred_cols:
             raise InfoCliError(f"no prediction columns besides {name!r}", path=preds.path)
-    duplicates = sorted({c for c in pred_cols if pred_cols.count(c) > 1})
+    duplicates = sorted(c for c, n in Counter(pred_cols).items() if n > 1)
     if duplicates:
         raise InfoCliError(
             f"column name {duplicates[0]!r} appears more than once among the prediction columns",
@@ -176,6 +177,10 @@ def _layout(preds: Table, labels: Table | None, options: EvalOptions) -> _Layout
         n_classes, binary, class_names = columns[0].width, False, None
     else:
         for column in columns:
+            found = preds.non_number(column.name) if column.kind == "string" else None
+            if found is not None:  # a number column with a bad field: name its row
+                found.hint = "Pass --pred-cols to choose the class columns"
+                raise found
             if column.kind != "number":
                 what = (
                     "a list column among others" if column.kind == "list" else f"not numeric ({column.type})"

@@ -183,7 +183,15 @@ class Table(ABC):
         Returns:
             The column, if there is one.
         """
-        return next((c for c in self.columns if c.name == name), None)
+        # Looked up by name from a dict, so that naming every column of a wide table is
+        # linear in the columns; the first column of a repeated name, as a search finds.
+        columns, by_name = self.__dict__.get("_by_name", (None, {}))
+        if columns is not self.columns:
+            by_name = {}
+            for c in self.columns:
+                by_name.setdefault(c.name, c)
+            self._by_name = (self.columns, by_name)
+        return by_name.get(name)
 
     def require(self, name: str, option: str) -> Column:
         """The column called ``name``, or an error that lists the columns there are.
@@ -205,6 +213,18 @@ class Table(ABC):
                 f"no column {name!r} (from {option}); the columns are: {known}", path=self.path
             )
         return column
+
+    def non_number(self, name: str) -> InfoCliError | None:
+        """Where a text file's column that is not typed as numbers first holds no number.
+
+        Args:
+            name: A column.
+
+        Returns:
+            An error naming the row and the value, for formats whose types come from their
+            values (CSV); None otherwise.
+        """
+        return None
 
     @abstractmethod
     def batches(
