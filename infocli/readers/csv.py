@@ -317,7 +317,7 @@ class CsvTable(Table):
                     yield from self._to_batches(rest, matrix, vectors, first_row, not index)
                     return
                 for record_batch in record_batches:
-                    yield to_batch(record_batch, matrix, vectors, self.path, first_row)
+                    yield self._to_batch(record_batch, matrix, vectors, first_row)
                     first_row += record_batch.num_rows
         finally:
             parsed.close()
@@ -347,13 +347,42 @@ class CsvTable(Table):
                         skip -= record_batch.num_rows
                         continue
                     record_batch, skip = record_batch.slice(skip), 0
-                    yield to_batch(record_batch, matrix, vectors, self.path, first_row + done)
+                    yield self._to_batch(record_batch, matrix, vectors, first_row + done)
                     done += record_batch.num_rows
             except (pa.ArrowException, OSError) as error:
                 if _straddles(error) and block < _MAX_BLOCK_BYTES:
                     block *= 4
                     continue
                 raise self._error(error, first_row, header) from error
+
+    def _to_batch(
+        self, record_batch: pa.RecordBatch, matrix: Sequence[str], vectors: Sequence[str], first_row: int
+    ) -> Batch:
+        """A parsed batch as a :class:`Batch`, with an error at the first blank line inside
+        the data (those the file ends with were left out).
+
+        pyarrow reads a blank line as a row with no values; such a row of a batch holding
+        every column of the file is taken for one. A null in the first column is looked
+        for only (its count is known), so batches without one cost nothing more.
+        """
+        if record_batch.column(0).null_count and record_batch.num_columns == len(self.columns):
+            import pyarrow.compute as pc  # only where a value is missing: it costs start-up time
+
+            empty = None
+            for array in record_batch.columns:
+                none = array.is_null()
+                if pa.types.is_string(array.type):
+                    none = pc.or_(none, pc.equal(array, ""))
+                empty = none if empty is None else pc.and_(empty, none)
+            row = pc.index(empty, True).as_py()
+            if row >= 0:
+                raise InfoCliError(
+                    f"blank line; expected {len(self.columns)} field{'s' * (len(self.columns) > 1)}",
+                    path=self.path,
+                    line=first_row + row + 2,  # the header, then a line per row
+                    hint="Remove the blank lines inside the data",
+                )
+        return to_batch(record_batch, matrix, vectors, self.path, first_row)
 
     def _segments(self, least: int) -> tuple[int, list[tuple[int, int]]]:
         """The header line's bytes, and byte ranges of the file cut at line ends about
