@@ -15,6 +15,7 @@ from infocli.errors import InfoCliError
 from infocli.readers.table import Batch, Column, Table
 
 _MAGIC = b"\x93NUMPY"
+_MAX_HEADER_BYTES = 64 << 20
 
 
 def _kind(dtype: np.dtype) -> str:
@@ -36,7 +37,9 @@ def _header(source: str, path: str) -> tuple[tuple[int, ...], bool, np.dtype, in
         try:
             version = npy_format.read_magic(file)
             read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
-            shape, fortran_order, dtype = read(file)
+            # A structured array of many fields has a long header (40,000 fields: 749 kB);
+            # it is a Python literal, read without unpickling.
+            shape, fortran_order, dtype = read(file, max_header_size=_MAX_HEADER_BYTES)
         except (ValueError, OSError, EOFError) as error:
             raise InfoCliError(f"corrupt .npy header ({error})", path=path) from error
         return shape, fortran_order, dtype, file.tell()
