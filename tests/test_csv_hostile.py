@@ -294,3 +294,18 @@ def test_a_repeated_name_among_many_columns_is_still_found(tmp_path):
     names = [f"c{i}" for i in range(5_000)] + ["c17"]
     path = _write(tmp_path / "dup.csv", ",".join(names) + "\n" + ",".join(["0.0002"] * len(names)) + "\n")
     assert_bad_input(invoke("eval", path, "--pred-cols", ",".join(names)), "'c17' appears more than once")
+
+
+@pytest.mark.parametrize("suffix", [b".parquet", b".npy"])
+def test_other_formats_under_a_name_that_is_not_utf8_are_read(tmp_path, suffix):
+    directory = os.fsencode(tmp_path)
+    plain = str(tmp_path / ("plain" + suffix.decode()))
+    if suffix == b".npy":
+        np.save(plain, np.array([[0.25, 0.75], [0.5, 0.5]]))
+    else:
+        pq.write_table(pa.table({"a": [0.25, 0.5], "b": [0.75, 0.5], "label": [1, 0]}), plain)
+    odd = os.path.join(directory, b"caf\xe9" + suffix)
+    os.rename(plain, odd)
+    done = _run("eval", odd, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_samples"] == 2

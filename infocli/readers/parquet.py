@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
@@ -33,6 +34,16 @@ def _corrupt(path: str, error: Exception) -> InfoCliError:
     )
 
 
+def _openable(source: str) -> str | pa.NativeFile:
+    """The file name, or the file opened by its bytes where the name is not UTF-8 (pyarrow
+    takes names as UTF-8 text)."""
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        return pa.OSFile(os.fsencode(source))
+    return source
+
+
 class ParquetTable(Table):
     """A Parquet file; its row count and schema come from the footer, without reading rows.
 
@@ -51,7 +62,8 @@ class ParquetTable(Table):
             # columns up front, which costs memory in proportion to the file. A read
             # buffer streams each column chunk instead of holding it whole: 1,000,000 x
             # 100 float32 columns peak at 51 MiB of Arrow memory instead of 68.
-            self._file = pq.ParquetFile(source, pre_buffer=False, buffer_size=READ_BUFFER)
+            self._handle = _openable(source)
+            self._file = pq.ParquetFile(self._handle, pre_buffer=False, buffer_size=READ_BUFFER)
         except (pa.ArrowException, OSError) as error:
             raise _corrupt(path, error) from error
         self.columns = [column_of(field) for field in self._file.schema_arrow]
@@ -87,7 +99,7 @@ class ParquetTable(Table):
         first_row = 0
         try:
             for groups, size in self._runs(rows):
-                mapped = pa.memory_map(self._source) if size <= MAP_BYTES else None
+                mapped = pa.memory_map(os.fsencode(self._source)) if size <= MAP_BYTES else None
                 file = self._file
                 if mapped is not None:
                     file = pq.ParquetFile(mapped, metadata=self._metadata, pre_buffer=False)
@@ -109,3 +121,5 @@ class ParquetTable(Table):
     def close(self) -> None:
         """Close the file."""
         self._file.close()
+        if isinstance(self._handle, pa.NativeFile):
+            self._handle.close()
