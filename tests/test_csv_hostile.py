@@ -235,14 +235,20 @@ def test_blank_lines_at_the_end_of_a_long_file_are_not_rows(tmp_path, request, s
     [
         (HEADER + ROW + "\n" + ROW, 3),
         (HEADER + ROW * 3 + "\r\n" + ROW + "\n\n", 5),
-        ("label\n0\n1\n\n1\n", 4),
+        ("a,b,c,label\n" + "0.2,0.3,0.5,1\n" * 7 + "\n" + "0.2,0.3,0.5,1\n", 9),
     ],
 )
 def test_a_blank_line_inside_the_data_is_an_error_at_its_line(tmp_path, gz, text, line):
     path = _write(tmp_path / ("b.csv.gz" if gz else "b.csv"), text, gz)
+    assert_bad_input(invoke("eval", path), f"{path}: line {line}: blank line")
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_an_empty_line_inside_a_one_column_file_is_a_missing_value(tmp_path, gz):
+    """One column: an empty line is an empty field, and stays a row with a missing label."""
+    path = _write(tmp_path / ("l.csv.gz" if gz else "l.csv"), "label\n0\n1\n\n1\n\n\n", gz)
     preds = _write(tmp_path / "p.csv", "a,b\n" + "0.5,0.5\n" * 4)
-    args = ("eval", preds, path) if text.startswith("label") else ("eval", path)
-    assert_bad_input(invoke(*args), f"{path}: line {line}: blank line")
+    assert_bad_input(invoke("eval", preds, path), f"{path}: row 2: label is missing")
 
 
 @pytest.mark.parametrize("segmented", [False, True])
@@ -309,3 +315,10 @@ def test_other_formats_under_a_name_that_is_not_utf8_are_read(tmp_path, suffix):
     done = _run("eval", odd, "--format", "json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["n_samples"] == 2
+
+
+@pytest.mark.parametrize("missing", [",,", "nan,NA,", "nan,nan,nan"])
+def test_a_line_of_missing_values_is_not_taken_for_a_blank_line(tmp_path, missing):
+    path = _write(tmp_path / "m.csv", HEADER + ROW + missing + "\n" + ROW)
+    line = assert_bad_input(invoke("eval", path), path, "row 1:")
+    assert "blank" not in line

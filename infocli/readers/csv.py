@@ -361,11 +361,14 @@ class CsvTable(Table):
         """A parsed batch as a :class:`Batch`, with an error at the first blank line inside
         the data (those the file ends with were left out).
 
-        pyarrow reads a blank line as a row with no values; such a row of a batch holding
-        every column of the file is taken for one. A null in the first column is looked
-        for only (its count is known), so batches without one cost nothing more.
+        pyarrow reads a blank line as a row with no values. A row of a batch holding every
+        column of the file with none is looked for only where the first column has a null
+        (its count is known), so other batches cost nothing more; its line is then read
+        again to tell a blank line from one of missing values. In a one-column file an
+        empty field is an empty line, and stays a missing value.
         """
-        if record_batch.column(0).null_count and record_batch.num_columns == len(self.columns):
+        width = len(self.columns)
+        if record_batch.column(0).null_count and record_batch.num_columns == width > 1:
             import pyarrow.compute as pc  # only where a value is missing: it costs start-up time
 
             empty = None
@@ -375,7 +378,7 @@ class CsvTable(Table):
                     none = pc.or_(none, pc.equal(array, ""))
                 empty = none if empty is None else pc.and_(empty, none)
             row = pc.index(empty, True).as_py()
-            if row >= 0:
+            if row >= 0 and self._blank(first_row + row + 2):
                 raise InfoCliError(
                     f"blank line; expected {len(self.columns)} field{'s' * (len(self.columns) > 1)}",
                     path=self.path,
@@ -383,6 +386,17 @@ class CsvTable(Table):
                     hint="Remove the blank lines inside the data",
                 )
         return to_batch(record_batch, matrix, vectors, self.path, first_row)
+
+    def _blank(self, line: int) -> bool:
+        """Whether the 1-based ``line`` of the file is empty (read again: an error path)."""
+        number, rest = 1, b""
+        with self._stream() as stream:
+            while chunk := stream.read(_BLOCK_BYTES):
+                *lines, rest = (rest + chunk).split(b"\n")
+                if number + len(lines) > line:
+                    return lines[line - number].rstrip(b"\r") == b""
+                number += len(lines)
+        return number == line and rest.rstrip(b"\r") == b""
 
     def _segments(self, least: int) -> tuple[int, list[tuple[int, int]]]:
         """The header line's bytes, and byte ranges of the file cut at line ends about
