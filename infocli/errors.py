@@ -52,8 +52,8 @@ def shown(text: str) -> str:
     """A name as it can be shown on a terminal, escaped where it is not printable.
 
     Control characters (ANSI escapes, carriage returns, line breaks, other C0 and C1
-    characters, DEL), format characters and lone surrogates (undecodable bytes of a file
-    name) are written as ``repr`` writes them (``\\x1b``, ``\\n``, ``\\udcff``); every
+    characters, DEL) and format characters are written as ``repr`` writes them (``\\x1b``,
+    ``\\n``), and the undecodable bytes of a file name as the bytes (``\\xff``); every
     other character is kept as it is.
 
     Args:
@@ -64,7 +64,11 @@ def shown(text: str) -> str:
     """
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    # An undecodable byte of a file name (a surrogate escape) is shown as the byte, \xNN.
+    return "".join(
+        c if c.isprintable() else f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else repr(c)[1:-1]
+        for c in text
+    )
 
 
 class InfoCliError(Exception):

@@ -118,6 +118,9 @@ def _columns(table: Table, options: PerplexityOptions) -> dict[str, str]:
         if name is None:
             continue
         column = table.require(name, options_of[role])
+        found = table.non_number(name) if column.kind == "string" and role != "seq" else None
+        if found is not None:  # a number column with a bad field: name its row
+            raise found
         if column.kind not in allowed.get(role, ("number",)):
             raise InfoCliError(
                 f"column {name!r} ({options_of[role]}) has type {column.type}; "

@@ -10,6 +10,7 @@ merge, and :func:`signature` is built from them alone.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,7 +128,7 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
         pred_cols = [c.name for c in preds.columns if c.name != name]
         if not pred_cols:
             raise InfoCliError(f"no prediction columns besides {name!r}", path=preds.path)
-    duplicates = sorted({c for c in pred_cols if pred_cols.count(c) > 1})
+    duplicates = sorted(c for c, n in Counter(pred_cols).items() if n > 1)
     if duplicates:
         raise InfoCliError(
             f"column name {duplicates[0]!r} appears more than once among the prediction columns",
@@ -139,6 +140,10 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
         n_classes, binary, class_names = columns[0].width, False, None
     else:
         for column in columns:
+            found = preds.non_number(column.name) if column.kind == "string" else None
+            if found is not None:  # a number column with a bad field: name its row
+                found.hint = f"Pass {param('pred_cols')} to choose the class columns"
+                raise found
             if column.kind != "number" and preds.unnamed:
                 raise InfoCliError(f"the array holds {column.type}; expected numbers", path=preds.path)
             if column.kind != "number":

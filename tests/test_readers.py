@@ -249,7 +249,7 @@ def test_csv_with_quotes_in_values_is_parsed_by_one_parser_from_the_first_quoted
 
 @pytest.mark.parametrize("end", ["\n", "\r\n"])
 def test_csv_line_numbers_in_later_segments_count_blank_lines(tmp_path, small_segments, end):
-    """A blank line is a row (of missing values), so rows and lines stay in step."""
+    """A blank line inside the data is an error at its line, before a later bad line."""
     good = "0.2,0.3,0.5\n"
     text = "a,b,c\n" + good * 100 + "\n" + good * 100 + "0.2,0.8\n" + good
     path = tmp_path / "blank.csv"
@@ -257,8 +257,8 @@ def test_csv_line_numbers_in_later_segments_count_blank_lines(tmp_path, small_se
     with pytest.raises(InfoCliError) as info:
         _read_all(str(path), ["a", "b", "c"], [], 10)
     assert len(small_segments) > 3
-    assert info.value.line == 203
-    assert "expected 3 fields, got 2" in info.value.message
+    assert info.value.line == 102
+    assert "blank line; expected 3 fields" in info.value.message
 
 
 def test_gzipped_csv_is_parsed_by_one_parser(tmp_path, matrix, small_segments):

@@ -16,6 +16,7 @@ from infocli.errors import InfoCliError
 from infocli.readers.table import Batch, Column, Table, WatchedFile, changed_error
 
 _MAGIC = b"\x93NUMPY"
+_MAX_HEADER_BYTES = 64 << 20
 
 # What NumPy's header parser raises on a damaged header: its own ValueError, and the
 # errors of Python's literal parser and of dtype construction that it lets through.
@@ -51,7 +52,9 @@ def _header(file: BinaryIO, size: int, path: str) -> tuple[tuple[int, ...], bool
         if version not in ((1, 0), (2, 0), (3, 0)):
             raise ValueError(f"unknown format version {version[0]}.{version[1]}")
         read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
-        shape, fortran_order, dtype = read(file)
+        # A structured array of many fields has a long header (40,000 fields: 749 kB);
+        # it is a Python literal, read without unpickling.
+        shape, fortran_order, dtype = read(file, max_header_size=_MAX_HEADER_BYTES)
     except _HEADER_ERRORS as error:
         raise _corrupt(" ".join(str(error).split()) or type(error).__name__, path) from error
     if any(n < 0 for n in shape):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
@@ -41,7 +42,7 @@ class ParquetTable(Table):
     def __init__(self, source: str, path: str) -> None:
         self.path = path
         # One open file for every read, watched for changes by another process.
-        self._handle = pa.OSFile(source)
+        self._handle = pa.OSFile(os.fsencode(source))  # bytes: the name need not be UTF-8
         try:
             self._watched = WatchedFile(self._handle.fileno(), path)
             # pre_buffer=False: the default buffers every row group of the requested

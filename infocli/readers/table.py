@@ -247,7 +247,15 @@ class Table(ABC):
         Returns:
             The column, if there is one.
         """
-        return next((c for c in self.columns if c.name == name), None)
+        # Looked up by name from a dict, so that naming every column of a wide table is
+        # linear in the columns; the first column of a repeated name, as a search finds.
+        columns, by_name = self.__dict__.get("_by_name", (None, {}))
+        if columns is not self.columns:
+            by_name = {}
+            for c in self.columns:
+                by_name.setdefault(c.name, c)
+            self._by_name = (self.columns, by_name)
+        return by_name.get(name)
 
     def require(self, name: str, option: str) -> Column:
         """The column called ``name``, or an error that lists the columns there are.
@@ -280,6 +288,18 @@ class Table(ABC):
     def unnamed(self) -> bool:
         """Whether the file is one unnamed array (a plain .npy), with no columns to choose."""
         return len(self.columns) == 1 and self.columns[0].name == ""
+
+    def non_number(self, name: str) -> InfoCliError | None:
+        """Where a text file's column that is not typed as numbers first holds no number.
+
+        Args:
+            name: A column.
+
+        Returns:
+            An error naming the row and the value, for formats whose types come from their
+            values (CSV); None otherwise.
+        """
+        return None
 
     @abstractmethod
     def batches(
