@@ -19,12 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.special import softmax
 
-from cli_helpers import assert_bad_input, invoke, run_json
 from infocli.evaluate import evaluate_arrays
 from infocli.metrics.state import EvalState
 from infocli.metrics.tokens import TokenState
+from infocli.perplexity import PerplexityOptions
 
 from .conftest import SAMPLE_DATA, InputFiles
+from cli_helpers import assert_bad_input, invoke, run_json
 
 REL = 1e-12
 """Relative tolerance of a merged report against the one-file report (same sums, another order)."""
@@ -72,7 +73,7 @@ def _problem(rng: np.random.Generator, form: str, n: int) -> tuple[np.ndarray, n
     flags: list[str] = []
     if form == "probs":
         preds = _probs(rng, n, c, zeros=True)
-        off = rng.random(n) < 0.3  # rows summing to 1 only within --tol: renormalised
+        off = (rng.random(n) < 0.3) & (preds.max(axis=1) < 0.99)  # rows summing to 1 within --tol only
         preds[off] *= 1 + 4e-4
     elif form in ("logits", "temperature"):
         preds = rng.normal(scale=3.0, size=(n, c)) + 1.5
@@ -437,7 +438,13 @@ def test_eval_state_json_round_trip_is_exact(seed, n, form, scale) -> None:
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 50), ids=st.sampled_from(("none", "int", "str")))
 def test_token_state_json_round_trip_is_exact(seed, n, ids) -> None:
     rng = np.random.default_rng(seed)
-    state = TokenState({"logprob_base": "e"}, top=3)
+    seq_col = None if ids == "none" else "seq"
+    options = PerplexityOptions(seq_col=seq_col, mask_col="mask", bytes_col="bytes", words_col="words", top=3)
+    state = TokenState(
+        options.settings(),
+        [{"tokens": {"path": "t.parquet", "format": "parquet", "kind": "logprobs"}}],
+        top=3,
+    )
     for a in range(0, n, 7):
         b = min(n, a + 7)
         seq = rng.integers(0, 4, size=b - a)
@@ -459,3 +466,215 @@ def test_token_state_json_round_trip_is_exact(seed, n, ids) -> None:
         a, b = state.compute(base), back.compute(base)
         assert _same_bits(a.metrics, b.metrics) and _same_bits(a.standard_error, b.standard_error)
         assert a.worst == b.worst
+
+
+# ------------------------------------------------------------------------------ bad state files
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> dict[str, Any]:
+    """Valid state files (eval, eval under other settings, perplexity) and an eval report."""
+    folder = tmp_path_factory.mktemp("saved")
+    files = InputFiles(folder)
+    probs, logits = SAMPLE_DATA / "probs.parquet", SAMPLE_DATA / "logits.npy"
+    labels = SAMPLE_DATA / "labels.parquet"
+    runs = {
+        "eval": ["eval", probs, labels],
+        "eps0": ["eval", probs, labels, "--eps", "0"],
+        "logits": ["eval", logits, SAMPLE_DATA / "labels.npy"],
+        "logits_t2": ["eval", logits, SAMPLE_DATA / "labels.npy", "--temperature", "2"],
+        "abc": [
+            "eval",
+            files.preds(np.full((3, 3), 1 / 3), "csv", columns=["a", "b", "c"]),
+            files.labels(np.arange(3)),
+        ],
+        "abd": [
+            "eval",
+            files.preds(np.full((3, 3), 1 / 3), "csv", columns=["a", "b", "d"]),
+            files.labels(np.arange(3)),
+        ],
+        "tokens": ["perplexity", SAMPLE_DATA / "tokens.parquet", *TOKEN_FLAGS],
+    }
+    paths: dict[str, Any] = {}
+    for name, args in runs.items():
+        paths[name] = folder / f"{name}.json"
+        _save(args, paths[name])
+    paths["report"] = folder / "report.json"
+    result = invoke("eval", probs, labels, "--format", "json", "--output", paths["report"])
+    assert result.exit_code == 0
+    paths["folder"] = folder
+    return paths
+
+
+def _write_text(saved: dict[str, Any], name: str, text: str) -> Path:
+    path = saved["folder"] / name
+    path.write_text(text)
+    return path
+
+
+def _mutated(saved: dict[str, Any], which: str, change: Any) -> Path:
+    """A copy of a saved state with ``change(data)`` applied."""
+    data = json.loads(Path(saved[which]).read_text())
+    change(data)
+    return _write_text(saved, f"bad-{which}-{abs(hash(repr(data)))}.json", json.dumps(data))
+
+
+def _set(*keys: Any, value: Any) -> Any:
+    def change(data: dict[str, Any]) -> None:
+        for key in keys[:-1]:
+            data = data[key]
+        data[keys[-1]] = value
+
+    return change
+
+
+TEXTS = {
+    "truncated": (lambda text: text[: len(text) // 2], ["not JSON, or truncated"]),
+    "not-json": (lambda text: "entropy,cross_entropy\n1,2\n", ["not JSON"]),
+    "empty": (lambda text: "", ["is empty"]),
+    "whitespace": (lambda text: "  \n", ["is empty"]),
+    "a-list": (lambda text: "[1, 2]", ["not a state file"]),
+    "bare-nan": (lambda text: text.replace('"sum": 0.0', '"sum": NaN', 1), ["NaN"]),
+    "bare-infinity": (lambda text: text.replace('"sum": 0.0', '"sum": Infinity', 1), ["Infinity"]),
+}
+
+
+@pytest.mark.parametrize("case", list(TEXTS))
+def test_a_state_file_that_is_not_state_json_is_refused(saved, case) -> None:
+    edit, words = TEXTS[case]
+    text = Path(saved["eval"]).read_text()
+    assert '"sum": 0.0' in text  # the target entropy of class labels
+    bad = _write_text(saved, f"{case}.json", edit(text))
+    assert_bad_input(invoke("merge", bad), str(bad), *words)
+    assert_bad_input(invoke("merge", saved["eval"], bad), str(bad), *words)
+
+
+IMPOSSIBLE = {
+    "newer format": ("eval", _set("format_version", value=2), ["format_version 2 is newer", "Upgrade"]),
+    "no format": ("eval", lambda d: d.pop("format_version"), ["not a state"]),
+    "format text": ("eval", _set("format_version", value="1"), ["format_version"]),
+    "other command": ("eval", _set("command", value="trend"), ["trend"]),
+    "negative n_clipped": ("eval", _set("n_clipped", value=-1), ["n_clipped", "-1"]),
+    "negative n_ignored": ("eval", _set("n_ignored", value=-3), ["n_ignored", "-3"]),
+    "negative rows": ("eval", _set("statistics", "entropy", "n", value=-1000), ["statistics.entropy.n"]),
+    "fractional count": ("eval", _set("n_ignored", value=1.5), ["n_ignored", "1.5"]),
+    "clipped > terms": ("eval", _set("n_clipped", value=10**9), ["n_clipped", "more than"]),
+    "nan sum": (
+        "eval",
+        _set("statistics", "cross_entropy", "sum", value="nan"),
+        ["cross_entropy.sum", "NaN"],
+    ),
+    "nan spread": ("eval", _set("statistics", "entropy", "m2", value="nan"), ["entropy.m2"]),
+    "text sum": ("eval", _set("statistics", "entropy", "sum", value="1.5"), ["entropy.sum"]),
+    "n_samples": ("eval", _set("n_samples", value=999), ["n_samples is 999"]),
+    "rows differ": ("eval", _set("statistics", "accuracy", "n", value=999), ["accuracy"]),
+    "hits > rows": ("eval", _set("statistics", "accuracy", "sum", value=1001.0), ["accuracy.sum"]),
+    "n_renormalised": ("eval", _set("n_renormalised", value=4), ["n_renormalised"]),
+    "no settings": ("eval", lambda d: d.pop("settings"), ["settings"]),
+    "no statistics": ("eval", lambda d: d["statistics"].pop("entropy"), ["statistics"]),
+    "inputs": ("eval", _set("inputs", value="probs.parquet"), ["inputs"]),
+    "infinite entropy": (
+        "eval",
+        _set("statistics", "entropy", "sum", value="inf"),
+        ["entropy.sum", "infinite"],
+    ),
+    "infinite loss, eps > 0": ("eval", _set("statistics", "cross_entropy", "sum", value="inf"), ["infinite"]),
+    "infinite spread": ("eval", _set("statistics", "entropy", "m2", value="inf"), ["entropy.m2"]),
+    "fractional hits": ("eval", _set("statistics", "accuracy", "sum", value=700.5), ["accuracy.sum"]),
+    "target entropy of labels": (
+        "eval",
+        _set("statistics", "target_entropy", "sum", value=3.0),
+        ["target_entropy"],
+    ),
+    "clipped at eps 0": ("eps0", _set("n_clipped", value=1), ["n_clipped"]),
+    "renormalised > rows": (
+        "eval",
+        lambda d: d.update(
+            renormalised=[{"path": "a", "count": 10**6, "first_row": 0, "first_sum": 1.0}],
+            n_renormalised=10**6,
+        ),
+        ["renormalised", "more than"],
+    ),
+    "renormalised sum": (
+        "eval",
+        lambda d: d.update(
+            renormalised=[{"path": "a", "count": 1, "first_row": 0, "first_sum": "nan"}], n_renormalised=1
+        ),
+        ["first_sum"],
+    ),
+    "binary of 5 classes": ("eval", _set("settings", "binary", value=True), ["binary"]),
+    "class names of another count": ("eval", _set("settings", "class_names", value=["a"]), ["class_names"]),
+    "masked counts": ("tokens", _set("masked_counts", value=10**9), ["masked_counts"]),
+    "no settings keys": ("eval", _set("settings", value={}), ["settings.kind is missing"]),
+    "unknown setting": ("eval", _set("settings", "seed", value=1), ["settings.seed"]),
+    "unknown kind": ("eval", _set("settings", "kind", value="scores"), ["settings.kind", "scores"]),
+    "classes as text": ("eval", _set("settings", "n_classes", value="five"), ["settings.n_classes"]),
+    "settings version": ("eval", _set("settings", "format_version", value=2), ["settings.format_version"]),
+    "no inputs": ("eval", _set("inputs", value=[]), ["inputs"]),
+    "input without labels key": ("eval", _set("inputs", value=[{"predictions": {}}]), ["inputs"]),
+    "input as text": ("tokens", _set("inputs", value=[{"tokens": "t.parquet"}]), ["inputs"]),
+    "token settings": ("tokens", _set("settings", value={}), ["settings.logprob_base is missing"]),
+    "negative token sum": ("tokens", _set("tokens", "sum", value=-1.0), ["tokens.sum"]),
+    "token sum differs": ("tokens", _set("tokens", "sum", value=1.0), ["tokens.sum"]),
+    "bytes differ": ("tokens", _set("total_bytes", value=1.0), ["total_bytes"]),
+    "bytes missing": ("tokens", _set("total_bytes", value=None), ["total_bytes", "settings.bytes"]),
+    "ids without seq": ("tokens", _set("settings", "seq", value=False), ["one sequence"]),
+    "zero tokens": ("tokens", _set("sequences", "tokens", 0, value=0), ["no tokens"]),
+    "negative tokens": ("tokens", _set("n_tokens", value=-1), ["n_tokens"]),
+    "tokens differ": ("tokens", _set("n_tokens", value=1), ["n_tokens"]),
+    "nan nll": ("tokens", _set("sequences", "nll", 0, value="nan"), ["NaN"]),
+    "nan token sum": ("tokens", _set("tokens", "sum", value="nan"), ["tokens.sum", "NaN"]),
+    "negative masked": ("tokens", _set("n_masked", value=-2), ["n_masked"]),
+    "negative bytes": ("tokens", _set("total_bytes", value=-1.0), ["total_bytes"]),
+    "ragged sequences": ("tokens", lambda d: d["sequences"]["ids"].pop(), ["sequences"]),
+    "repeated id": (
+        "tokens",
+        lambda d: d["sequences"]["ids"].__setitem__(1, d["sequences"]["ids"][0]),
+        ["twice"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(IMPOSSIBLE))
+def test_a_state_with_impossible_contents_is_refused_naming_the_file(saved, case) -> None:
+    which, change, words = IMPOSSIBLE[case]
+    bad = _mutated(saved, which, change)
+    assert_bad_input(invoke("merge", bad), str(bad), *words)
+    assert_bad_input(invoke("merge", saved[which], bad, "--format", "json"), str(bad), *words)
+
+
+def test_a_report_where_a_state_is_expected_is_refused(saved) -> None:
+    assert_bad_input(
+        invoke("merge", saved["eval"], saved["report"]), str(saved["report"]), "a report", "--save-state"
+    )
+
+
+def test_states_of_two_commands_are_refused(saved) -> None:
+    assert_bad_input(
+        invoke("merge", saved["eval"], saved["tokens"]), str(saved["tokens"]), "perplexity", "eval"
+    )
+    assert_bad_input(
+        invoke("merge", saved["tokens"], saved["eval"]), str(saved["eval"]), "perplexity", "eval"
+    )
+
+
+@pytest.mark.parametrize(
+    "first, second, difference",
+    [
+        ("eval", "eps0", "eps 1e-12 vs 0.0"),
+        ("logits", "logits_t2", "temperature 1.0 vs 2.0"),
+        ("abc", "abd", "classes a,b,c vs a,b,d"),
+        ("eval", "logits", "kind probs vs logits"),
+    ],
+)
+def test_states_of_different_settings_are_refused_naming_the_difference(
+    saved, first, second, difference
+) -> None:
+    line = assert_bad_input(invoke("merge", saved[first], saved[second]), str(saved[second]), difference)
+    assert str(saved[first]) in line
+
+
+def test_a_missing_state_file_is_refused(saved) -> None:
+    missing = saved["folder"] / "nope.json"
+    assert_bad_input(invoke("merge", saved["eval"], missing), str(missing), "no such file")
+    assert_bad_input(invoke("merge", saved["folder"]), str(saved["folder"]), "directory")
