@@ -24,9 +24,6 @@ from infocli.metrics.scores import Scorer
 from infocli.metrics.state import FORMAT_VERSION
 from infocli.readers import Table
 
-LABEL_FORMS = ("index", "name", "dist")
-"""Class indices, class names, or target distributions."""
-
 
 @dataclass(frozen=True)
 class EvalOptions:
@@ -99,7 +96,7 @@ class Layout:
     class_names: list[str] | None  # the classes' names, for class-name labels
     column_names: list[str] | None  # the prediction columns' names, for messages
     label_source: Table | None = None
-    label_form: str | None = None  # one of LABEL_FORMS
+    label_form: str | None = None  # one of infocli.metrics.state.LABEL_FORMS
     label_vector: str | None = None
     target_cols: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # what the report warns of the layout

@@ -9,17 +9,21 @@ through a JSON file with every float64 written so that it reads back bit for bit
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from infocli import __version__
 from infocli.errors import InfoCliError
+from infocli.metrics.inputs import KINDS
 from infocli.metrics.moments import Moments
 from infocli.metrics.registry import UNITS, metrics_of
 
 FORMAT_VERSION = 1
 """The version of the state-file format this infocli writes and reads."""
+
+LABEL_FORMS = ("index", "name", "dist")
+"""Class indices, class names, or target distributions."""
 
 _SHOWN = {"temperature": "temperature", "class_names": "classes", "n_classes": "n_classes"}
 
@@ -123,6 +127,116 @@ def count(value: Any, what: str) -> int:
     return value
 
 
+Check = tuple[Callable[[Any], bool], str]
+"""A setting's test, and what it expects (for the message)."""
+
+
+def real(low: float, *, strict: bool = False) -> Check:
+    def test(x: Any) -> bool:
+        return _number(x) and math.isfinite(x) and (x > low if strict else x >= low)
+
+    return test, f"a number {'>' if strict else '>='} {low:g}"
+
+
+def one_of(*values: Any) -> Check:
+    return (lambda x: x in values and not isinstance(x, bool)), "one of " + ", ".join(map(_show, values))
+
+
+def optional(check: Check) -> Check:
+    return (lambda x: x is None or check[0](x)), f"null or {check[1]}"
+
+
+BOOL: Check = (lambda x: isinstance(x, bool)), "true or false"
+INTEGER: Check = (lambda x: isinstance(x, int) and not isinstance(x, bool)), "an integer"
+POSITIVE: Check = (lambda x: INTEGER[0](x) and x >= 1), "an integer >= 1"
+NAMES: Check = (lambda x: isinstance(x, list) and all(isinstance(v, str) for v in x)), "a list of names"
+
+EVAL_SETTINGS: dict[str, Check] = {
+    "kind": one_of(*KINDS),
+    "binary": BOOL,
+    "label_form": optional(one_of(*LABEL_FORMS)),
+    "target_kind": optional(one_of(*KINDS)),
+    "n_classes": POSITIVE,
+    "class_names": optional(NAMES),
+    "eps": real(0.0),
+    "temperature": real(0.0, strict=True),
+    "tol": real(0.0, strict=True),
+    "ignore_index": optional(INTEGER),
+    "format_version": POSITIVE,
+}
+"""The settings an eval state holds, each with its test."""
+
+
+def check_settings_shape(data: Mapping[str, Any], schema: Mapping[str, Check]) -> dict[str, Any]:
+    """A state file's settings, refused unless they hold exactly the keys of ``schema``,
+    each passing its test, and the file's own format version.
+
+    Args:
+        data: The state file's content.
+        schema: Setting name -> (test, what it expects).
+
+    Returns:
+        The settings.
+
+    Raises:
+        InfoCliError: Naming the first setting that is missing, unknown or wrong.
+    """
+    settings = data.get("settings")
+    if not isinstance(settings, dict):
+        raise InfoCliError("settings are missing")
+    for key in dict.fromkeys([*schema, *settings]):
+        if key not in settings or key not in schema:
+            what = "missing" if key in schema else "not a setting of this command"
+            raise InfoCliError(f"settings.{key} is {what}")
+        test, expected = schema[key]
+        if not test(settings[key]):
+            raise InfoCliError(f"settings.{key} is {settings[key]!r}; expected {expected}")
+    if settings["format_version"] != data.get("format_version"):
+        raise InfoCliError(
+            f"settings.format_version {settings['format_version']!r} is not the file's "
+            f"format_version {data.get('format_version')!r}"
+        )
+    return settings
+
+
+def check_inputs(value: Any, roles: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A state file's inputs: at least one part, each naming its files by role.
+
+    Args:
+        value: The ``inputs`` list.
+        roles: The roles of a part (``predictions``, ``labels``; ``tokens``); every role but
+            the first may be null.
+
+    Returns:
+        The inputs.
+
+    Raises:
+        InfoCliError: Not a list of such parts.
+    """
+    fields = ("path", "format", "kind")
+
+    def described(info: Any) -> bool:
+        return (
+            isinstance(info, dict)
+            and set(info) == set(fields)
+            and all(isinstance(info[f], str) for f in fields)
+        )
+
+    if not isinstance(value, list) or not value:
+        raise InfoCliError("inputs must be a non-empty list of input descriptions")
+    for part in value:
+        if not (
+            isinstance(part, dict)
+            and set(part) == set(roles)
+            and described(part[roles[0]])
+            and all(part[r] is None or described(part[r]) for r in roles[1:])
+        ):
+            raise InfoCliError(
+                f"inputs holds {part!r}; expected {', '.join(roles)}, each with {', '.join(fields)}"
+            )
+    return value
+
+
 def moments_to_dict(m: Moments) -> dict[str, Any]:
     """A :class:`Moments` as JSON-ready numbers."""
     return {"n": m.n, "sum": to_json_float(m.total), "m2": to_json_float(m.m2)}
@@ -141,8 +255,8 @@ def moments_from_dict(d: Any, what: str) -> Moments:
     m2 = from_json_float(d.get("m2"), f"{what}.m2")
     if math.isnan(total):
         raise InfoCliError(f"{what}.sum is NaN, which no valid input gives")
-    if math.isfinite(total) and not m2 >= 0:
-        raise InfoCliError(f"{what}.m2 is {m2!r}; expected a number >= 0")
+    if math.isfinite(total) and not 0 <= m2 < math.inf:
+        raise InfoCliError(f"{what}.m2 is {m2!r}; expected a finite number >= 0")
     if n == 0 and (total != 0 or m2 != 0):
         raise InfoCliError(f"{what} has no values but a sum of {total!r}")
     return Moments(n, total, m2)
@@ -378,14 +492,12 @@ class EvalState:
             InfoCliError: A missing field, a negative count, more clipped terms than
                 scored terms, a NaN sum, or counts that do not add up.
         """
-        settings = data.get("settings")
-        if not isinstance(settings, dict):
-            raise InfoCliError("settings are missing")
+        settings = check_settings_shape(data, EVAL_SETTINGS)
         raw = data.get("statistics")
         if not isinstance(raw, dict) or set(raw) != set(STATISTICS):
             raise InfoCliError(f"statistics must hold exactly {', '.join(STATISTICS)}")
         stats = {name: moments_from_dict(raw[name], f"statistics.{name}") for name in STATISTICS}
-        state = cls(settings, _inputs(data.get("inputs")), stats)
+        state = cls(settings, check_inputs(data.get("inputs"), ("predictions", "labels")), stats)
         state.n_clipped = count(data.get("n_clipped"), "n_clipped")
         state.n_ignored = count(data.get("n_ignored"), "n_ignored")
         for note in data.get("renormalised") or []:
@@ -406,21 +518,45 @@ class EvalState:
         for name in ("target_entropy", "kl_divergence", "accuracy", "cross_entropy"):
             if stats[name].n not in (0, n) or stats[name].n != with_targets:
                 raise InfoCliError(f"statistics.{name} holds {stats[name].n} rows; expected {with_targets}")
-        terms = with_targets * max(1, int(settings.get("n_classes") or 1))
+        terms = with_targets * settings["n_classes"] if settings["eps"] > 0 else 0
         if state.n_clipped > terms:
             raise InfoCliError(f"n_clipped is {state.n_clipped}, more than the {terms} terms scored")
         hits = stats["accuracy"].total
-        if not 0 <= hits <= stats["accuracy"].n:
-            raise InfoCliError(f"statistics.accuracy.sum is {hits!r}; expected 0 to {stats['accuracy'].n}")
+        if not (0 <= hits <= stats["accuracy"].n and hits == int(hits)):
+            raise InfoCliError(
+                f"statistics.accuracy.sum is {hits!r}; expected a whole number of hits, 0 to {stats['accuracy'].n}"
+            )
+        if stats["entropy"].total == math.inf:  # H(q) <= log n_classes on every row
+            raise InfoCliError("statistics.entropy.sum is infinite, which no valid input gives")
+        if settings["eps"] > 0 and stats["cross_entropy"].total == math.inf:
+            raise InfoCliError("statistics.cross_entropy.sum is infinite, which eps > 0 rules out")
+        if settings["label_form"] in ("index", "name") and (
+            stats["target_entropy"] != Moments(with_targets, 0.0, 0.0)
+            or stats["kl_divergence"] != stats["cross_entropy"]
+        ):
+            raise InfoCliError(
+                "for class labels, statistics.target_entropy must be 0 and kl_divergence equal cross_entropy"
+            )
+        for note in state.renormalised.values():
+            if note.count > n:
+                raise InfoCliError(
+                    f"renormalised lists {note.count} rows of {note.path}, more than the {n} scored"
+                )
+            if not abs(note.first_sum - 1) <= settings["tol"]:
+                raise InfoCliError(
+                    f"renormalised.first_sum is {note.first_sum!r}; a renormalised row sums to 1 within "
+                    f"tol {settings['tol']!r}"
+                )
+        names = settings["class_names"]
+        if settings["binary"] and (settings["n_classes"] != 2 or names is not None):
+            raise InfoCliError("a binary state has 2 unnamed classes")
+        if names is not None and len(names) != settings["n_classes"]:
+            raise InfoCliError(
+                f"settings.class_names lists {len(names)} classes but n_classes is {settings['n_classes']}"
+            )
         if count(data.get("n_renormalised", state.n_renormalised), "n_renormalised") != state.n_renormalised:
             raise InfoCliError("n_renormalised does not match the renormalised rows listed")
         return state
-
-
-def _inputs(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise InfoCliError("inputs must be a list of input descriptions")
-    return value
 
 
 def exp_or_inf(x: float) -> float:

@@ -32,13 +32,19 @@ from infocli.errors import InfoCliError
 from infocli.metrics.moments import Moments
 from infocli.metrics.registry import LN_BASE as _LOG
 from infocli.metrics.state import (
+    BOOL,
     FORMAT_VERSION,
+    POSITIVE,
+    Check,
+    check_inputs,
     check_mergeable,
+    check_settings_shape,
     count,
     exp_or_inf,
     from_json_float,
     moments_from_dict,
     moments_to_dict,
+    one_of,
     to_json_float,
 )
 
@@ -416,22 +422,30 @@ class TokenState:
             InfoCliError: A missing field, a negative count, a NaN sum, or sums that do
                 not add up.
         """
-        settings = data.get("settings")
-        if not isinstance(settings, dict):
-            raise InfoCliError("settings are missing")
-        inputs = data.get("inputs")
-        if not isinstance(inputs, list) or not all(isinstance(v, dict) and "tokens" in v for v in inputs):
-            raise InfoCliError("inputs must be a list of input descriptions")
+        settings = check_settings_shape(data, TOKEN_SETTINGS)
+        inputs = check_inputs(data.get("inputs"), ("tokens",))
         state = cls(settings, inputs, count(data.get("top"), "top"))
         state.tokens = moments_from_dict(data.get("tokens"), "tokens")
+        if state.tokens.total < 0:  # every token's NLL is >= 0
+            raise InfoCliError(f"tokens.sum is {state.tokens.total!r}; expected a number >= 0")
         state.n_masked = count(data.get("n_masked"), "n_masked")
         state.masked_counts = count(data.get("masked_counts"), "masked_counts")
+        if state.masked_counts > 2 * state.n_masked:  # a byte and a word count per masked row
+            raise InfoCliError(
+                f"masked_counts is {state.masked_counts}, more than the byte and word counts of "
+                f"{state.n_masked} masked rows"
+            )
         if count(data.get("n_tokens"), "n_tokens") != state.tokens.n:
             raise InfoCliError(
                 f"n_tokens is {data.get('n_tokens')!r} but the statistics hold {state.tokens.n}"
             )
         for name in ("bytes", "words"):
             total = data.get(f"total_{name}")
+            if (total is None) == settings[name]:
+                given = "given" if total is not None else "missing"
+                raise InfoCliError(
+                    f"total_{name} is {given}, but settings.{name} is {str(settings[name]).lower()}"
+                )
             if total is not None:
                 value = from_json_float(total, f"total_{name}")
                 if not 0 <= value < math.inf:
@@ -464,6 +478,17 @@ class TokenState:
             or (words < 0).any()
         ):
             raise InfoCliError("a sequence has a negative or non-finite byte or word count")
+        if not settings["seq"] and ids not in ([], [None]):
+            raise InfoCliError(
+                f"without sequence ids the tokens are one sequence, but {len(ids)} ids are listed"
+            )
+        for name, values in (("nll", nll), ("bytes", n_bytes), ("words", words)):
+            total = {"nll": state.tokens.total, "bytes": state.total_bytes, "words": state.total_words}[name]
+            if not _adds_up(values, total):
+                what = "tokens.sum" if name == "nll" else f"total_{name}"
+                raise InfoCliError(
+                    f"the sequences' {name} add up to {float(values.sum())!r}, not {what} {total!r}"
+                )
         if int(n_tokens.sum()) != state.tokens.n:
             raise InfoCliError(
                 f"the sequences hold {int(n_tokens.sum())} tokens but n_tokens is {state.tokens.n}"
@@ -471,6 +496,25 @@ class TokenState:
         if len(ids):
             state.sequences.add(state.sequences.codes(ids), nll, n_tokens, n_bytes, words)
         return state
+
+
+TOKEN_SETTINGS: dict[str, Check] = {
+    "logprob_base": one_of(*_LOG),
+    "seq": BOOL,
+    "mask": BOOL,
+    "bytes": BOOL,
+    "words": BOOL,
+    "format_version": POSITIVE,
+}
+"""The settings a token state holds, each with its test."""
+
+
+def _adds_up(values: np.ndarray, total: float) -> bool:
+    """Whether per-sequence sums add up to a corpus total, to float64 rounding (the same
+    values summed in another order)."""
+    if not np.isfinite(total) or not np.isfinite(values).all():
+        return bool(np.isinf(total) == np.isinf(values).any())
+    return abs(float(values.sum()) - total) <= 1e-9 * max(float(np.abs(values).sum()), abs(total)) + 1e-300
 
 
 def _counts(values: np.ndarray | None, what: str) -> np.ndarray | None:
