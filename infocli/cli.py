@@ -396,7 +396,9 @@ def eval_command(
     check_paths({"PREDS": preds, "LABELS": labels})
     _check_outputs([preds, labels], output=output, save_state=save_state)
     with _progress(no_progress) as on_progress:
-        evaluation = evaluate(preds, labels, options, gates=gates, on_progress=on_progress)
+        evaluation = evaluate(
+            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None
+        )
     _finish(_eval_outcome(evaluation, base.value, gates), output_format, output, quiet, save_state)
 
 
@@ -466,7 +468,7 @@ def perplexity_command(
     check_paths({"TOKENS": tokens})
     _check_outputs([tokens], output=output, save_state=save_state)
     with _progress(no_progress, "tokens") as on_progress:
-        run = perplexity(tokens, options, on_progress=on_progress)
+        run = perplexity(tokens, options, on_progress=on_progress, keep_empty=save_state is not None)
     _finish(_perplexity_outcome(run, base.value, gates), output_format, output, quiet, save_state)
 
 
@@ -631,6 +633,10 @@ def merge_command(
     _check_outputs(list(states), output=output, save_state=save_state)
     merged = merge_states([load_state(path) for path in states], states)
     gates = [parse_gate(expr, names_of(merged.command)) for expr in fail_if or []]
+    if not (merged.n_samples if merged.command == "eval" else merged.tokens.n):
+        raise InfoCliError(
+            "the states hold no rows to score: every row was ignored or masked", path=states[0]
+        )
     available = merged.compute(base.value).metrics
     check_available(gates, available, f"the merged {merged.command} states do not report it")
     if merged.command == "eval":

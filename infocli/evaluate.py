@@ -337,6 +337,7 @@ def evaluate(
     *,
     gates: Sequence[Gate] = (),
     on_progress: ProgressCallback | None = None,
+    keep_empty: bool = False,
 ) -> Evaluation:
     """Evaluate a predictions file against a labels file (or none).
 
@@ -347,6 +348,8 @@ def evaluate(
         gates: ``--fail-if`` gates, checked against the metrics this run can report
             before any data is read.
         on_progress: Called after each chunk with (rows done, total rows if known).
+        keep_empty: Return the evaluation of a part whose every row is ignored (a shard
+            whose state is saved), rather than refusing it.
 
     Returns:
         The evaluation.
@@ -362,7 +365,9 @@ def evaluate(
         labels = None
         if labels_path is not None:
             labels = stack.enter_context(open_table(labels_path, stdin_format=options.input_format))
-        return evaluate_tables(preds, labels, options, gates=gates, on_progress=on_progress)
+        return evaluate_tables(
+            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
+        )
 
 
 def evaluate_tables(
@@ -372,6 +377,7 @@ def evaluate_tables(
     *,
     gates: Sequence[Gate] = (),
     on_progress: ProgressCallback | None = None,
+    keep_empty: bool = False,
 ) -> Evaluation:
     """The evaluation pipeline, for open tables: plan -> aligned chunks -> states -> merge.
 
@@ -381,6 +387,7 @@ def evaluate_tables(
         options: The settings.
         gates: As for :func:`evaluate`.
         on_progress: As for :func:`evaluate`.
+        keep_empty: As for :func:`evaluate`.
 
     Returns:
         The evaluation.
@@ -413,11 +420,12 @@ def evaluate_tables(
     if state is None:
         state = EvalState(plan.settings())
     state.inputs = [plan.description()]
-    if state.n_samples == 0:
+    if state.n_samples == 0 and not (keep_empty and state.n_ignored):
         if state.n_ignored:
             raise InfoCliError(
                 f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to evaluate",
                 path=layout.label_source.path if layout.label_source else None,
+                hint=f"With {param('save_state')}, such a part is saved, for its ignored rows to be merged",
             )
         raise InfoCliError("no rows; expected at least one row of predictions", path=preds.path)
     ignored = eval_ignored(

@@ -142,7 +142,11 @@ def _sequence_ids(values: Any) -> tuple[np.ndarray, list[Hashable] | None]:
 
 
 def perplexity(
-    path: str, options: PerplexityOptions, *, on_progress: ProgressCallback | None = None
+    path: str,
+    options: PerplexityOptions,
+    *,
+    on_progress: ProgressCallback | None = None,
+    keep_empty: bool = False,
 ) -> PerplexityRun:
     """Corpus and per-sequence perplexity of a file of per-token log-probabilities.
 
@@ -150,6 +154,8 @@ def perplexity(
         path: The token file (CSV, Parquet, .npy), or ``-`` for stdin.
         options: The settings.
         on_progress: Called after each chunk with (rows done, total rows if known).
+        keep_empty: Return the run of a part whose every token is masked (a shard whose
+            state is saved), rather than refusing it.
 
     Returns:
         The run.
@@ -182,9 +188,13 @@ def perplexity(
                 raise error.at(table.path, row_offset=batch.first_row) from None
             if on_progress:
                 on_progress(batch.first_row + batch.n_rows, table.n_rows)
-        if state.tokens.n == 0:
+        if state.tokens.n == 0 and not (keep_empty and state.n_masked):
             if state.n_masked:
-                raise InfoCliError("every token is masked out; nothing to evaluate", path=table.path)
+                raise InfoCliError(
+                    "every token is masked out; nothing to evaluate",
+                    path=table.path,
+                    hint=f"With {param('save_state')}, such a part is saved, for its masked rows to be merged",
+                )
             raise InfoCliError("no rows; expected one row per token", path=table.path)
         state.inputs = [{"tokens": vars(InputInfo(table.path, table.format, "logprobs")).copy()}]
         ignored = perplexity_ignored(options, plain_array=columns == {"logprob": ""}, stdin=path == "-")

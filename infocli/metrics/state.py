@@ -167,6 +167,24 @@ EVAL_SETTINGS: dict[str, Check] = {
 """The settings an eval state holds, each with its test."""
 
 
+def header(state: Any) -> dict[str, Any]:
+    """What every state file starts with: its format, command, writer, settings and inputs.
+
+    Args:
+        state: An :class:`EvalState` or a token state.
+
+    Returns:
+        The first keys of its :meth:`to_dict`.
+    """
+    return {
+        "format_version": FORMAT_VERSION,
+        "command": state.command,
+        "infocli_version": __version__,
+        "settings": dict(state.settings),
+        "inputs": list(state.inputs),
+    }
+
+
 def check_settings_shape(data: Mapping[str, Any], schema: Mapping[str, Check]) -> dict[str, Any]:
     """A state file's settings, refused unless they hold exactly the keys of ``schema``,
     each passing its test, and the file's own format version.
@@ -353,7 +371,7 @@ class EvalState:
     @property
     def has_targets(self) -> bool:
         """Whether the rows came with labels or target distributions."""
-        return self.stats["cross_entropy"].n > 0
+        return self.settings.get("label_form") is not None or self.stats["cross_entropy"].n > 0
 
     def update(self, scores: Any) -> None:
         """Accumulate one chunk's per-row terms.
@@ -448,6 +466,11 @@ class EvalState:
             f"renormalised (first: row {note.first_row}, sum {note.first_sum:.9g})"
             for note in self.renormalised.values()
         ]
+        if not self.n_samples and self.n_ignored:
+            lines.append(
+                f"no rows to score: all {self.n_ignored:,} rows were left out by {param('ignore_index')}, "
+                "so the metrics are NaN"
+            )
         if self.n_clipped:
             lines.append(
                 f"{self.n_clipped:,} cross-entropy terms had a probability below {param('eps')} {eps!r} "
@@ -462,11 +485,7 @@ class EvalState:
             A dictionary of plain values; every float reads back bit for bit.
         """
         return {
-            "format_version": FORMAT_VERSION,
-            "command": self.command,
-            "infocli_version": __version__,
-            "settings": dict(self.settings),
-            "inputs": list(self.inputs),
+            **header(self),
             "n_samples": self.n_samples,
             "n_ignored": self.n_ignored,
             "n_clipped": self.n_clipped,

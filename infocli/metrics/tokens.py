@@ -27,13 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from infocli import __version__
 from infocli.errors import InfoCliError
 from infocli.metrics.moments import Moments
 from infocli.metrics.registry import LN_BASE as _LOG
 from infocli.metrics.state import (
     BOOL,
-    FORMAT_VERSION,
     POSITIVE,
     Check,
     check_inputs,
@@ -42,6 +40,7 @@ from infocli.metrics.state import (
     count,
     exp_or_inf,
     from_json_float,
+    header,
     moments_from_dict,
     moments_to_dict,
     one_of,
@@ -371,13 +370,17 @@ class TokenState:
         Returns:
             One line per warning.
         """
+        lines = []
+        if not self.tokens.n and self.n_masked:
+            lines.append(f"no tokens to score: all {self.n_masked:,} were masked out, so the metrics are NaN")
         if not self.masked_counts:
-            return []
+            return lines
         paths = ", ".join(dict.fromkeys(part["tokens"]["path"] for part in self.inputs)) or "the input"
-        return [
+        lines.append(
             f"{paths}: {self.masked_counts:,} byte or word counts sit on masked rows and were "
             "left out (counts are summed over the rows used)"
-        ]
+        )
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON-ready data (see the README's state-file schema).
@@ -387,11 +390,7 @@ class TokenState:
         """
         keys, nll, tokens, n_bytes, words = self.sequences.used()
         return {
-            "format_version": FORMAT_VERSION,
-            "command": self.command,
-            "infocli_version": __version__,
-            "settings": dict(self.settings),
-            "inputs": list(self.inputs),
+            **header(self),
             "top": self.top,
             "n_tokens": self.tokens.n,
             "n_masked": self.n_masked,
