@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from infocli.errors import InfoCliError
+from infocli.errors import InfoCliError, param
 from infocli.metrics.state import FORMAT_VERSION, EvalState
 from infocli.metrics.tokens import TokenState
 
@@ -66,7 +66,7 @@ def load_state(path: str) -> State:
         data = json.loads(text, parse_constant=_no_constant)
     except ValueError as error:
         what = "is empty" if not text.strip() else f"is not a state file: not JSON, or truncated ({error})"
-        raise InfoCliError(what, path=path, hint="Write state files with --save-state") from None
+        raise InfoCliError(what, path=path, hint=f"Write state files with {param('save_state')}") from None
     if not isinstance(data, dict):
         raise InfoCliError("is not a state file: expected a JSON object", path=path)
     if "format_version" not in data:
@@ -74,7 +74,7 @@ def load_state(path: str) -> State:
         raise InfoCliError(
             f"is {what}, not a state (it has no format_version)",
             path=path,
-            hint="Save states with --save-state, and merge those",
+            hint=f"Save states with {param('save_state')}, and merge those",
         )
     version = data["format_version"]
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from infocli.errors import InfoCliError, shown
+from infocli.errors import InfoCliError, param, shown
 from infocli.interrupts import temporary_file
 from infocli.readers.table import Batch, Column, Table, in_order, usable_cpus
 
@@ -90,7 +90,7 @@ def file_format(path: str) -> str:
     raise InfoCliError(
         "unsupported file extension; supported: " + ", ".join(EXTENSIONS),
         path=path,
-        hint="Rename the file, or pipe it in as - with --input-format",
+        hint=f"Rename the file, or pipe it in as - with {param('input_format')}",
     )
 
 
