@@ -310,9 +310,9 @@ def _run_on_a_terminal(args: list[str], seconds: float = 60) -> tuple[int, bytes
 
 @pytest.fixture
 def slow_input(tmp_path: Path) -> list[str]:
-    """An evaluation that takes a few seconds at one row per chunk."""
+    """An evaluation that takes a few seconds (well past the bar's 1 s) at three rows per chunk."""
     rng = np.random.default_rng(5)
-    n = 30_000
+    n = 90_000
     np.save(tmp_path / "p.npy", _probs(rng, n, 3))
     np.save(tmp_path / "y.npy", rng.integers(0, 3, n))
     return [INFOCLI, "eval", str(tmp_path / "p.npy"), str(tmp_path / "y.npy"), "--chunk-rows", "3"]
@@ -321,7 +321,7 @@ def slow_input(tmp_path: Path) -> list[str]:
 def test_progress_bar_shows_on_a_terminal_for_a_long_run(slow_input):
     code, seen = _run_on_a_terminal(slow_input)
     assert code == 0
-    assert b"rows" in seen and b"30,000" in seen or b"30000" in seen
+    assert b"rows" in seen and b"90,000" in seen or b"90000" in seen
 
 
 def test_no_progress_turns_the_bar_off(slow_input):
