@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from infocli.errors import param
+
 if TYPE_CHECKING:
     from infocli.evaluate import EvalOptions
     from infocli.perplexity import PerplexityOptions
@@ -24,10 +26,6 @@ EVAL_ONLY = ("kind", "target_kind", "pred_cols", "label_col", "temperature", "ep
 
 TOKENS_ONLY = ("logprob_col", "logprob_base", "seq_col", "mask_col")
 """Settings of ``trend`` that only token checkpoints (no ``--labels``) use."""
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def changed(options: Any) -> list[str]:
@@ -86,7 +84,7 @@ def eval_ignored(
         reasons["eps"] = "it floors the cross-entropy and KL terms, which need labels"
     if not stdin:
         reasons["input_format"] = "it is the format of stdin (-), and no input is read from stdin"
-    return [f"{_flag(name)} is ignored: {reasons[name]}" for name in changed(options) if name in reasons]
+    return [f"{param(name)} is ignored: {reasons[name]}" for name in changed(options) if name in reasons]
 
 
 def perplexity_ignored(options: PerplexityOptions, *, plain_array: bool, stdin: bool) -> list[str]:
@@ -107,7 +105,7 @@ def perplexity_ignored(options: PerplexityOptions, *, plain_array: bool, stdin: 
         reasons["top"] = "it lists the worst sequences, and without --seq-col the file is one sequence"
     if not stdin:
         reasons["input_format"] = "it is the format of stdin (-), and the file is not read from stdin"
-    return [f"{_flag(name)} is ignored: {reasons[name]}" for name in changed(options) if name in reasons]
+    return [f"{param(name)} is ignored: {reasons[name]}" for name in changed(options) if name in reasons]
 
 
 def trend_ignored(
@@ -129,4 +127,4 @@ def trend_ignored(
     else:
         unused = [n for n in changed(eval_options) if n in EVAL_ONLY]
         why = "without --labels the checkpoints are token files, as for perplexity"
-    return [f"{_flag(name)} is ignored: {why}" for name in unused]
+    return [f"{param(name)} is ignored: {why}" for name in unused]
