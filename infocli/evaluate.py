@@ -84,18 +84,14 @@ class Evaluation:
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def _parts(self) -> list[dict[str, Any]]:
-        return self.state.inputs
-
-    @property
     def predictions(self) -> InputInfo:
         """The (first) predictions file."""
-        return InputInfo(**self._parts[0]["predictions"])
+        return InputInfo(**self.state.inputs[0]["predictions"])
 
     @property
     def labels(self) -> InputInfo | None:
         """The (first) labels file, if any."""
-        labels = self._parts[0]["labels"]
+        labels = self.state.inputs[0]["labels"]
         return None if labels is None else InputInfo(**labels)
 
     @property
