@@ -75,6 +75,8 @@ def _gates_table(gates: Sequence[GateResult]) -> Table:
     table.add_column("result")
     for r in gates:
         result = Text("FAIL", style="bold red") if r.failed else Text("pass", style="green")
+        if r.failing:
+            result.append(" (" + ", ".join(r.failing) + ")", style="red")
         table.add_row(_name(r.gate.expr), fmt(r.value), result)
     return table
 
