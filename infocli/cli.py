@@ -294,6 +294,82 @@ WordsColOption = Annotated[
     str | None, typer.Option("--words-col", metavar="NAME", help="Words per row, for word perplexity.")
 ]
 TopOption = Annotated[int, typer.Option("--top", metavar="K", help="List the K worst sequences.")]
+GroupByOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--group-by",
+        metavar="COL",
+        help="Also report every metric per group of rows sharing COL's value; repeatable, for crossed "
+        "groups. COL is a column of --groups FILE, else of LABELS, else of PREDS, and is never a "
+        "prediction class. A missing key is an error.",
+    ),
+]
+GroupsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--groups",
+        metavar="FILE",
+        help="A file of group columns, row-aligned with PREDS (the same row count, or exit 2).",
+    ),
+]
+PerClassOption = Annotated[
+    bool,
+    typer.Option(
+        "--per-class",
+        help="Also group by the true class (named as the prediction columns are), crossed with any --group-by.",
+    ),
+]
+SortOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sort",
+        metavar="METRIC",
+        help="List the groups worst first by METRIC (by its direction: lowest accuracy, highest "
+        "cross-entropy), instead of largest first; NaN last, ties in key order.",
+    ),
+]
+GroupTopOption = Annotated[
+    int | None,
+    typer.Option(
+        "--top", metavar="K", help="List only the first K groups in the table (the JSON holds all)."
+    ),
+]
+MinGroupSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--min-group-size",
+        metavar="N",
+        help="Groups of fewer than N rows are suppressed: listed with their key and size only, and "
+        'ignored by the group gates (--fail-if "groups.accuracy < 0.8", failing when any reported '
+        "group crosses). A group is flagged for a metric when its 95% interval (±1.96 std. errors) "
+        "lies entirely on the worse side of the overall value.",
+    ),
+]
+
+
+def _check_group_view(grouped: bool, sort: str | None, top: int | None, min_group_size: int) -> None:
+    """Refuse group report options that cannot apply, before any file is read."""
+    from infocli.metrics.groups import sortable
+
+    if min_group_size < 1:
+        raise InfoCliError(f"--min-group-size must be at least 1, got {min_group_size}")
+    if top is not None and top < 0:
+        raise InfoCliError(f"--top must be 0 or more, got {top}")
+    if sort is not None and not sortable(sort):
+        choices = ", ".join(n for n in names_of("eval") if sortable(n))
+        raise InfoCliError(f"--sort {sort!r}: expected a metric with a direction, one of {choices}")
+    if not grouped and (sort is not None or top is not None or min_group_size != 1):
+        raise InfoCliError(
+            "--sort, --top and --min-group-size apply to groups; add --group-by or --per-class"
+        )
+
+
+def _gate_names(command: str, grouped: bool) -> list[str]:
+    """The metrics gates may name: with groups, also ``groups.METRIC`` for each per-row metric."""
+    from infocli.metrics.groups import grouped_names
+
+    names = list(names_of(command))
+    return [*names, *(f"groups.{n}" for n in grouped_names(names))] if grouped else names
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -373,6 +449,12 @@ def eval_command(
     tol: TolOption = 1e-3,
     ignore_index: IgnoreIndexOption = None,
     fail_if: _fail_if("eval") = None,
+    group_by: GroupByOption = None,
+    groups: GroupsOption = None,
+    per_class: PerClassOption = False,
+    sort: SortOption = None,
+    top: GroupTopOption = None,
+    min_group_size: MinGroupSizeOption = 1,
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
     save_state: SaveStateOption = None,
@@ -398,29 +480,48 @@ def eval_command(
     options = _eval_options(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
         temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
-        input_format=input_format,
+        input_format=input_format, group_by=tuple(group_by or ()), per_class=per_class,
     )  # fmt: skip
-    gates = [parse_gate(expr, names_of("eval")) for expr in fail_if or []]
-    check_paths({"PREDS": preds, "LABELS": labels})
-    _check_outputs([preds, labels], output=output, save_state=save_state)
+    grouped = bool(group_by or per_class)
+    _check_group_view(grouped, sort, top, min_group_size)
+    gates = [parse_gate(expr, _gate_names("eval", grouped)) for expr in fail_if or []]
+    check_paths({"PREDS": preds, "LABELS": labels, "--groups": groups})
+    _check_outputs([preds, labels, groups], output=output, save_state=save_state)
     with _progress(no_progress) as on_progress:
         evaluation = evaluate(
-            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None
-        )
-    _finish(_eval_outcome(evaluation, base.value, gates), output_format, output, quiet, save_state)
+            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None,
+            groups_path=groups,
+        )  # fmt: skip
+    view = {"sort": sort, "top": top, "min_group_size": min_group_size}
+    _finish(_eval_outcome(evaluation, base.value, gates, view), output_format, output, quiet, save_state)
 
 
-def _eval_outcome(evaluation: Any, base: str, gates: list[Any]) -> _Outcome:
-    """An evaluation's (or a merge's) report, gates checked."""
+def _eval_outcome(
+    evaluation: Any, base: str, gates: list[Any], view: dict[str, Any] | None = None
+) -> _Outcome:
+    """An evaluation's (or a merge's) report, gates checked; with groups, ``view`` holds
+    the groups' ``sort``, ``top`` and ``min_group_size``."""
     from infocli.gates import apply_gates
     from infocli.report.documents import eval_report
 
     evaluation.warnings = [spell(w, flag) for w in evaluation.warnings]
-    results = evaluation.state.compute(base)
-    checked = apply_gates(gates, results.metrics)
+    state = evaluation.state
+    results = state.compute(base)
+    values: dict[str, Any] = dict(results.metrics)
+    groups, view = None, view or {}
+    if state.groups is not None:
+        from infocli.metrics.groups import group_report
+
+        groups = group_report(
+            state.groups.compute(base, has_targets=state.has_targets), results.metrics,
+            min_group_size=view.get("min_group_size", 1), sort=view.get("sort"),
+            class_names=state.settings.get("class_names"),
+        )  # fmt: skip
+        values.update(groups.gate_values())
+    checked = apply_gates(gates, values)
     return _Outcome(
-        lambda: eval_report(evaluation, results, checked),
-        lambda tables: tables.eval_table(evaluation, results, checked),
+        lambda: eval_report(evaluation, results, checked, groups),
+        lambda tables: tables.eval_table(evaluation, results, checked, groups, view.get("top")),
         evaluation.warnings,
         any(r.failed for r in checked),
         evaluation.state,
@@ -617,6 +718,8 @@ def merge_command(
         typer.Option("--top", metavar="K", help="List the K worst sequences (default: as the states say)."),
     ] = None,
     fail_if: _fail_if("merge") = None,
+    sort: SortOption = None,
+    min_group_size: MinGroupSizeOption = 1,
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
     save_state: SaveStateOption = None,
@@ -640,17 +743,24 @@ def merge_command(
     check_paths({f"STATE {i}": path for i, path in enumerate(states, 1)})
     _check_outputs(list(states), output=output, save_state=save_state)
     merged = merge_states([load_state(path) for path in states], states)
-    gates = [parse_gate(expr, names_of(merged.command)) for expr in fail_if or []]
+    grouped = getattr(merged, "groups", None) is not None
+    _check_group_view(grouped, sort, top if grouped else None, min_group_size)
+    gates = [parse_gate(expr, _gate_names(merged.command, grouped)) for expr in fail_if or []]
     if not (merged.n_samples if merged.command == "eval" else merged.tokens.n):
         raise InfoCliError(
             "the states hold no rows to score: every row was ignored or masked", path=states[0]
         )
-    available = merged.compute(base.value).metrics
+    available = list(merged.compute(base.value).metrics)
+    if grouped:
+        from infocli.metrics.groups import grouped_names
+
+        available += [f"groups.{n}" for n in grouped_names(available)]
     check_available(gates, available, f"the merged {merged.command} states do not report it")
     if merged.command == "eval":
         from infocli.evaluate import Evaluation
 
-        outcome = _eval_outcome(Evaluation(merged, merged.warnings()), base.value, gates)
+        view = {"sort": sort, "top": top, "min_group_size": min_group_size}
+        outcome = _eval_outcome(Evaluation(merged, merged.warnings()), base.value, gates, view)
     else:
         from infocli.perplexity import PerplexityRun
 

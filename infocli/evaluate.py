@@ -17,7 +17,16 @@ import numpy as np
 
 from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
+from infocli.grouping import (
+    GroupSources,
+    check_group_rows,
+    chunk_keys,
+    group_sources,
+    raw_values,
+    with_groups,
+)
 from infocli.ignored import eval_ignored
+from infocli.metrics.groups import GroupState, grouped_names
 from infocli.metrics.inputs import Distributions, check_class_indices
 from infocli.metrics.registry import names_of
 from infocli.metrics.scores import Scorer
@@ -177,6 +186,7 @@ class _Work:
     kept: np.ndarray | None  # rows kept when some labels are ignored
     n_ignored: int = 0  # rows left out for their label
     error: InfoCliError | None = None
+    groups: dict[str, Any] | None = None  # the group columns, as read (infocli.grouping.raw_values)
 
     @property
     def first_row(self) -> int:
@@ -191,28 +201,46 @@ class _Work:
 
 
 def _chunks(
-    preds: Table, labels: Table | None, layout: Layout, rows: int, read_rows: int
+    preds: Table,
+    labels: Table | None,
+    layout: Layout,
+    rows: int,
+    read_rows: int,
+    groups: Table | None = None,
+    sources: GroupSources | None = None,
 ) -> Iterator[tuple[Batch, Batch | None]]:
     """The aligned chunks of ``rows`` rows of the predictions and the labels, each file
-    read ahead, ``read_rows`` at a time, in a thread of its own."""
+    read ahead, ``read_rows`` at a time, in a thread of its own; the group columns ride
+    along (those of a groups file with the predictions' batches)."""
     from_preds = layout.label_source is preds
     vectors = [layout.label_vector] if layout.label_vector is not None else []
+    keys = list(sources.where) if sources else []
+    by_role = {role: sources.of(role) if sources else [] for role in ("predictions", "labels", "groups")}
     depth = max(1, default_chunk_rows(layout.n_classes, READ_AHEAD_BYTES) // read_rows)
-    pred_batches = prefetch(preds.batches(layout.pred_cols, vectors if from_preds else [], read_rows), depth)
+    pred_vectors = [*(vectors if from_preds else []), *by_role["predictions"]]
+    pred_batches = prefetch(preds.batches(layout.pred_cols, pred_vectors, read_rows, keys=keys), depth)
+    if groups is not None:
+        group_batches = prefetch(groups.batches([], by_role["groups"], read_rows, keys=keys), depth)
+        pred_batches = with_groups(preds, pred_batches, groups, group_batches, read_rows)
     if layout.label_source is None or from_preds:
         return aligned(preds, pred_batches, None, None, rows)
     assert labels is not None
-    label_batches = prefetch(labels.batches(layout.target_cols, vectors, read_rows), depth)
+    label_vectors = [*vectors, *by_role["labels"]]
+    label_batches = prefetch(labels.batches(layout.target_cols, label_vectors, read_rows, keys=keys), depth)
     return aligned(preds, pred_batches, labels, label_batches, rows)
 
 
 class _Run:
     """One evaluation while its chunks stream through: the plan, and where errors point."""
 
-    def __init__(self, preds: Table, layout: Layout, options: EvalOptions) -> None:
+    def __init__(
+        self, preds: Table, layout: Layout, options: EvalOptions, sources: GroupSources | None = None,
+        paths: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.preds, self.layout, self.options = preds, layout, options
         self.plan: EvalPlan | None = None
         self.scorer: Scorer | None = None
+        self.sources, self.paths = sources, paths or {}
 
     def _targets(self, batch: Batch, table: Table) -> tuple[np.ndarray | Batch | None, np.ndarray | None]:
         """The chunk's class indices (validated) or rows of target scores, and the rows
@@ -264,9 +292,10 @@ class _Run:
             failed = error.at(table.path if table else None, row_offset=label_rows.first_row)
             return _Work(batch, label_rows.first_row, None, None, error=failed)
         n_ignored = 0 if kept is None else batch.n_rows - len(kept)
+        groups = None if self.sources is None else raw_values(self.sources, batch, label_batch, self.paths)
         if kept is not None and not len(kept):  # every row ignored: only the count is needed
             batch = batch.slice(0, 0)
-        return _Work(batch, label_rows.first_row, targets, kept, n_ignored)
+        return _Work(batch, label_rows.first_row, targets, kept, n_ignored, groups=groups)
 
     def planned(self, works: Iterator[_Work]) -> Iterator[_Work]:
         """The works in order, the plan made from the first one with rows to score (the
@@ -314,7 +343,11 @@ class _Run:
             notes.append(_renormalised(source.path, target, work.label_first_row, None))
         else:
             target = work.targets
-        return scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
+        groups = None
+        if self.sources is not None:
+            assert work.groups is not None
+            groups = (self.sources.columns, chunk_keys(self.sources, work.groups, work.targets, work.kept))
+        return scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes, groups=groups)
 
 
 def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarray | None) -> Renormalised:
@@ -334,6 +367,7 @@ def evaluate(
     gates: Sequence[Gate] = (),
     on_progress: ProgressCallback | None = None,
     keep_empty: bool = False,
+    groups_path: str | None = None,
 ) -> Evaluation:
     """Evaluate a predictions file against a labels file (or none).
 
@@ -346,6 +380,7 @@ def evaluate(
         on_progress: Called after each chunk with (rows done, total rows if known).
         keep_empty: Return the evaluation of a part whose every row is ignored (a shard
             whose state is saved), rather than refusing it.
+        groups_path: A file of group columns, row-aligned with the predictions.
 
     Returns:
         The evaluation.
@@ -354,15 +389,18 @@ def evaluate(
         InfoCliError: Bad options or bad input; nothing is returned for a partial read.
     """
     options.check()
-    if preds_path == "-" and labels_path == "-":
+    if [preds_path, labels_path, groups_path].count("-") > 1:
         raise InfoCliError("only one of the inputs can be read from stdin (-)")
     with ExitStack() as stack:
         preds = stack.enter_context(open_table(preds_path, stdin_format=options.input_format))
         labels = None
         if labels_path is not None:
             labels = stack.enter_context(open_table(labels_path, stdin_format=options.input_format))
+        groups = None
+        if groups_path is not None:
+            groups = stack.enter_context(open_table(groups_path, stdin_format=options.input_format))
         return evaluate_tables(
-            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
+            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty, groups=groups
         )
 
 
@@ -374,6 +412,7 @@ def evaluate_tables(
     gates: Sequence[Gate] = (),
     on_progress: ProgressCallback | None = None,
     keep_empty: bool = False,
+    groups: Table | None = None,
 ) -> Evaluation:
     """The evaluation pipeline, for open tables: plan -> aligned chunks -> states -> merge.
 
@@ -384,6 +423,7 @@ def evaluate_tables(
         gates: As for :func:`evaluate`.
         on_progress: As for :func:`evaluate`.
         keep_empty: As for :func:`evaluate`.
+        groups: The group columns' own file (row-aligned), or None.
 
     Returns:
         The evaluation.
@@ -392,15 +432,24 @@ def evaluate_tables(
         InfoCliError: Bad options or bad input.
     """
     layout = layout_of(preds, labels, options)
+    sources = group_sources(options, layout, preds, labels, groups)
     available = names_of("eval") if layout.label_source is not None else ("entropy",)
+    if sources is not None:
+        available = (*available, *(f"groups.{name}" for name in grouped_names(available)))
     check_available(gates, available, "without labels only the entropy is reported")
     if labels is not None and preds.n_rows is not None and labels.n_rows is not None:
         if preds.n_rows != labels.n_rows:
             short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
+    check_group_rows(preds, groups)
     rows, read_rows = chunking(preds, layout.n_classes, options.chunk_rows)
-    run = _Run(preds, layout, options)
-    chunks = _chunks(preds, labels, layout, rows, read_rows)
+    paths = {
+        "predictions": preds.path,
+        "labels": labels.path if labels else "",
+        "groups": groups.path if groups else "",
+    }
+    run = _Run(preds, layout, options, sources, paths)
+    chunks = _chunks(preds, labels, layout, rows, read_rows, groups, sources)
     work = run.planned(run.prepare(batch, label_batch) for batch, label_batch in chunks)
     workers = _workers(preds, soft_targets=layout.label_form == "dist")
     state: EvalState | None = None
@@ -415,6 +464,8 @@ def evaluate_tables(
     assert plan is not None
     if state is None:
         state = EvalState(plan.settings())
+    if sources is not None and state.groups is None:
+        state.groups = GroupState.empty(sources.columns)
     state.inputs = [plan.description()]
     if state.n_samples == 0 and not (keep_empty and state.n_ignored):
         if state.n_ignored:

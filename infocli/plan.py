@@ -40,6 +40,8 @@ class EvalOptions:
     chunk_rows: int | None = None
     ignore_index: int | None = None
     input_format: str = "csv"
+    group_by: tuple[str, ...] = ()  # key columns, crossed; never prediction classes
+    per_class: bool = False  # also group by the true class
 
     @property
     def label_name(self) -> str:
@@ -122,7 +124,7 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
         for col in pred_cols:
             preds.require(col, param("pred_cols"))
     else:
-        pred_cols = [c.name for c in preds.columns if c.name != name]
+        pred_cols = [c.name for c in preds.columns if c.name != name and c.name not in options.group_by]
         if not pred_cols:
             raise InfoCliError(f"no prediction columns besides {name!r}", path=preds.path)
     duplicates = sorted(c for c, n in Counter(pred_cols).items() if n > 1)
@@ -170,8 +172,9 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
     vector = source.column(name)
     if vector is None and options.label_col is not None:
         source.require(name, param("label_col"))
-    if vector is None and len(source.columns) == 1:
-        vector = source.columns[0]
+    label_columns = [c for c in source.columns if c.name not in options.group_by]  # not group keys
+    if vector is None and len(label_columns) == 1:
+        vector = label_columns[0]
     if vector is not None and vector.kind == "list":
         layout.label_form, layout.target_cols = "dist", [vector.name]
         check_target_width(layout, vector.width, source)
@@ -191,7 +194,7 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
                 hint="Use class indices, or name the prediction columns after the classes",
             )
     else:
-        for column in source.columns:
+        for column in label_columns:
             if column.kind != "number":
                 raise InfoCliError(
                     f"column {column.name!r} is not numeric ({column.type}), so the file cannot be "
@@ -199,9 +202,9 @@ def layout_of(preds: Table, labels: Table | None, options: EvalOptions) -> Layou
                     path=source.path,
                     hint=f"Name the label column with {param('label_col')}",
                 )
-        check_target_width(layout, len(source.columns), source)
+        check_target_width(layout, len(label_columns), source)
         layout.label_form = "dist"
-        layout.target_cols = _matched_by_name([c.name for c in source.columns], layout, source)
+        layout.target_cols = _matched_by_name([c.name for c in label_columns], layout, source)
     return layout
 
 

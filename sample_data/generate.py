@@ -117,7 +117,26 @@ def language_models(folder: Path) -> None:
         np.save(checkpoints / f"clf_step_{step}.npy", logits.astype(np.float32))
 
 
+REGIONS = ["north", "south", "east", "west"]
+DEVICES = ["phone", "desktop"]
+
+
+def groups(folder: Path) -> None:
+    """Write groups.csv: a region and a device for each row of probs.parquet, the region
+    chosen so that the wrongly predicted rows lean towards "south" (a slice worth finding)."""
+    rng = np.random.default_rng(SEED + 17)
+    probs = np.column_stack([c.to_numpy() for c in pq.read_table(folder / "probs.parquet").columns])
+    labels = pq.read_table(folder / "labels.parquet").column("label").to_numpy()
+    wrong = probs.argmax(axis=1) != labels
+    weights = np.where(wrong[:, None], [0.15, 0.55, 0.15, 0.15], [0.27, 0.19, 0.27, 0.27])
+    region = (rng.random(len(labels))[:, None] > np.cumsum(weights, axis=1)).sum(axis=1)
+    device = rng.integers(0, len(DEVICES), len(labels))
+    table = pa.table({"region": np.array(REGIONS)[region], "device": np.array(DEVICES)[device]})
+    pcsv.write_csv(table, folder / "groups.csv")
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
     main(out)
     language_models(out)
+    groups(out)

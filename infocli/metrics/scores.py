@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -213,6 +214,7 @@ class Scorer:
         *,
         n_ignored: int = 0,
         renormalised: Sequence[Renormalised] = (),
+        groups: tuple[Sequence[str], Sequence[Any]] | None = None,
     ) -> EvalState:
         """A chunk's state: its per-row terms as sums and counts.
 
@@ -221,12 +223,20 @@ class Scorer:
             target: None, validated class indices, or distributions from :meth:`targets`.
             n_ignored: Rows of the chunk left out for their label (``ignore_index``).
             renormalised: The chunk's rows renormalised within ``tol``, per input file.
+            groups: The key columns and each scored row's keys
+                (:meth:`infocli.metrics.groups.GroupState.of_rows`), to keep the
+                statistics per group too.
 
         Returns:
             The chunk's state.
         """
         state = EvalState(self.settings)
-        state.update(score_rows(pred, target, eps=self.eps))
+        rows = score_rows(pred, target, eps=self.eps)
+        state.update(rows)
+        if groups is not None:
+            from infocli.metrics.groups import GroupState
+
+            state.groups = GroupState.of_rows(*groups, rows)
         state.n_ignored = n_ignored
         for note in renormalised:
             state.note_renormalised(note)

@@ -318,6 +318,9 @@ STATISTICS = ("entropy", "target_entropy", "cross_entropy", "kl_divergence", "ac
 _DERIVED = {"perplexity": "cross_entropy"}
 """Metrics that are exp of another statistic's mean in nats, their standard error by the delta method."""
 
+DERIVED = _DERIVED
+"""The same, for the per-group metrics (:mod:`infocli.metrics.groups`)."""
+
 
 @dataclass
 class EvalState:
@@ -336,6 +339,8 @@ class EvalState:
         n_clipped: Cross-entropy terms floored at eps.
         n_ignored: Rows left out for their label.
         renormalised: Rows renormalised within the tolerance, per input file.
+        groups: The statistics per group (:class:`infocli.metrics.groups.GroupState`),
+            when the rows are grouped.
 
     Example:
         >>> import numpy as np
@@ -355,6 +360,7 @@ class EvalState:
     n_clipped: int = 0
     n_ignored: int = 0
     renormalised: dict[str, Renormalised] = field(default_factory=dict)
+    groups: Any = None
 
     command = "eval"
 
@@ -422,6 +428,17 @@ class EvalState:
         for note in other.renormalised.values():
             self.note_renormalised(note)
         self.inputs.extend(other.inputs)
+        self._merge_groups(other)
+
+    def _merge_groups(self, other: EvalState) -> None:
+        """Unite the groups of both states by key (the states must both be grouped, or neither)."""
+        if (self.groups is None) != (other.groups is None):
+            grouped = self if self.groups is not None else other
+            raise InfoCliError(
+                f"one state is grouped by {','.join(grouped.groups.columns)} and the other is not grouped"
+            )
+        if self.groups is not None:
+            self.groups.merge(other.groups)
 
     def compute(self, base: str = "e") -> Results:
         """The metrics and their standard errors, in the units of ``base``.
@@ -495,6 +512,7 @@ class EvalState:
                 for r in self.renormalised.values()
             ],
             "statistics": {name: moments_to_dict(m) for name, m in self.stats.items()},
+            **({} if self.groups is None else {"groups": self.groups.to_dict()}),
         }
 
     @classmethod
@@ -575,6 +593,10 @@ class EvalState:
             )
         if count(data.get("n_renormalised", state.n_renormalised), "n_renormalised") != state.n_renormalised:
             raise InfoCliError("n_renormalised does not match the renormalised rows listed")
+        if "groups" in data:
+            from infocli.metrics.groups import GroupState
+
+            state.groups = GroupState.from_dict(data["groups"], stats)
         return state
 
 

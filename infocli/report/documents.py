@@ -17,6 +17,7 @@ from infocli import __version__
 if TYPE_CHECKING:
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
+    from infocli.metrics.groups import GroupReport
     from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
@@ -41,13 +42,19 @@ def _gate_dicts(gates: Sequence[GateResult]) -> list[dict[str, Any]]:
     ]
 
 
-def eval_report(evaluation: Evaluation, results: Results, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
+def eval_report(
+    evaluation: Evaluation,
+    results: Results,
+    gates: Sequence[GateResult] = (),
+    groups: GroupReport | None = None,
+) -> dict[str, Any]:
     """The JSON document of an evaluation.
 
     Args:
         evaluation: The inputs and settings.
         results: The numbers, from the evaluation's state.
         gates: Checked ``--fail-if`` gates.
+        groups: The groups, when the rows are grouped.
 
     Returns:
         A JSON-ready dictionary (no infinities or NaN left as floats).
@@ -70,6 +77,36 @@ def eval_report(evaluation: Evaluation, results: Results, gates: Sequence[GateRe
         "warnings": list(evaluation.warnings),
         "signature": evaluation.signature(results.base),
         "gates": _gate_dicts(gates),
+        **({} if groups is None else groups_document(groups)),
+    }
+
+
+def groups_document(groups: GroupReport) -> dict[str, Any]:
+    """The groups' part of an evaluation's JSON: every reported group in table order,
+    each with its key values, size, metrics, standard errors and flags, and every
+    suppressed group with its key and size.
+
+    Args:
+        groups: The groups.
+
+    Returns:
+        ``group_by``, ``min_group_size``, ``sort``, ``groups``, ``suppressed_groups``.
+    """
+    return {
+        "group_by": list(groups.columns),
+        "min_group_size": groups.min_group_size,
+        "sort": groups.sort or "n_samples",
+        "groups": [
+            {
+                "key": row.key,
+                "n_samples": row.n_samples,
+                "metrics": {k: json_number(v) for k, v in row.metrics.items()},
+                "standard_error": {k: json_number(v) for k, v in row.standard_error.items()},
+                "flagged": row.flagged,
+            }
+            for row in groups.rows
+        ],
+        "suppressed_groups": [{"key": key, "n_samples": n} for key, n in groups.suppressed],
     }
 
 

@@ -23,6 +23,7 @@ from infocli.metrics.registry import REGISTRY, UNITS
 if TYPE_CHECKING:
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
+    from infocli.metrics.groups import GroupReport
     from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
@@ -82,13 +83,21 @@ def _gates_table(gates: Sequence[GateResult]) -> Table:
     return table
 
 
-def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateResult] = ()) -> Group:
-    """The rich renderable of an evaluation: header, metrics table, gates, signature.
+def eval_table(
+    evaluation: Evaluation,
+    results: Results,
+    gates: Sequence[GateResult] = (),
+    groups: GroupReport | None = None,
+    top: int | None = None,
+) -> Group:
+    """The rich renderable of an evaluation: header, metrics table, groups, gates, signature.
 
     Args:
         evaluation: The inputs and settings.
         results: The numbers.
         gates: Checked gates.
+        groups: The groups, when the rows are grouped.
+        top: The most groups to list (all when None).
 
     Returns:
         Something to print on a rich console.
@@ -118,10 +127,74 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
         unit = REGISTRY[name].unit_name(results.base)
         table.add_row(name, fmt(value), _fmt_se(results.standard_error[name]), unit)
     parts: list[Any] = [header, table]
+    if groups is not None:
+        parts.extend(groups_tables(groups, results.base, top))
     if gates:
         parts.append(_gates_table(gates))
     parts.append(Text(f"signature: {evaluation.signature(results.base)}", style="dim"))
     return Group(*parts)
+
+
+SUPPRESSED_SHOWN = 10
+"""Suppressed groups named under the groups table (the JSON lists them all)."""
+
+
+def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> list[Any]:
+    """The groups table (value ± standard error per metric, flags marked), and what was
+    left out of it: groups beyond ``top``, suppressed groups.
+
+    Args:
+        groups: The groups.
+        base: The log base, for the units.
+        top: The most groups to list (all when None).
+
+    Returns:
+        Renderables.
+    """
+    order = f"worst {groups.sort} first" if groups.sort else "largest first"
+    table = Table(
+        box=box.SIMPLE_HEAD, title=f"groups by {', '.join(groups.columns)} ({order})", title_justify="left"
+    )
+    for column in groups.columns:
+        table.add_column(_name(column))
+    table.add_column("n_samples", justify="right")
+    for name in groups.metric_names:
+        unit = REGISTRY[name].unit_name(base)
+        table.add_column(f"{name} ({unit})" if unit else name, justify="right")
+    table.add_column("flagged")
+    shown_rows = groups.rows if top is None else groups.rows[:top]
+    for row in shown_rows:
+        cells: list[Any] = [_name(v) for v in row.key.values()]
+        cells.append(f"{row.n_samples:,}")
+        for name in groups.metric_names:
+            cell = Text(fmt(row.metrics[name], 4), style="bold red" if name in row.flagged else "")
+            se = _fmt_se(row.standard_error[name])
+            if se:
+                cell.append(f" ±{se}", style="dim")
+            cells.append(cell)
+        cells.append(Text(", ".join(row.flagged), style="red"))
+        table.add_row(*cells)
+    parts: list[Any] = [table]
+    notes = []
+    if len(shown_rows) < len(groups.rows):
+        notes.append(f"{len(groups.rows) - len(shown_rows):,} more groups in the JSON (--top {top}).")
+    if groups.suppressed:
+        listed = ", ".join(
+            ",".join(f"{c}={shown(str(v))}" for c, v in key.items()) + f" ({n:,})"
+            for key, n in groups.suppressed[:SUPPRESSED_SHOWN]
+        )
+        more = len(groups.suppressed) - SUPPRESSED_SHOWN
+        notes.append(
+            f"{len(groups.suppressed):,} groups of fewer than {groups.min_group_size:,} rows suppressed: "
+            + listed
+            + (f", and {more:,} more (listed in the JSON)" if more > 0 else "")
+            + "."
+        )
+    notes.append(
+        "Flagged: the group's 95% interval (±1.96 std. errors) is entirely worse than the overall value."
+    )
+    parts.extend(Text(note, style="dim") for note in notes)
+    return parts
 
 
 class _Buffer(io.StringIO):

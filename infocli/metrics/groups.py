@@ -1,0 +1,635 @@
+"""Per-group statistics: every per-row statistic of an evaluation, kept for each group of
+rows sharing the values of one or more key columns, mergeable exactly.
+
+Pure NumPy. A group state never holds rows: per group it keeps, for each statistic of
+:data:`infocli.metrics.state.STATISTICS`, a count, a sum and a sum of squared deviations
+(:class:`GroupMoments`, the arrays of :class:`~infocli.metrics.moments.Moments`). A chunk
+is accumulated with ``np.bincount`` over its group codes, and states merge with the
+pairwise update of Chan, Golub and LeVeque applied to whole arrays, so no loop runs over
+groups. Groups are identified by their key values (:class:`KeyIndex`), and a code is
+given to each new key as it first appears; states of different parts merge with their
+groups united by key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from infocli.errors import InfoCliError
+from infocli.metrics.kernels import factorize
+from infocli.metrics.registry import REGISTRY, metrics_of
+from infocli.metrics.state import DERIVED, STATISTICS, count, from_json_float, to_json_float
+
+CLASS_COLUMN = "class"
+"""The key column of ``per_class`` grouping: the true class of each row."""
+
+Z_95 = 1.96
+"""Standard errors either side of a group's value that make its 95% interval."""
+
+_ROW_FIELDS = {"accuracy": "correct"}
+"""Statistics whose per-row values a chunk's scores hold under another name."""
+
+_PAIR_BITS = 31
+"""Bits of each part of a crossed key's packed pair of codes."""
+
+
+def _key_kind(values: np.ndarray) -> str:
+    """The kind of a key column's values: ``int``, ``float``, ``bool`` or ``str``."""
+    kind = values.dtype.kind
+    if kind in "iu":
+        return "int"
+    if kind == "f":
+        return "float"
+    if kind == "b":
+        return "bool"
+    return "str"
+
+
+def _normal(values: np.ndarray) -> np.ndarray:
+    """Key values in the dtype they are indexed in: int64, float64, bool or str."""
+    kind = _key_kind(values)
+    dtype = {"int": np.int64, "float": np.float64, "bool": np.bool_}.get(kind)
+    if dtype is None:
+        return values.astype(str) if values.dtype.kind != "U" else values
+    return values.astype(dtype, copy=False)
+
+
+@dataclass
+class _Codebook:
+    """Distinct values and their codes (0, 1, ... in order of addition), found by a
+    binary search of the values kept sorted."""
+
+    values: np.ndarray  # by code
+    order: np.ndarray  # codes in the order of their sorted values
+
+    @classmethod
+    def empty(cls, dtype: Any) -> _Codebook:
+        return cls(np.empty(0, dtype), np.empty(0, np.intp))
+
+    def codes_of(self, values: np.ndarray) -> np.ndarray:
+        """The code of each of ``values`` (distinct), new ones given the next codes in order."""
+        if values.dtype != self.values.dtype:
+            dtype = np.result_type(values.dtype, self.values.dtype)
+            self.values = self.values.astype(dtype)
+            values = values.astype(dtype)
+        sorted_values = self.values[self.order]
+        pos = np.searchsorted(sorted_values, values)
+        found = pos < len(sorted_values)
+        found[found] = sorted_values[pos[found]] == values[found]
+        codes = np.empty(len(values), np.intp)
+        codes[found] = self.order[pos[found]]
+        new = np.flatnonzero(~found)
+        if len(new):
+            start = len(self.values)
+            codes[new] = np.arange(start, start + len(new))
+            self.values = np.concatenate([self.values, values[new]])
+            self.order = np.argsort(self.values, kind="stable")
+        return codes
+
+
+@dataclass
+class KeyIndex:
+    """The groups' keys and codes: one codebook of values per key column and, for crossed
+    keys, one of packed (group so far, next value) pairs per further column.
+
+    Attributes:
+        columns: The key columns' names, in crossing order.
+        keys: Per column, each group's key value (index = group code).
+    """
+
+    columns: tuple[str, ...]
+    keys: list[np.ndarray]
+    _values: list[_Codebook] = field(default_factory=list, repr=False)
+    _pairs: list[_Codebook] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def empty(cls, columns: Sequence[str]) -> KeyIndex:
+        """An index of no groups."""
+        return cls(tuple(columns), [np.empty(0, np.int64) for _ in columns])
+
+    @property
+    def n_groups(self) -> int:
+        """Groups indexed."""
+        return len(self.keys[0])
+
+    def codes_of(self, keys: Sequence[np.ndarray]) -> np.ndarray:
+        """The group code of each key (distinct key tuples), new groups added in order.
+
+        Args:
+            keys: Per column, each key's value.
+
+        Returns:
+            (n,) group codes.
+        """
+        keys = [_normal(k) for k in keys]
+        if not self._values:
+            self._values = [_Codebook.empty(k.dtype) for k in keys]
+            self._pairs = [_Codebook.empty(np.int64) for _ in keys[1:]]
+            self.keys = [np.empty(0, k.dtype) for k in keys]
+        codes = None
+        for i, (values, book) in enumerate(zip(keys, self._values, strict=True)):
+            if _key_kind(values) != _key_kind(book.values) and len(book.values):
+                if {_key_kind(values), _key_kind(book.values)} != {"int", "float"}:
+                    raise InfoCliError(
+                        f"group column {self.columns[i]!r} holds {_key_kind(book.values)} values in one "
+                        f"part and {_key_kind(values)} values in another"
+                    )
+            distinct, inverse = factorize(values) if len(keys) > 1 else (values, None)
+            value_codes = book.codes_of(distinct)
+            value_codes = value_codes if inverse is None else value_codes[inverse]
+            if codes is None:
+                codes = value_codes
+            else:
+                codes = self._pairs[i - 1].codes_of((codes.astype(np.int64) << _PAIR_BITS) | value_codes)
+        assert codes is not None
+        n_old = self.n_groups
+        if len(codes) and codes.max() >= n_old:  # new groups: their keys, in code order
+            new = np.flatnonzero(codes >= n_old)
+            new = new[np.argsort(codes[new])]
+            self.keys = [
+                np.concatenate([old.astype(np.result_type(old, k)), k[new]])
+                for old, k in zip(self.keys, keys, strict=True)
+            ]
+        return codes
+
+
+@dataclass
+class GroupMoments:
+    """Count, sum and sum of squared deviations of one statistic for every group (arrays)."""
+
+    n: np.ndarray
+    total: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def zeros(cls, n_groups: int) -> GroupMoments:
+        """No values in any of ``n_groups`` groups."""
+        return cls(np.zeros(n_groups, np.int64), np.zeros(n_groups), np.zeros(n_groups))
+
+    @classmethod
+    def of(cls, codes: np.ndarray, n_groups: int, values: np.ndarray | None) -> GroupMoments:
+        """The moments per group of one value per row (None: the value 0 on every row).
+
+        Args:
+            codes: (n,) group codes in [0, n_groups).
+            n_groups: Groups.
+            values: (n,) values (booleans for hits), or None.
+
+        Returns:
+            The moments: as :meth:`Moments.of` gives for each group's values.
+        """
+        n = np.bincount(codes, minlength=n_groups).astype(np.int64)
+        if values is None:
+            return cls(n, np.zeros(n_groups), np.zeros(n_groups))
+        total = np.bincount(codes, weights=values, minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if values.dtype == np.bool_:  # k hits among n: m2 = k (n - k) / n exactly
+                m2 = np.where(n > 0, total * (n - total) / np.maximum(n, 1), 0.0)
+            else:
+                deviations = values - (total / np.maximum(n, 1))[codes]
+                m2 = np.bincount(codes, weights=deviations * deviations, minlength=n_groups)
+        m2[~np.isfinite(total)] = math.nan
+        return cls(n, total, m2)
+
+    def grow(self, n_groups: int) -> None:
+        """Add empty groups up to ``n_groups``."""
+        extra = n_groups - len(self.n)
+        if extra > 0:
+            self.n = np.concatenate([self.n, np.zeros(extra, np.int64)])
+            self.total = np.concatenate([self.total, np.zeros(extra)])
+            self.m2 = np.concatenate([self.m2, np.zeros(extra)])
+
+    def merge_at(self, codes: np.ndarray, other: GroupMoments) -> None:
+        """Fold in ``other``'s groups, its group g joining this one's ``codes[g]`` (distinct).
+
+        The update of :meth:`Moments.merge`, for every group at once.
+        """
+        n_a, t_a, m_a = self.n[codes], self.total[codes], self.m2[codes]
+        n_b, t_b, m_b = other.n, other.total, other.m2
+        n = n_a + n_b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = t_b / np.maximum(n_b, 1) - t_a / np.maximum(n_a, 1)
+            m2 = m_a + m_b + delta * delta * (n_a * n_b / np.maximum(n, 1))
+        m2 = np.where(np.isfinite(t_a) & np.isfinite(t_b), m2, math.nan)
+        m2 = np.where(n_a == 0, m_b, np.where(n_b == 0, m_a, m2))
+        self.n[codes], self.total[codes], self.m2[codes] = n, t_a + t_b, m2
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Each group's mean (NaN for an empty group)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.n > 0, self.total / np.maximum(self.n, 1), math.nan)
+
+    @property
+    def std_error(self) -> np.ndarray:
+        """Sample standard deviation / sqrt(n) of each group; NaN below two values."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = np.sqrt(np.maximum(self.m2, 0.0) / (self.n - 1) / self.n)
+        return np.where((self.n >= 2) & ~np.isnan(self.m2), se, math.nan)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready lists; every float reads back bit for bit."""
+        return {
+            "n": self.n.tolist(),
+            "sum": [to_json_float(v) for v in self.total.tolist()],
+            "m2": [to_json_float(v) for v in self.m2.tolist()],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, n_groups: int, what: str) -> GroupMoments:
+        """From :meth:`to_dict`, refusing impossible contents (as :func:`moments_from_dict`)."""
+        if not isinstance(d, dict) or set(d) != {"n", "sum", "m2"}:
+            raise InfoCliError(f"{what} must be an object with n, sum and m2")
+        for key in ("n", "sum", "m2"):
+            if not isinstance(d[key], list) or len(d[key]) != n_groups:
+                raise InfoCliError(f"{what}.{key} must be a list of {n_groups} values, one per group")
+        n = np.array([count(v, f"{what}.n") for v in d["n"]], np.int64)
+        total = np.array([from_json_float(v, f"{what}.sum") for v in d["sum"]], np.float64)
+        m2 = np.array([from_json_float(v, f"{what}.m2") for v in d["m2"]], np.float64)
+        finite = np.isfinite(total)
+        if np.isnan(total).any():
+            raise InfoCliError(f"{what}.sum holds NaN, which no valid input gives")
+        if (finite & ~((m2 >= 0) & np.isfinite(m2))).any():
+            raise InfoCliError(f"{what}.m2 holds a negative or non-finite spread where the sum is finite")
+        if ((n == 0) & ((total != 0) | (m2 != 0))).any():
+            raise InfoCliError(f"{what} has a group without values but with a sum")
+        return cls(n, total, m2)
+
+
+def _row_values(scores: Any) -> dict[str, np.ndarray | None | bool]:
+    """Each statistic's per-row values in a chunk's scores: an array, None for the value
+    0 on every row (the target entropy of class labels), or False where there are none."""
+    rows: dict[str, np.ndarray | None | bool] = {}
+    for name in STATISTICS:
+        values = getattr(scores, _ROW_FIELDS.get(name, name), None)
+        if values is None:
+            has_targets = getattr(scores, "cross_entropy", None) is not None
+            values = None if has_targets and scores.class_indices and name == "target_entropy" else False
+        rows[name] = values
+    return rows
+
+
+@dataclass
+class GroupResults:
+    """Every group's numbers, as arrays by group code."""
+
+    index: KeyIndex
+    n_samples: np.ndarray
+    metrics: dict[str, np.ndarray]
+    standard_error: dict[str, np.ndarray]
+
+
+@dataclass
+class GroupState:
+    """Every per-row statistic, per group; merging equals concatenating the rows.
+
+    Attributes:
+        index: The groups' keys and codes.
+        stats: Per statistic of :data:`STATISTICS`, the moments of every group.
+
+    Example:
+        >>> from infocli.metrics.inputs import to_distributions
+        >>> from infocli.metrics.scores import score_rows
+        >>> q = to_distributions(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), "probs")
+        >>> scores = score_rows(q, np.array([0, 0, 0]), eps=1e-12)
+        >>> state = GroupState.of_rows(["site"], [np.array(["a", "b", "a"])], scores)
+        >>> r = state.compute("e", has_targets=True)
+        >>> r.index.keys[0].tolist(), r.metrics["accuracy"].tolist()
+        (['a', 'b'], [1.0, 0.0])
+    """
+
+    index: KeyIndex
+    stats: dict[str, GroupMoments]
+
+    @classmethod
+    def empty(cls, columns: Sequence[str]) -> GroupState:
+        """A state of no groups."""
+        return cls(KeyIndex.empty(columns), {name: GroupMoments.zeros(0) for name in STATISTICS})
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The key columns."""
+        return self.index.columns
+
+    @property
+    def n_groups(self) -> int:
+        """Groups seen."""
+        return self.index.n_groups
+
+    @classmethod
+    def of_rows(cls, columns: Sequence[str], keys: Sequence[Keys], scores: Any) -> GroupState:
+        """The state of a chunk: its rows' scores, grouped by their key values.
+
+        Args:
+            columns: The key columns' names.
+            keys: Per column, each scored row's key value (see :data:`Keys`).
+            scores: The chunk's :class:`~infocli.metrics.scores.RowScores`.
+
+        Returns:
+            The chunk's group state (its groups in the order of their sorted keys).
+        """
+        codes, distinct = _row_codes(keys)
+        state = cls(KeyIndex.empty(columns), {})
+        state.index.codes_of(distinct)
+        n_groups = state.n_groups
+        done: dict[int, GroupMoments] = {}
+        for name, values in _row_values(scores).items():
+            if values is False:
+                state.stats[name] = GroupMoments.zeros(n_groups)
+                continue
+            key = id(values)  # the KL of class labels is their cross-entropy: sum it once
+            if key not in done:
+                done[key] = GroupMoments.of(codes, n_groups, values)  # type: ignore[arg-type]
+            m = done[key]
+            state.stats[name] = GroupMoments(m.n, m.total, m.m2)
+        return state
+
+    def merge(self, other: GroupState) -> None:
+        """Fold in another state's groups, united with these by key.
+
+        Args:
+            other: A state of the same key columns.
+
+        Raises:
+            InfoCliError: The key columns differ.
+        """
+        if other.columns != self.columns:
+            raise InfoCliError(
+                "the states were grouped by different columns: "
+                f"{','.join(self.columns)} vs {','.join(other.columns)}"
+            )
+        if not other.n_groups:
+            return
+        codes = self.index.codes_of(other.index.keys)
+        for name in STATISTICS:
+            mine = self.stats[name]
+            mine.grow(self.n_groups)
+            mine.merge_at(codes, other.stats[name])
+
+    def compute(self, base: str, *, has_targets: bool) -> GroupResults:
+        """Every group's per-row metrics and standard errors, as :meth:`EvalState.compute`
+        reports them overall: the registry's metrics of ``eval`` read from a statistic.
+
+        Args:
+            base: ``"e"``, ``"2"`` or ``"10"``.
+            has_targets: Whether the rows came with labels (else only label-free metrics).
+
+        Returns:
+            The results, by group code.
+        """
+        metrics: dict[str, np.ndarray] = {}
+        errors: dict[str, np.ndarray] = {}
+        for metric in metrics_of("eval"):
+            name = metric.name
+            if metric.needs == "labels" and not has_targets:
+                continue
+            if name in DERIVED:
+                moments = self.stats[DERIVED[name]]
+                with np.errstate(over="ignore"):
+                    metrics[name] = np.exp(moments.mean)
+                errors[name] = metrics[name] * moments.std_error
+            elif name in self.stats:
+                moments = self.stats[name]
+                metrics[name] = moments.mean / metric.divisor(base)
+                errors[name] = moments.std_error / metric.divisor(base)
+        return GroupResults(self.index, self.stats[STATISTICS[0]].n, metrics, errors)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the key columns, each group's key values, and its moments."""
+        return {
+            "columns": list(self.columns),
+            "keys": [[_json_key(v) for v in k.tolist()] for k in self.index.keys],
+            "statistics": {name: m.to_dict() for name, m in self.stats.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, stats: Mapping[str, Any]) -> GroupState:
+        """Rebuild from :meth:`to_dict`, refusing impossible contents.
+
+        Args:
+            data: The ``groups`` object of a state file.
+            stats: The state's overall statistics (:class:`Moments` by name): the groups
+                must add up to them.
+
+        Returns:
+            The state.
+
+        Raises:
+            InfoCliError: A missing field, keys of mixed types or repeated, or counts that
+                do not add up to the overall ones.
+        """
+        if not isinstance(data, dict) or set(data) != {"columns", "keys", "statistics"}:
+            raise InfoCliError("groups must be an object with columns, keys and statistics")
+        columns, keys = data["columns"], data["keys"]
+        if (
+            not isinstance(columns, list)
+            or not columns
+            or not all(isinstance(c, str) for c in columns)
+            or len(set(columns)) != len(columns)
+        ):
+            raise InfoCliError("groups.columns must be a non-empty list of distinct column names")
+        if not isinstance(keys, list) or len(keys) != len(columns):
+            raise InfoCliError(f"groups.keys must hold one list per column ({len(columns)})")
+        arrays = [_keys_from_json(k, f"groups.keys[{i}]") for i, k in enumerate(keys)]
+        n_groups = len(arrays[0])
+        if any(len(a) != n_groups for a in arrays):
+            raise InfoCliError("groups.keys lists differ in length; expected one value per group in each")
+        raw = data["statistics"]
+        if not isinstance(raw, dict) or set(raw) != set(STATISTICS):
+            raise InfoCliError(f"groups.statistics must hold exactly {', '.join(STATISTICS)}")
+        state = cls(KeyIndex.empty(columns), {})
+        if n_groups:
+            codes = state.index.codes_of(arrays)
+            if state.n_groups != n_groups:
+                raise InfoCliError("groups.keys lists a group more than once")
+            assert (codes == np.arange(n_groups)).all()
+        for name in STATISTICS:
+            m = GroupMoments.from_dict(raw[name], n_groups, f"groups.statistics.{name}")
+            if int(m.n.sum()) != stats[name].n:
+                raise InfoCliError(
+                    f"groups.statistics.{name} holds {int(m.n.sum())} rows; the state holds {stats[name].n}"
+                )
+            state.stats[name] = m
+        n = state.stats[STATISTICS[0]].n
+        if (n == 0).any():
+            raise InfoCliError("groups lists a group without rows")
+        for name in STATISTICS[1:]:
+            if not ((state.stats[name].n == n) | (state.stats[name].n == 0)).all():
+                raise InfoCliError(f"groups.statistics.{name} counts differ from the groups' rows")
+        hits = state.stats["accuracy"]
+        if ((hits.total < 0) | (hits.total > hits.n) | (hits.total != np.floor(hits.total))).any():
+            raise InfoCliError("groups.statistics.accuracy.sum must be whole numbers of hits, 0 to n")
+        return state
+
+
+Keys = np.ndarray | tuple[np.ndarray, np.ndarray]
+"""A key column's values in a chunk: one per row, or the pair (values, each row's index
+among them), as a reader's dictionary encoding gives."""
+
+
+def _factorized(keys: Keys) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values a column's rows hold, and each row's index among them."""
+    if isinstance(keys, tuple):
+        values, inverse = keys
+        present, inverse = factorize(np.asarray(inverse))  # only the values some row holds
+        return _normal(np.asarray(values)[present]), inverse
+    return factorize(_normal(keys))
+
+
+def _row_codes(keys: Sequence[Keys]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each row's group code among the chunk's distinct key tuples, and those tuples."""
+    distinct, codes = _factorized(keys[0])
+    if len(keys) == 1:
+        return codes, [distinct]
+    parts = [(distinct, codes)] + [_factorized(k) for k in keys[1:]]
+    sizes = [len(d) for d, _ in parts]
+    if math.prod(sizes) < 1 << 62:  # mixed-radix codes of the crossed key
+        combined = np.zeros(len(codes), np.int64)
+        for (_, c), size in zip(parts, sizes, strict=True):
+            combined = combined * size + c
+        _, codes = factorize(combined)
+        first = np.full(codes.max() + 1 if len(codes) else 0, len(codes), np.intp)
+    else:
+        stacked = np.stack([c for _, c in parts], axis=1)
+        _, codes = np.unique(stacked, axis=0, return_inverse=True)
+        codes = codes.reshape(-1)
+        first = np.full(codes.max() + 1 if len(codes) else 0, len(codes), np.intp)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return codes, [d[c[first]] for d, c in parts]
+
+
+def _json_key(value: Any) -> Any:
+    return to_json_float(value) if isinstance(value, float) else value
+
+
+def _keys_from_json(values: Any, what: str) -> np.ndarray:
+    """A key column's values from a state file: all integers, numbers, booleans or names."""
+    if not isinstance(values, list):
+        raise InfoCliError(f"{what} must be a list of key values")
+    kinds = {bool if isinstance(v, bool) else type(v) for v in values}
+    if not kinds:
+        return np.empty(0, np.int64)
+    if kinds <= {int}:
+        return np.array(values, np.int64)
+    if kinds <= {bool}:
+        return np.array(values, np.bool_)
+    if kinds <= {str}:
+        return np.array(values, str)
+    if kinds <= {int, float}:
+        floats = np.array([from_json_float(v, what) for v in values], np.float64)
+        if np.isnan(floats).any():
+            raise InfoCliError(f"{what} holds NaN, which is no key")
+        return floats
+    raise InfoCliError(f"{what} mixes key types; expected all numbers, all booleans or all names")
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One group as a report shows it."""
+
+    key: dict[str, Any]
+    label: str
+    n_samples: int
+    metrics: dict[str, float]
+    standard_error: dict[str, float]
+    flagged: list[str]
+
+
+@dataclass(frozen=True)
+class GroupReport:
+    """The groups of a report: reported ones in table order, and the suppressed ones."""
+
+    columns: tuple[str, ...]
+    metric_names: list[str]
+    rows: list[GroupRow]
+    suppressed: list[tuple[dict[str, Any], int]]
+    min_group_size: int
+    sort: str | None
+
+    def gate_values(self) -> dict[str, dict[str, float]]:
+        """``groups.METRIC`` -> {group label: value} over the reported groups, for gates."""
+        return {f"groups.{m}": {r.label: r.metrics[m] for r in self.rows} for m in self.metric_names}
+
+
+def grouped_names(names: Sequence[str]) -> list[str]:
+    """Those of ``names`` that are reported per group: the per-row metrics (a statistic's
+    mean, or derived from one)."""
+    return [n for n in names if n in STATISTICS or n in DERIVED]
+
+
+def sortable(metric: str) -> bool:
+    """Whether groups can be sorted worst first by ``metric`` (it has a direction)."""
+    return metric in REGISTRY and REGISTRY[metric].higher_is_better is not None
+
+
+def group_report(
+    results: GroupResults,
+    overall: Mapping[str, float],
+    *,
+    min_group_size: int = 1,
+    sort: str | None = None,
+    class_names: Sequence[str] | None = None,
+) -> GroupReport:
+    """Order, flag and suppress the groups.
+
+    Groups of fewer than ``min_group_size`` rows are suppressed: listed with their key and
+    size only. The others are sorted by size (largest first), or with ``sort`` worst first
+    by the registry's direction of that metric (NaN last); ties go in key order. A group is
+    flagged for a metric with a direction when its 95% interval (value ± 1.96 standard
+    errors) lies entirely on the worse side of the overall value.
+
+    Args:
+        results: From :meth:`GroupState.compute`.
+        overall: The overall metrics.
+        min_group_size: The smallest group reported.
+        sort: A metric with a direction, or None for size.
+        class_names: Names of the classes, shown for the ``class`` column's indices.
+
+    Returns:
+        The report's groups.
+    """
+    index = results.index
+    n = results.n_samples
+    keys = list(index.keys)
+    for i, column in enumerate(index.columns):
+        if column == CLASS_COLUMN and class_names is not None and keys[i].dtype.kind in "iu":
+            keys[i] = np.asarray(class_names, dtype=str)[keys[i]]
+    order = np.lexsort([*(k for k in reversed(keys)), -n])  # size first, then the keys
+    if sort is not None:
+        values = results.metrics[sort]
+        worst_first = values if REGISTRY[sort].higher_is_better else -values
+        order = order[
+            np.argsort(np.where(np.isnan(worst_first[order]), np.inf, worst_first[order]), kind="stable")
+        ]
+    flagged = {}
+    for name, values in results.metrics.items():
+        direction = REGISTRY[name].higher_is_better
+        if direction is None or name not in overall:
+            continue
+        margin = Z_95 * results.standard_error[name]
+        with np.errstate(invalid="ignore"):
+            flagged[name] = values + margin < overall[name] if direction else values - margin > overall[name]
+    small = n < min_group_size
+    rows, suppressed = [], []
+    for g in order.tolist():
+        key = {c: _json_key(k[g].item()) for c, k in zip(index.columns, keys, strict=True)}
+        label = ",".join(f"{c}={v}" for c, v in key.items())
+        if small[g]:
+            suppressed.append((key, int(n[g])))
+            continue
+        rows.append(
+            GroupRow(
+                key,
+                label,
+                int(n[g]),
+                {m: float(v[g]) for m, v in results.metrics.items()},
+                {m: float(v[g]) for m, v in results.standard_error.items()},
+                [m for m, f in flagged.items() if f[g]],
+            )
+        )
+    return GroupReport(index.columns, list(results.metrics), rows, suppressed, min_group_size, sort)
