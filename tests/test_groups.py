@@ -1,0 +1,490 @@
+"""Slices: ``--group-by``, ``--groups``, ``--per-class``, checked against pandas ``groupby``
+on the same rows, with the state's chunk and merge invariance, its JSON round trip, the
+group gates, flags and suppressed groups, and 100,000 groups in one pass."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.special import softmax
+
+from infocli.evaluate import EvalOptions, evaluate
+from infocli.metrics.groups import GroupState
+from infocli.metrics.kernels import factorize
+from infocli.metrics.state import EvalState
+from infocli.states import load_state, merge_states, state_text
+
+from .conftest import SAMPLE_DATA, write_table
+from cli_helpers import assert_bad_input, invoke, run_json
+
+REL = 1e-9
+"""Relative tolerance for group means and standard errors summed in another order."""
+
+PER_ROW = ("entropy", "cross_entropy", "kl_divergence", "accuracy", "perplexity")
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def _rows(seed: int, n: int, c: int = 4, n_groups: int = 5) -> dict[str, np.ndarray]:
+    """Probabilities, labels (the model right more often in some groups) and two keys."""
+    rng = np.random.default_rng(seed)
+    region = rng.integers(0, n_groups, n)
+    labels = rng.integers(0, c, n)
+    z = rng.normal(size=(n, c)) + (1.0 + region[:, None] * 0.4) * np.eye(c)[labels]
+    return {
+        "probs": softmax(z, axis=1),
+        "labels": labels,
+        "region": np.array([f"r{k}" for k in range(n_groups)])[region],
+        "tier": rng.integers(0, 3, n),
+    }
+
+
+def _write(folder: Path, data: dict[str, np.ndarray], fmt: str = "parquet") -> tuple[str, str, str]:
+    """predictions, labels and groups files of the rows."""
+    c = data["probs"].shape[1]
+    ext = "npy" if fmt == "npy-structured" else fmt
+    preds = folder / f"preds.{ext}"
+    labels = folder / f"labels.{ext}"
+    groups = folder / f"groups.{ext}"
+    write_table(preds, {f"c{i}": data["probs"][:, i] for i in range(c)}, fmt)
+    write_table(labels, {"label": data["labels"]}, fmt)
+    write_table(groups, {"region": data["region"], "tier": data["tier"]}, fmt)
+    return str(preds), str(labels), str(groups)
+
+
+def _reference(data: dict[str, np.ndarray], by: list[str], base: float = math.e) -> pd.DataFrame:
+    """Each group's per-row means and standard errors (ddof=1 / sqrt(n)), by pandas."""
+    q, y = data["probs"], data["labels"]
+    ce = -np.log(q[np.arange(len(y)), y])
+    frame = pd.DataFrame(
+        {
+            "entropy": -(q * np.log(q)).sum(axis=1) / math.log(base),
+            "cross_entropy": ce / math.log(base),
+            "ce_nats": ce,
+            "accuracy": (q.argmax(axis=1) == y).astype(float),
+            **{k: data[k] for k in by},
+        }
+    )
+    grouped = frame.groupby(by)
+    mean, std, n = grouped.mean(), grouped.std(ddof=1), grouped.size()
+    out = pd.DataFrame({"n": n})
+    for name in ("entropy", "cross_entropy", "accuracy"):
+        out[name] = mean[name]
+        out[f"{name}_se"] = std[name] / np.sqrt(n)
+    out["perplexity"] = np.exp(mean["ce_nats"])
+    out["perplexity_se"] = out["perplexity"] * std["ce_nats"] / np.sqrt(n)
+    return out
+
+
+def _by_key(document: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
+    return {tuple(g["key"].values()): g for g in document["groups"]}
+
+
+def _assert_matches(document: dict[str, Any], reference: pd.DataFrame) -> None:
+    groups = _by_key(document)
+    assert len(groups) == len(reference)
+    for key, row in reference.iterrows():
+        group = groups[key if isinstance(key, tuple) else (key,)]
+        assert group["n_samples"] == row["n"]
+        for name in ("entropy", "cross_entropy", "accuracy", "perplexity"):
+            assert group["metrics"][name] == pytest.approx(row[name], rel=REL), name
+            assert group["standard_error"][name] == pytest.approx(row[f"{name}_se"], rel=1e-7), name
+        assert group["metrics"]["kl_divergence"] == group["metrics"]["cross_entropy"]
+
+
+# ------------------------------------------------------------------------ references
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "npy-structured"])
+def test_groups_match_pandas_groupby_with_standard_errors(tmp_path, fmt) -> None:
+    data = _rows(1, 2_000)
+    preds, labels, groups = _write(tmp_path, data, fmt)
+    document = run_json("eval", preds, labels, "--groups", groups, "--group-by", "region", "--chunk-rows", 97)
+    _assert_matches(document, _reference(data, ["region"]))
+    assert document["group_by"] == ["region"]
+    assert document["n_samples"] == sum(g["n_samples"] for g in document["groups"])
+
+
+def test_crossed_groups_match_pandas_in_bits(tmp_path) -> None:
+    data = _rows(2, 3_000)
+    preds, labels, groups = _write(tmp_path, data)
+    document = run_json(
+        "eval", preds, labels, "--groups", groups, "--group-by", "region", "--group-by", "tier", "--base", "2"
+    )
+    _assert_matches(document, _reference(data, ["region", "tier"], base=2))
+    assert all(isinstance(g["key"]["tier"], int) for g in document["groups"])
+
+
+def test_group_columns_in_the_predictions_and_labels_files_are_no_classes(tmp_path) -> None:
+    data = _rows(3, 800, c=3)
+    preds = tmp_path / "preds.parquet"
+    labels = tmp_path / "labels.csv"
+    write_table(preds, {"a": data["probs"][:, 0], "region": data["region"], "b": data["probs"][:, 1],
+                        "c": data["probs"][:, 2]}, "parquet")  # fmt: skip
+    write_table(labels, {"label": data["labels"], "tier": data["tier"]}, "csv")
+    document = run_json("eval", preds, labels, "--group-by", "region", "--group-by", "tier")
+    assert document["n_classes"] == 3
+    _assert_matches(document, _reference(data, ["region", "tier"]))
+    plain = run_json("eval", preds, labels, "--pred-cols", "a,b,c")
+    assert document["metrics"] == plain["metrics"]
+
+
+def test_per_class_groups_by_the_true_class_with_its_name() -> None:
+    document = run_json("eval", SAMPLE_DATA / "probs.csv", SAMPLE_DATA / "labels_names.csv", "--per-class")
+    probs = pd.read_csv(SAMPLE_DATA / "probs.csv")
+    names = pd.read_csv(SAMPLE_DATA / "labels_names.csv")["label"].to_numpy()
+    classes = list(probs.columns)
+    data = {"probs": probs.to_numpy(), "labels": np.array([classes.index(n) for n in names]), "class": names}
+    _assert_matches(document, _reference(data, ["class"]))
+    assert {g["key"]["class"] for g in document["groups"]} == set(classes)
+
+
+def test_per_class_of_unnamed_columns_uses_class_indices(tmp_path) -> None:
+    data = _rows(4, 500)
+    np.save(tmp_path / "p.npy", data["probs"])
+    np.save(tmp_path / "y.npy", data["labels"])
+    document = run_json("eval", tmp_path / "p.npy", tmp_path / "y.npy", "--per-class")
+    _assert_matches(document, _reference({**data, "class": data["labels"]}, ["class"]))
+
+
+def test_ignored_rows_are_in_no_group(tmp_path) -> None:
+    data = _rows(5, 600)
+    data["labels"][::7] = -100
+    preds, labels, groups = _write(tmp_path, data)
+    document = run_json(
+        "eval", preds, labels, "--groups", groups, "--group-by", "tier", "--ignore-index", "-100"
+    )
+    kept = data["labels"] != -100
+    _assert_matches(document, _reference({k: v[kept] for k, v in data.items()}, ["tier"]))
+
+
+# ----------------------------------------------------------------- the groups file
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_groups_file_of_another_row_count_names_both_files_and_counts(tmp_path, fmt) -> None:
+    data = _rows(6, 300)
+    preds, labels, _ = _write(tmp_path, data, fmt)
+    short = tmp_path / f"short.{fmt}"
+    write_table(short, {"region": data["region"][:250]}, fmt)
+    result = invoke("eval", preds, labels, "--groups", short, "--group-by", "region")
+    assert_bad_input(result, str(short), "250", str(preds), "300")
+    long = tmp_path / f"long.{fmt}"
+    write_table(long, {"region": np.concatenate([data["region"], data["region"][:5]])}, fmt)
+    assert_bad_input(
+        invoke("eval", preds, labels, "--groups", long, "--group-by", "region"), str(long), "305", "300"
+    )
+
+
+def test_group_column_errors(tmp_path) -> None:
+    data = _rows(7, 50)
+    preds, labels, groups = _write(tmp_path, data)
+    assert_bad_input(invoke("eval", preds, labels, "--group-by", "nope"), "nope", "--groups")
+    assert_bad_input(invoke("eval", preds, labels, "--groups", groups), "--group-by", groups)
+    assert_bad_input(
+        invoke("eval", preds, labels, "--group-by", "c0", "--pred-cols", "c0,c1,c2,c3"), "c0", "--pred-cols"
+    )
+    assert_bad_input(invoke("eval", preds, labels, "--sort", "accuracy"), "--group-by")
+    assert_bad_input(
+        invoke("eval", preds, labels, "--groups", groups, "--group-by", "region", "--sort", "entropy"),
+        "--sort",
+        "accuracy",
+    )
+    assert_bad_input(
+        invoke("eval", preds, labels, "--groups", groups, "--group-by", "region", "--min-group-size", "0"),
+        "--min-group-size",
+    )
+    nan = tmp_path / "nan.csv"
+    keys = np.arange(50.0)
+    keys[17] = np.nan
+    write_table(nan, {"k": keys}, "csv")
+    assert_bad_input(
+        invoke("eval", preds, labels, "--groups", nan, "--group-by", "k"), str(nan), "17", "missing"
+    )
+
+
+def test_per_class_needs_class_labels(tmp_path) -> None:
+    q = softmax(np.random.default_rng(0).normal(size=(20, 3)), axis=1)
+    np.save(tmp_path / "p.npy", q)
+    np.save(tmp_path / "t.npy", q)
+    assert_bad_input(
+        invoke("eval", tmp_path / "p.npy", tmp_path / "t.npy", "--per-class"), "--per-class", "distributions"
+    )
+
+
+# -------------------------------------------------------------- invariances, states
+
+
+def _state(preds: str, labels: str, groups: str, by: tuple[str, ...], chunk_rows: int | None) -> EvalState:
+    options = EvalOptions(chunk_rows=chunk_rows, group_by=by)
+    return evaluate(preds, labels, options, groups_path=groups).state
+
+
+def _group_numbers(state: EvalState) -> dict[tuple, tuple[int, dict[str, float], dict[str, float]]]:
+    results = state.groups.compute("e", has_targets=True)
+    out = {}
+    for g in range(state.groups.n_groups):
+        key = tuple(k[g].item() for k in results.index.keys)
+        out[key] = (
+            int(results.n_samples[g]),
+            {m: float(v[g]) for m, v in results.metrics.items()},
+            {m: float(v[g]) for m, v in results.standard_error.items()},
+        )
+    return out
+
+
+def _assert_same_groups(a: EvalState, b: EvalState) -> None:
+    x, y = _group_numbers(a), _group_numbers(b)
+    assert x.keys() == y.keys()
+    for key in x:
+        assert x[key][0] == y[key][0]
+        for m in PER_ROW:
+            assert x[key][1][m] == pytest.approx(y[key][1][m], rel=REL, abs=1e-15)
+            assert x[key][2][m] == pytest.approx(y[key][2][m], rel=REL, nan_ok=True)
+
+
+@pytest.fixture(scope="module")
+def invariance_files(tmp_path_factory) -> tuple[str, str, str, dict[str, np.ndarray]]:
+    folder = tmp_path_factory.mktemp("groups")
+    data = _rows(8, 1_000, n_groups=30)
+    return (*_write(folder, data), data)
+
+
+@SETTINGS
+@given(chunk_rows=st.integers(1, 1_200), crossed=st.booleans())
+def test_groups_do_not_depend_on_the_chunk_size(invariance_files, chunk_rows, crossed) -> None:
+    preds, labels, groups, _ = invariance_files
+    by = ("region", "tier") if crossed else ("region",)
+    _assert_same_groups(
+        _state(preds, labels, groups, by, chunk_rows), _state(preds, labels, groups, by, None)
+    )
+
+
+@SETTINGS
+@given(cuts=st.lists(st.integers(1, 999), min_size=1, max_size=4, unique=True), seed=st.integers(0, 2**16))
+def test_merged_parts_equal_one_pass_with_groups_split_across_parts(tmp_path_factory, cuts, seed) -> None:
+    data = _rows(seed, 1_000, n_groups=6)
+    folder = tmp_path_factory.mktemp("parts")
+    whole = _state(*_write(folder, data), ("region", "tier"), None)
+    bounds = [0, *sorted(cuts), 1_000]
+    parts = []
+    for i, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        part = folder / f"part{i}"
+        part.mkdir()
+        state = _state(*_write(part, {k: v[start:stop] for k, v in data.items()}), ("region", "tier"), 7)
+        parts.append(load_state(_saved(part, state)))
+    merged = merge_states(parts, [str(i) for i in range(len(parts))])
+    _assert_same_groups(merged, whole)
+    assert merged.n_samples == whole.n_samples
+
+
+def _saved(folder: Path, state: EvalState) -> str:
+    path = folder / "state.json"
+    path.write_text(state_text(state))
+    return str(path)
+
+
+def test_state_json_round_trip_is_bit_exact(tmp_path, invariance_files) -> None:
+    preds, labels, groups, _ = invariance_files
+    state = _state(preds, labels, groups, ("region", "tier"), 64)
+    text = state_text(state)
+    again = load_state(_saved(tmp_path, state))
+    assert state_text(again) == text
+    saved = run_json("eval", preds, labels, "--groups", groups, "--group-by", "region", "--group-by", "tier",
+                     "--save-state", tmp_path / "s.json")  # fmt: skip
+    merged = run_json("merge", tmp_path / "s.json")
+    assert merged["groups"] == saved["groups"]
+
+
+@pytest.mark.parametrize(
+    "tamper, words",
+    [
+        (lambda g: g["statistics"]["entropy"]["n"].__setitem__(0, 1), ["groups.statistics.entropy"]),
+        (lambda g: g["keys"][0].__setitem__(1, g["keys"][0][0]), ["more than once"]),
+        (lambda g: g["keys"][0].__setitem__(0, 3), ["mixes key types"]),
+        (lambda g: g.pop("columns"), ["columns"]),
+        (lambda g: g["statistics"]["accuracy"]["sum"].__setitem__(0, 0.5), ["accuracy"]),
+        (lambda g: g["statistics"].pop("entropy"), ["statistics"]),
+    ],
+)
+def test_impossible_group_states_are_refused(tmp_path, invariance_files, tamper, words) -> None:
+    preds, labels, groups, _ = invariance_files
+    data = _state(preds, labels, groups, ("region",), None).to_dict()
+    tamper(data["groups"])
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    assert_bad_input(invoke("merge", path), str(path), "impossible state", *words)
+
+
+def test_grouped_and_ungrouped_states_do_not_merge(tmp_path, invariance_files) -> None:
+    preds, labels, groups, _ = invariance_files
+    a = tmp_path / "a.json"
+    b = tmp_path / "b.json"
+    c = tmp_path / "c.json"
+    invoke("eval", preds, labels, "--groups", groups, "--group-by", "region", "--save-state", a)
+    invoke("eval", preds, labels, "--save-state", b)
+    invoke("eval", preds, labels, "--groups", groups, "--group-by", "tier", "--save-state", c)
+    assert_bad_input(invoke("merge", a, b), "grouped by region", "not grouped")
+    assert_bad_input(invoke("merge", a, c), "different columns", "region vs tier")
+
+
+# ------------------------------------------------------------ the report's groups
+
+
+def test_groups_sorted_by_size_or_worst_first_and_top_limits_the_table(invariance_files) -> None:
+    preds, labels, groups, _ = invariance_files
+    args = ("eval", preds, labels, "--groups", groups, "--group-by", "region")
+    sizes = [g["n_samples"] for g in run_json(*args)["groups"]]
+    assert sizes == sorted(sizes, reverse=True)
+    accuracy = [g["metrics"]["accuracy"] for g in run_json(*args, "--sort", "accuracy")["groups"]]
+    assert accuracy == sorted(accuracy)
+    ce = [
+        g["metrics"]["cross_entropy"]
+        for g in run_json(*args, "--sort", "cross_entropy", "--top", "3")["groups"]
+    ]
+    assert ce == sorted(ce, reverse=True) and len(ce) == 30
+    table = invoke(*args, "--top", "3", "--sort", "accuracy").stdout
+    worst = run_json(*args, "--sort", "accuracy")["groups"]
+    for g in worst[:3]:
+        assert f" {g['key']['region']} " in table
+    assert f" {worst[3]['key']['region']} " not in table
+    assert "27 more groups" in table
+
+
+def test_flagged_groups_lie_entirely_on_the_worse_side(invariance_files) -> None:
+    preds, labels, groups, _ = invariance_files
+    document = run_json("eval", preds, labels, "--groups", groups, "--group-by", "region")
+    overall = document["metrics"]
+    flagged_any = False
+    for g in document["groups"]:
+        for name, value in g["metrics"].items():
+            se = g["standard_error"][name]
+            worse = {"accuracy": value + 1.96 * se < overall[name]}.get(
+                name, value - 1.96 * se > overall[name]
+            )
+            expected = name != "entropy" and name != "target_entropy" and worse
+            assert (name in g["flagged"]) == expected, (g["key"], name)
+            flagged_any |= expected
+    assert flagged_any  # the model is worse in some regions by construction
+
+
+def test_small_groups_are_suppressed_listed_and_ignored_by_gates(tmp_path) -> None:
+    rng = np.random.default_rng(9)
+    n = 400
+    labels = rng.integers(0, 2, n)
+    probs = np.where(np.eye(2)[labels] > 0, 0.9, 0.1)
+    key = np.where(np.arange(n) < 390, "big", "tiny")
+    probs[390:] = 1 - probs[390:]  # the tiny group is always wrong
+    write_table(tmp_path / "p.parquet", {"a": probs[:, 0], "b": probs[:, 1], "k": key}, "parquet")
+    write_table(tmp_path / "y.parquet", {"label": labels}, "parquet")
+    args = ("eval", tmp_path / "p.parquet", tmp_path / "y.parquet", "--group-by", "k")
+    failed = run_json(*args, "--fail-if", "groups.accuracy < 0.8", code=1)
+    assert failed["gates"][0]["failing"] == ["k=tiny"]
+    assert failed["gates"][0]["value"] == 0.0
+    passed = run_json(*args, "--fail-if", "groups.accuracy < 0.8", "--min-group-size", "11")
+    assert not passed["gates"][0]["failed"] and passed["gates"][0]["failing"] == []
+    assert passed["suppressed_groups"] == [{"key": {"k": "tiny"}, "n_samples": 10}]
+    assert [g["key"] for g in passed["groups"]] == [{"k": "big"}]
+    table = invoke(*args, "--min-group-size", "11").stdout
+    assert "k=tiny (10)" in table and "suppressed" in table
+
+
+def test_group_gates_are_checked_in_merge_too(tmp_path, invariance_files) -> None:
+    preds, labels, groups, _ = invariance_files
+    invoke(
+        "eval", preds, labels, "--groups", groups, "--group-by", "region", "--save-state", tmp_path / "s.json"
+    )
+    document = run_json("merge", tmp_path / "s.json", "--fail-if", "groups.cross_entropy > 0", code=1)
+    assert len(document["gates"][0]["failing"]) == 30
+    assert_bad_input(invoke("eval", preds, labels, "--fail-if", "groups.accuracy < 0.8"), "groups.accuracy")
+
+
+def test_groups_in_the_markdown_report() -> None:
+    text = invoke(
+        "eval", SAMPLE_DATA / "probs.parquet", SAMPLE_DATA / "labels.parquet", "--groups", SAMPLE_DATA / "groups.csv",
+        "--group-by", "region", "--format", "markdown", "--min-group-size", "250",
+    ).stdout  # fmt: skip
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| region | n_samples |"))
+    rows = lines[lines.index(header) + 2 :]
+    assert [r.split(" | ")[0] for r in rows[:2]] == ["| south", "| north"]
+    assert "region=west (247)" in text and "region=east (215)" in text
+
+
+# ----------------------------------------------------------------------- scale
+
+
+def test_one_hundred_thousand_groups_in_one_pass(tmp_path) -> None:
+    rng = np.random.default_rng(10)
+    n, n_groups = 400_000, 100_000
+    key = rng.permutation(np.arange(n) % n_groups) * 7 + 3  # every value, spread over the file
+    labels = rng.integers(0, 3, n)
+    probs = softmax(rng.normal(size=(n, 3)), axis=1)
+    write_table(tmp_path / "p.parquet", {"a": probs[:, 0], "b": probs[:, 1], "c": probs[:, 2]}, "parquet")
+    write_table(tmp_path / "y.parquet", {"label": labels}, "parquet")
+    write_table(tmp_path / "g.parquet", {"user": key}, "parquet")
+    state = evaluate(
+        str(tmp_path / "p.parquet"), str(tmp_path / "y.parquet"), EvalOptions(group_by=("user",)),
+        groups_path=str(tmp_path / "g.parquet"),
+    ).state  # fmt: skip
+    groups = state.groups
+    assert groups.n_groups == n_groups
+    order = np.argsort(groups.index.keys[0])
+    np.testing.assert_array_equal(groups.index.keys[0][order], np.arange(n_groups) * 7 + 3)
+    np.testing.assert_array_equal(groups.stats["accuracy"].n[order], np.bincount((key - 3) // 7))
+    ce = -np.log(probs[np.arange(n), labels])
+    sums = np.bincount((key - 3) // 7, weights=ce)
+    np.testing.assert_allclose(groups.stats["cross_entropy"].total[order], sums, rtol=1e-12)
+    # O(groups): a few arrays of one number per group and statistic
+    sizes = sum(a.nbytes for m in groups.stats.values() for a in (m.n, m.total, m.m2))
+    assert sizes <= 5 * 3 * 8 * n_groups
+
+
+# ---------------------------------------------------------------------- pieces
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([5, 3, 5, 9, -2, 3]),
+        np.array([2**40, 7, 2**40]),  # a wide range: sorted, not counted
+        np.array([1.5, -0.0, 0.0, 1.5]),
+        np.array(["b", "a", "b"]),
+        np.array([True, False, True]),
+        np.array([], dtype=np.int64),
+        np.arange(10_000, dtype=np.int32)[::-1] % 999,
+    ],
+)
+def test_factorize_is_numpy_unique(values) -> None:
+    distinct, inverse = factorize(values)
+    expected, expected_inverse = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(inverse, expected_inverse.reshape(-1))
+    assert distinct.dtype == expected.dtype
+
+
+def test_group_codes_grow_as_new_keys_appear_and_unite_by_key() -> None:
+    from infocli.metrics.inputs import to_distributions
+    from infocli.metrics.scores import score_rows
+
+    def chunk(keys: list[Any], labels: list[int]) -> GroupState:
+        q = to_distributions(np.array([[0.7, 0.3]] * len(keys)), "probs")
+        return GroupState.of_rows(["k"], [np.array(keys)], score_rows(q, np.array(labels), eps=1e-12))
+
+    state = chunk(["b", "a"], [0, 1])
+    state.merge(chunk(["c", "a", "c"], [0, 0, 0]))
+    assert state.index.keys[0].tolist() == ["a", "b", "c"]
+    state.merge(chunk(["d"], [1]))
+    assert state.index.keys[0].tolist() == ["a", "b", "c", "d"]
+    assert state.stats["accuracy"].n.tolist() == [2, 1, 2, 1]
+    assert state.stats["accuracy"].total.tolist() == [1, 1, 2, 0]
