@@ -331,7 +331,9 @@ SortOption = Annotated[
 GroupTopOption = Annotated[
     int | None,
     typer.Option(
-        "--top", metavar="K", help="List only the first K groups in the table (the JSON holds all)."
+        "--top",
+        metavar="K",
+        help="List the first K groups in the table (default 20; 0 for all); the JSON holds all.",
     ),
 ]
 MinGroupSizeOption = Annotated[
@@ -517,7 +519,8 @@ def _eval_outcome(
             min_group_size=view.get("min_group_size", 1), sort=view.get("sort"),
             class_names=state.settings.get("class_names"),
         )  # fmt: skip
-        values.update(groups.gate_values())
+        if any(g.metric.startswith("groups.") for g in gates):
+            values.update(groups.gate_values())
     checked = apply_gates(gates, values)
     return _Outcome(
         lambda: eval_report(evaluation, results, checked, groups),

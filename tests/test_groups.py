@@ -488,3 +488,28 @@ def test_group_codes_grow_as_new_keys_appear_and_unite_by_key() -> None:
     assert state.index.keys[0].tolist() == ["a", "b", "c", "d"]
     assert state.stats["accuracy"].n.tolist() == [2, 1, 2, 1]
     assert state.stats["accuracy"].total.tolist() == [1, 1, 2, 0]
+
+
+@SETTINGS
+@given(
+    batches=st.lists(
+        st.tuples(st.integers(-(2**40), 2**40), st.integers(1, 50), st.integers(1, 3_000)),
+        min_size=1,
+        max_size=6,
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_integer_keys_get_one_code_each_in_a_table_or_by_search(batches, seed) -> None:
+    # Ranges narrow and wide, near and far apart: the table of small ranges gives way to
+    # the binary search and back, and every key keeps the code it was first given.
+    from infocli.metrics.groups import KeyIndex
+
+    rng = np.random.default_rng(seed)
+    index = KeyIndex.empty(["k"])
+    seen: dict[int, int] = {}
+    for offset, n, span in batches:
+        keys = np.unique(offset + rng.integers(0, span, n))
+        codes = index.codes_of([keys])
+        for key, code in zip(keys.tolist(), codes.tolist(), strict=True):
+            assert seen.setdefault(key, len(seen)) == code
+    assert index.keys[0].tolist() == list(seen)

@@ -31,8 +31,15 @@ CLASS_COLUMN = "class"
 Z_95 = 1.96
 """Standard errors either side of a group's value that make its 95% interval."""
 
+_HITS = {"accuracy"}
+"""Statistics whose per-row values are 0/1 hits."""
+
 _ROW_FIELDS = {"accuracy": "correct"}
 """Statistics whose per-row values a chunk's scores hold under another name."""
+
+TABLE_VALUES = 1 << 22
+"""Integer keys spanning fewer values than this (or 8 per key) are looked up in a table
+indexed by value, rather than by a binary search."""
 
 _PAIR_BITS = 31
 """Bits of each part of a crossed key's packed pair of codes."""
@@ -64,8 +71,12 @@ class _Codebook:
     """Distinct values and their codes (0, 1, ... in order of addition), found by a
     binary search of the values kept sorted."""
 
-    values: np.ndarray  # by code
-    order: np.ndarray  # codes in the order of their sorted values
+    values: np.ndarray  # sorted, unless a table holds them
+    codes: np.ndarray  # the code of each value
+    table: np.ndarray | None = None  # small-range integers: the code of each value from `start` (-1: none)
+    start: int = 0
+    low: int = 0  # the smallest and largest values known, while a table holds them
+    high: int = 0
 
     @classmethod
     def empty(cls, dtype: Any) -> _Codebook:
@@ -73,22 +84,58 @@ class _Codebook:
 
     def codes_of(self, values: np.ndarray) -> np.ndarray:
         """The code of each of ``values`` (distinct), new ones given the next codes in order."""
+        if self._tabled(values):
+            return self._looked_up(values)
+        if self.table is not None:  # a wider range than a table holds: sort what it had
+            order = np.argsort(self.values, kind="stable")
+            self.values, self.codes, self.table = self.values[order], self.codes[order], None
         if values.dtype != self.values.dtype:
             dtype = np.result_type(values.dtype, self.values.dtype)
             self.values = self.values.astype(dtype)
             values = values.astype(dtype)
-        sorted_values = self.values[self.order]
-        pos = np.searchsorted(sorted_values, values)
-        found = pos < len(sorted_values)
-        found[found] = sorted_values[pos[found]] == values[found]
+        known = self.values
+        pos = np.searchsorted(known, values)
+        found = pos < len(known)
+        found[found] = known[pos[found]] == values[found]
         codes = np.empty(len(values), np.intp)
-        codes[found] = self.order[pos[found]]
+        codes[found] = self.codes[pos[found]]
         new = np.flatnonzero(~found)
         if len(new):
-            start = len(self.values)
+            start = len(known)
             codes[new] = np.arange(start, start + len(new))
+            by_value = np.argsort(values[new], kind="stable")  # inserted in sorted order
+            where = pos[new][by_value]
+            self.values = np.insert(known, where, values[new][by_value])
+            self.codes = np.insert(self.codes, where, codes[new][by_value])
+        return codes
+
+    def _tabled(self, values: np.ndarray) -> bool:
+        """Whether integer keys (these and those known) span a range small enough for a table."""
+        if values.dtype.kind != "i" or self.values.dtype.kind != "i" or not len(values):
+            return False
+        low, high = int(values.min()), int(values.max())
+        if len(self.values):
+            known = (self.low, self.high) if self.table is not None else (self.values[0], self.values[-1])
+            low, high = min(low, int(known[0])), max(high, int(known[1]))
+        if high - low >= max(TABLE_VALUES, 8 * (len(self.values) + len(values))):
+            return False
+        self.low, self.high = low, high
+        return True
+
+    def _looked_up(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`codes_of` by a table indexed by value (its values are then kept unsorted)."""
+        if self.table is None or self.low < self.start or self.high >= self.start + len(self.table):
+            self.start = self.low
+            self.table = np.full(max(2 * (self.high - self.low + 1), 1024), -1, np.intp)
+            self.table[self.values - self.start] = self.codes
+        offsets = values - self.start
+        codes = self.table[offsets]
+        new = np.flatnonzero(codes < 0)
+        if len(new):
+            first = len(self.values)
+            codes[new] = self.table[offsets[new]] = np.arange(first, first + len(new))
             self.values = np.concatenate([self.values, values[new]])
-            self.order = np.argsort(self.values, kind="stable")
+            self.codes = np.concatenate([self.codes, codes[new]])
         return codes
 
 
@@ -128,9 +175,11 @@ class KeyIndex:
         """
         keys = [_normal(k) for k in keys]
         if not self._values:
+            known, self.keys = self.keys, [np.empty(0, k.dtype) for k in keys]
             self._values = [_Codebook.empty(k.dtype) for k in keys]
             self._pairs = [_Codebook.empty(np.int64) for _ in keys[1:]]
-            self.keys = [np.empty(0, k.dtype) for k in keys]
+            if len(known[0]):  # keys given whole (distinct): their codebooks, made when first needed
+                self.codes_of(known)
         codes = None
         for i, (values, book) in enumerate(zip(keys, self._values, strict=True)):
             if _key_kind(values) != _key_kind(book.values) and len(book.values):
@@ -165,36 +214,44 @@ class GroupMoments:
     n: np.ndarray
     total: np.ndarray
     m2: np.ndarray
+    hits: bool = False  # the values are 0/1 hits, whose m2 follows from the counts
 
     @classmethod
-    def zeros(cls, n_groups: int) -> GroupMoments:
+    def zeros(cls, n_groups: int, hits: bool = False) -> GroupMoments:
         """No values in any of ``n_groups`` groups."""
-        return cls(np.zeros(n_groups, np.int64), np.zeros(n_groups), np.zeros(n_groups))
+        return cls(np.zeros(n_groups, np.int64), np.zeros(n_groups), np.zeros(n_groups), hits)
 
     @classmethod
-    def of(cls, codes: np.ndarray, n_groups: int, values: np.ndarray | None) -> GroupMoments:
+    def of(
+        cls, codes: np.ndarray, n_groups: int, values: np.ndarray | None, counts: np.ndarray | None = None
+    ) -> GroupMoments:
         """The moments per group of one value per row (None: the value 0 on every row).
 
         Args:
             codes: (n,) group codes in [0, n_groups).
             n_groups: Groups.
             values: (n,) values (booleans for hits), or None.
+            counts: The rows of each group, if known (copied).
 
         Returns:
             The moments: as :meth:`Moments.of` gives for each group's values.
         """
-        n = np.bincount(codes, minlength=n_groups).astype(np.int64)
+        n = np.bincount(codes, minlength=n_groups).astype(np.int64) if counts is None else counts.copy()
         if values is None:
             return cls(n, np.zeros(n_groups), np.zeros(n_groups))
         total = np.bincount(codes, weights=values, minlength=n_groups)
         with np.errstate(invalid="ignore", divide="ignore"):
             if values.dtype == np.bool_:  # k hits among n: m2 = k (n - k) / n exactly
-                m2 = np.where(n > 0, total * (n - total) / np.maximum(n, 1), 0.0)
+                return cls(n, total, total * (n - total) / np.maximum(n, 1), hits=True)
             else:
                 deviations = values - (total / np.maximum(n, 1))[codes]
                 m2 = np.bincount(codes, weights=deviations * deviations, minlength=n_groups)
         m2[~np.isfinite(total)] = math.nan
         return cls(n, total, m2)
+
+    def copy(self) -> GroupMoments:
+        """A copy that merges on its own."""
+        return GroupMoments(self.n.copy(), self.total.copy(), self.m2.copy(), self.hits)
 
     def grow(self, n_groups: int) -> None:
         """Add empty groups up to ``n_groups``."""
@@ -209,15 +266,21 @@ class GroupMoments:
 
         The update of :meth:`Moments.merge`, for every group at once.
         """
-        n_a, t_a, m_a = self.n[codes], self.total[codes], self.m2[codes]
-        n_b, t_b, m_b = other.n, other.total, other.m2
-        n = n_a + n_b
+        n_a, t_a = self.n[codes], self.total[codes]
+        n_b, t_b = other.n, other.total
+        n, total = n_a + n_b, t_a + t_b
+        self.n[codes], self.total[codes] = n, total
+        if self.hits:  # k hits among n: m2 = k (n - k) / n exactly
+            self.m2[codes] = total * (n - total) / np.maximum(n, 1)
+            return
+        # Where a side is empty its sum is 0 and the correction term vanishes: no special case.
         with np.errstate(invalid="ignore", divide="ignore"):
             delta = t_b / np.maximum(n_b, 1) - t_a / np.maximum(n_a, 1)
-            m2 = m_a + m_b + delta * delta * (n_a * n_b / np.maximum(n, 1))
-        m2 = np.where(np.isfinite(t_a) & np.isfinite(t_b), m2, math.nan)
-        m2 = np.where(n_a == 0, m_b, np.where(n_b == 0, m_a, m2))
-        self.n[codes], self.total[codes], self.m2[codes] = n, t_a + t_b, m2
+            m2 = self.m2[codes] + other.m2 + delta * delta * (n_a * n_b / np.maximum(n, 1))
+        infinite = ~np.isfinite(total)
+        if infinite.any():
+            m2[infinite] = math.nan
+        self.m2[codes] = m2
 
     @property
     def mean(self) -> np.ndarray:
@@ -259,6 +322,12 @@ class GroupMoments:
         if ((n == 0) & ((total != 0) | (m2 != 0))).any():
             raise InfoCliError(f"{what} has a group without values but with a sum")
         return cls(n, total, m2)
+
+
+def _aliases(stats: Mapping[str, GroupMoments]) -> list[str]:
+    """For each statistic, the first one that is the same object (equal by construction)."""
+    first: dict[int, str] = {}
+    return [first.setdefault(id(m), name) for name, m in stats.items()]
 
 
 def _row_values(scores: Any) -> dict[str, np.ndarray | None | bool]:
@@ -309,7 +378,9 @@ class GroupState:
     @classmethod
     def empty(cls, columns: Sequence[str]) -> GroupState:
         """A state of no groups."""
-        return cls(KeyIndex.empty(columns), {name: GroupMoments.zeros(0) for name in STATISTICS})
+        return cls(
+            KeyIndex.empty(columns), {name: GroupMoments.zeros(0, hits=name in _HITS) for name in STATISTICS}
+        )
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -334,19 +405,19 @@ class GroupState:
             The chunk's group state (its groups in the order of their sorted keys).
         """
         codes, distinct = _row_codes(keys)
-        state = cls(KeyIndex.empty(columns), {})
-        state.index.codes_of(distinct)
+        state = cls(KeyIndex(tuple(columns), [_normal(d) for d in distinct]), {})
         n_groups = state.n_groups
         done: dict[int, GroupMoments] = {}
+        counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
         for name, values in _row_values(scores).items():
             if values is False:
-                state.stats[name] = GroupMoments.zeros(n_groups)
+                state.stats[name] = GroupMoments.zeros(n_groups, hits=name in _HITS)
                 continue
-            key = id(values)  # the KL of class labels is their cross-entropy: sum it once
+            # The KL of class labels is their cross-entropy: one object for both (see merge).
+            key = id(values)
             if key not in done:
-                done[key] = GroupMoments.of(codes, n_groups, values)  # type: ignore[arg-type]
-            m = done[key]
-            state.stats[name] = GroupMoments(m.n.copy(), m.total.copy(), m.m2.copy())  # merged in place
+                done[key] = GroupMoments.of(codes, n_groups, values, counts)  # type: ignore[arg-type]
+            state.stats[name] = done[key]
         return state
 
     def merge(self, other: GroupState) -> None:
@@ -366,10 +437,15 @@ class GroupState:
         if not other.n_groups:
             return
         codes = self.index.codes_of(other.index.keys)
+        if _aliases(self.stats) != _aliases(other.stats):  # statistics shared on one side only
+            self.stats = {name: m.copy() for name, m in self.stats.items()}
+        merged: set[int] = set()
         for name in STATISTICS:
             mine = self.stats[name]
-            mine.grow(self.n_groups)
-            mine.merge_at(codes, other.stats[name])
+            if id(mine) not in merged:
+                merged.add(id(mine))
+                mine.grow(self.n_groups)
+                mine.merge_at(codes, other.stats[name])
 
     def compute(self, base: str, *, has_targets: bool) -> GroupResults:
         """Every group's per-row metrics and standard errors, as :meth:`EvalState.compute`
@@ -449,6 +525,7 @@ class GroupState:
             state.index.codes_of(arrays)
         for name in STATISTICS:
             m = GroupMoments.from_dict(raw[name], n_groups, f"groups.statistics.{name}")
+            m.hits = name in _HITS
             if int(m.n.sum()) != stats[name].n:
                 raise InfoCliError(
                     f"groups.statistics.{name} holds {int(m.n.sum())} rows; the state holds {stats[name].n}"
@@ -541,18 +618,70 @@ class GroupRow:
 
 @dataclass(frozen=True)
 class GroupReport:
-    """The groups of a report: reported ones in table order, and the suppressed ones."""
+    """The groups of a report, ordered and flagged as arrays; rows are made on demand.
 
-    columns: tuple[str, ...]
-    metric_names: list[str]
-    rows: list[GroupRow]
-    suppressed: list[tuple[dict[str, Any], int]]
+    Attributes:
+        results: The groups' numbers.
+        keys: Per key column, each group's key as shown (class names for ``class``).
+        order: The reported groups' codes, in table order.
+        small: The suppressed groups' codes, in the same order.
+        flagged: Per metric with a direction, whether each group is flagged.
+        min_group_size: The smallest group reported.
+        sort: The metric sorted by, or None for size.
+    """
+
+    results: GroupResults
+    keys: list[np.ndarray]
+    order: np.ndarray
+    small: np.ndarray
+    flagged: dict[str, np.ndarray]
     min_group_size: int
     sort: str | None
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The key columns."""
+        return self.results.index.columns
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The metrics reported per group."""
+        return list(self.results.metrics)
+
+    def _keys(self, codes: np.ndarray) -> list[dict[str, Any]]:
+        values = [[_json_key(v) for v in k[codes].tolist()] for k in self.keys]
+        return [dict(zip(self.columns, key, strict=True)) for key in zip(*values, strict=True)]
+
+    def rows(self, limit: int | None = None) -> list[GroupRow]:
+        """The reported groups in table order, the first ``limit`` (all when None)."""
+        codes = self.order[:limit]
+        r = self.results
+        names = self.metric_names
+        values = [r.metrics[m][codes].tolist() for m in names]
+        errors = [r.standard_error[m][codes].tolist() for m in names]
+        flags = [(m, self.flagged[m][codes].tolist()) for m in self.flagged]
+        rows = []
+        for i, (key, n) in enumerate(zip(self._keys(codes), r.n_samples[codes].tolist(), strict=True)):
+            rows.append(
+                GroupRow(
+                    key,
+                    ",".join(f"{c}={v}" for c, v in key.items()),
+                    n,
+                    {m: v[i] for m, v in zip(names, values, strict=True)},
+                    {m: e[i] for m, e in zip(names, errors, strict=True)},
+                    [m for m, f in flags if f[i]],
+                )
+            )
+        return rows
+
+    def suppressed(self) -> list[tuple[dict[str, Any], int]]:
+        """The suppressed groups' keys and sizes, in table order."""
+        return list(zip(self._keys(self.small), self.results.n_samples[self.small].tolist(), strict=True))
+
     def gate_values(self) -> dict[str, dict[str, float]]:
         """``groups.METRIC`` -> {group label: value} over the reported groups, for gates."""
-        return {f"groups.{m}": {r.label: r.metrics[m] for r in self.rows} for m in self.metric_names}
+        rows = self.rows()
+        return {f"groups.{m}": {r.label: r.metrics[m] for r in rows} for m in self.metric_names}
 
 
 def grouped_names(names: Sequence[str]) -> list[str]:
@@ -600,11 +729,9 @@ def group_report(
             keys[i] = np.asarray(class_names, dtype=str)[keys[i]]
     order = np.lexsort([*(k for k in reversed(keys)), -n])  # size first, then the keys
     if sort is not None:
-        values = results.metrics[sort]
+        values = results.metrics[sort][order]
         worst_first = values if REGISTRY[sort].higher_is_better else -values
-        order = order[
-            np.argsort(np.where(np.isnan(worst_first[order]), np.inf, worst_first[order]), kind="stable")
-        ]
+        order = order[np.argsort(np.where(np.isnan(worst_first), np.inf, worst_first), kind="stable")]
     flagged = {}
     for name, values in results.metrics.items():
         direction = REGISTRY[name].higher_is_better
@@ -613,22 +740,5 @@ def group_report(
         margin = Z_95 * results.standard_error[name]
         with np.errstate(invalid="ignore"):
             flagged[name] = values + margin < overall[name] if direction else values - margin > overall[name]
-    small = n < min_group_size
-    rows, suppressed = [], []
-    for g in order.tolist():
-        key = {c: _json_key(k[g].item()) for c, k in zip(index.columns, keys, strict=True)}
-        label = ",".join(f"{c}={v}" for c, v in key.items())
-        if small[g]:
-            suppressed.append((key, int(n[g])))
-            continue
-        rows.append(
-            GroupRow(
-                key,
-                label,
-                int(n[g]),
-                {m: float(v[g]) for m, v in results.metrics.items()},
-                {m: float(v[g]) for m, v in results.standard_error.items()},
-                [m for m, f in flagged.items() if f[g]],
-            )
-        )
-    return GroupReport(index.columns, list(results.metrics), rows, suppressed, min_group_size, sort)
+    small = n[order] < min_group_size
+    return GroupReport(results, keys, order[~small], order[small], flagged, min_group_size, sort)

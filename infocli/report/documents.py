@@ -104,9 +104,9 @@ def groups_document(groups: GroupReport) -> dict[str, Any]:
                 "standard_error": {k: json_number(v) for k, v in row.standard_error.items()},
                 "flagged": row.flagged,
             }
-            for row in groups.rows
+            for row in groups.rows()
         ],
-        "suppressed_groups": [{"key": key, "n_samples": n} for key, n in groups.suppressed],
+        "suppressed_groups": [{"key": key, "n_samples": n} for key, n in groups.suppressed()],
     }
 
 
@@ -115,8 +115,15 @@ def _merged(inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"merged": list(inputs)} if len(inputs) > 1 else {}
 
 
+ONE_LINE_LISTS = ("groups", "suppressed_groups")
+"""Lists of a document written one item per line: indented JSON is written by Python's
+pure-Python encoder, 100,000 groups in about 10 s; each item on its line takes the C
+encoder."""
+
+
 def to_json(document: dict[str, Any]) -> str:
-    """Strict JSON text (``allow_nan=False``), indented, ending in a newline.
+    """Strict JSON text (``allow_nan=False``), indented, ending in a newline; the items of
+    :data:`ONE_LINE_LISTS` one per line.
 
     Args:
         document: From a ``*_report`` function.
@@ -124,7 +131,15 @@ def to_json(document: dict[str, Any]) -> str:
     Returns:
         The text.
     """
-    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+    lists = {key: document[key] for key in ONE_LINE_LISTS if document.get(key)}
+    if not lists:
+        return json.dumps(document, indent=2, allow_nan=False) + "\n"
+    marks = {key: f"\0{key}\0" for key in lists}
+    text = json.dumps({**document, **marks}, indent=2, allow_nan=False)
+    encode = json.JSONEncoder(allow_nan=False).encode
+    for key, items in lists.items():
+        text = text.replace(json.dumps(marks[key]), "[\n    " + ",\n    ".join(map(encode, items)) + "\n  ]")
+    return text + "\n"
 
 
 def write_report(text: str, path: str | None) -> None:

@@ -97,7 +97,7 @@ def eval_table(
         results: The numbers.
         gates: Checked gates.
         groups: The groups, when the rows are grouped.
-        top: The most groups to list (all when None).
+        top: The most groups to list (see :func:`groups_tables`).
 
     Returns:
         Something to print on a rich console.
@@ -138,6 +138,9 @@ def eval_table(
 SUPPRESSED_SHOWN = 10
 """Suppressed groups named under the groups table (the JSON lists them all)."""
 
+GROUPS_SHOWN = 20
+"""Groups listed in the table unless ``--top`` says otherwise (the JSON lists them all)."""
+
 
 def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> list[Any]:
     """The groups table (value ± standard error per metric, flags marked), and what was
@@ -146,11 +149,12 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
     Args:
         groups: The groups.
         base: The log base, for the units.
-        top: The most groups to list (all when None).
+        top: The most groups to list: :data:`GROUPS_SHOWN` when None, all when 0.
 
     Returns:
         Renderables.
     """
+    top = GROUPS_SHOWN if top is None else top or None
     order = f"worst {groups.sort} first" if groups.sort else "largest first"
     table = Table(
         box=box.SIMPLE_HEAD, title=f"groups by {', '.join(groups.columns)} ({order})", title_justify="left"
@@ -162,7 +166,7 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
         unit = REGISTRY[name].unit_name(base)
         table.add_column(f"{name} ({unit})" if unit else name, justify="right")
     table.add_column("flagged")
-    shown_rows = groups.rows if top is None else groups.rows[:top]
+    shown_rows = groups.rows(top)
     for row in shown_rows:
         cells: list[Any] = [_name(v) for v in row.key.values()]
         cells.append(f"{row.n_samples:,}")
@@ -176,16 +180,19 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
         table.add_row(*cells)
     parts: list[Any] = [table]
     notes = []
-    if len(shown_rows) < len(groups.rows):
-        notes.append(f"{len(groups.rows) - len(shown_rows):,} more groups in the JSON (--top {top}).")
-    if groups.suppressed:
+    if len(shown_rows) < len(groups.order):
+        notes.append(
+            f"{len(groups.order) - len(shown_rows):,} more groups in the JSON (--top K to list K, 0 for all)."
+        )
+    suppressed = groups.suppressed()
+    if suppressed:
         listed = ", ".join(
             ",".join(f"{c}={shown(str(v))}" for c, v in key.items()) + f" ({n:,})"
-            for key, n in groups.suppressed[:SUPPRESSED_SHOWN]
+            for key, n in suppressed[:SUPPRESSED_SHOWN]
         )
-        more = len(groups.suppressed) - SUPPRESSED_SHOWN
+        more = len(suppressed) - SUPPRESSED_SHOWN
         notes.append(
-            f"{len(groups.suppressed):,} groups of fewer than {groups.min_group_size:,} rows suppressed: "
+            f"{len(suppressed):,} groups of fewer than {groups.min_group_size:,} rows suppressed: "
             + listed
             + (f", and {more:,} more (listed in the JSON)" if more > 0 else "")
             + "."

@@ -1,0 +1,84 @@
+"""Time ``infocli eval --group-by`` against plain ``infocli eval`` on W1, side by side.
+
+    python benchmarks/groups.py [--repeats N] [--data FOLDER]
+
+W1 (5,000,000 x 10 float32 probabilities and int64 labels, Parquet) must be generated
+first (``python benchmarks/run.py --only W1`` or ``benchmarks/generate.py``). Beside its
+files this writes two groups files of its own, leaving W1's untouched:
+``w1_groups_1k.parquet`` and ``w1_groups_100k.parquet``, one int64 column ``group`` of
+1,000 and 100,000 distinct values drawn uniformly per row (fixed seeds, in row groups of
+1,000,000 rows). The three commands run as whole processes, interleaved round by round;
+the medians and their ratios to plain eval are printed as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from run import infocli_command, interleaved
+from workloads import DEFAULT_DATA_DIR
+
+GROUP_FILES = {"1k": (1_000, 101), "100k": (100_000, 102)}
+"""Groups file -> (distinct values, seed)."""
+
+ROWS = 5_000_000
+CHUNK_ROWS = 1_000_000
+
+
+def write_groups(folder: Path) -> None:
+    """Write the groups files that are missing (run in a child process: NumPy stays out
+    of the timing harness)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, (distinct, seed) in GROUP_FILES.items():
+        path = folder / f"w1_groups_{name}.parquet"
+        if path.exists():
+            continue
+        rng = np.random.default_rng(seed)
+        schema = pa.schema([("group", pa.int64())])
+        with pq.ParquetWriter(path.with_suffix(".tmp"), schema) as writer:
+            for _ in range(ROWS // CHUNK_ROWS):
+                writer.write_table(pa.table({"group": rng.integers(0, distinct, CHUNK_ROWS)}, schema=schema))
+        path.with_suffix(".tmp").rename(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "scale-1")
+    parser.add_argument("--write-groups", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    folder: Path = args.data
+    if args.write_groups:
+        write_groups(folder)
+        return 0
+    preds, labels = folder / "w1_probs.parquet", folder / "w1_labels.parquet"
+    if not preds.exists():
+        raise SystemExit(f"{preds} is missing: generate W1 first (python benchmarks/run.py --only W1)")
+    subprocess.run([sys.executable, __file__, "--data", str(folder), "--write-groups"], check=True)
+    base = [*infocli_command(), "eval", str(preds), str(labels), "--format", "json", "--no-progress"]
+    commands = {"plain": base}
+    for name in GROUP_FILES:
+        commands[name] = [*base, "--groups", str(folder / f"w1_groups_{name}.parquet"), "--group-by", "group"]
+    runs = interleaved(commands, args.repeats)
+    plain = statistics.median(r.seconds for r in runs["plain"])
+    print("\n| run | median wall s | median CPU s | median peak MiB | over plain eval |")
+    print("|---|---:|---:|---:|---:|")
+    for name, rs in runs.items():
+        wall = statistics.median(r.seconds for r in rs)
+        cpu = statistics.median(r.cpu_seconds for r in rs)
+        mib = statistics.median(r.peak_mib for r in rs)
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {mib:.0f} | {wall / plain - 1:+.0%} |")
+    for name, rs in runs.items():
+        print(f"- {name}: " + ", ".join(f"{r.seconds:.2f} s" for r in rs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
