@@ -718,7 +718,12 @@ def merge_command(
     base: BaseOption = Base.e,
     top: Annotated[
         int | None,
-        typer.Option("--top", metavar="K", help="List the K worst sequences (default: as the states say)."),
+        typer.Option(
+            "--top",
+            metavar="K",
+            help="List the K worst sequences (default: as the states say); for grouped eval states, the "
+            "first K groups in the table (default 20; 0 for all).",
+        ),
     ] = None,
     fail_if: _fail_if("merge") = None,
     sort: SortOption = None,
