@@ -8,8 +8,9 @@ files this writes two groups files of its own, leaving W1's untouched:
 ``w1_groups_1k.parquet`` and ``w1_groups_100k.parquet``, one int64 column ``group`` of
 1,000 and 100,000 distinct values drawn uniformly per row (fixed seeds, in row groups of
 1,000,000 rows). The three commands run as whole processes, interleaved round by round;
-the medians and their ratios to plain eval are printed as a Markdown table. Each is run
-with a JSON report (every group written) and with the table (the first 20 groups).
+the medians and their ratios to plain eval are printed as a Markdown table, for
+``benchmarks/slices.md`` (carried into BENCHMARKS.md). Each is run with a JSON report
+(every group written) and with the table (the first 20 groups).
 """
 
 from __future__ import annotations

@@ -586,6 +586,8 @@ def render(
         "(a child's peak reads at least this)",
         f"- `{session.command}`",
         "",
+        # The slices' measurements (benchmarks/groups.py), kept by hand and carried into each report.
+        (Path(__file__).parent / "slices.md").read_text(),
         # The measurements behind infocli's constants, kept by hand and carried into each report.
         (Path(__file__).parent / "why_these_defaults.md").read_text(),
     ]
