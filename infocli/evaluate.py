@@ -294,6 +294,18 @@ class _Run:
 
     def compute(self, work: _Work) -> EvalState:
         """Validate and score a prepared chunk (thread-safe: nothing is accumulated)."""
+        pred, note = self.predictions(work)
+        target, target_note = self.targets(work)
+        notes = [note] if target_note is None else [note, target_note]
+        assert self.scorer is not None
+        return self.scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
+
+    def predictions(self, work: _Work) -> tuple[Distributions, Renormalised]:
+        """A prepared chunk's predictions, validated (thread-safe), and its rows renormalised.
+
+        Raises:
+            InfoCliError: The chunk's error, or invalid predictions (the file row named).
+        """
         if work.error is not None:
             raise work.error
         scorer = self.scorer
@@ -302,19 +314,24 @@ class _Run:
             pred = scorer.predictions(work.values())
         except InfoCliError as error:
             raise _unfiltered(error, work.kept).at(self.preds.path, row_offset=work.first_row) from None
-        notes = [_renormalised(self.preds.path, pred, work.first_row, work.kept)]
-        target: np.ndarray | Distributions | None
-        if isinstance(work.targets, Batch):
-            source = self.layout.label_source
-            assert source is not None and work.targets.matrix is not None
-            try:
-                target = scorer.targets(work.targets.matrix)
-            except InfoCliError as error:
-                raise error.at(source.path, row_offset=work.label_first_row) from None
-            notes.append(_renormalised(source.path, target, work.label_first_row, None))
-        else:
-            target = work.targets
-        return scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
+        return pred, _renormalised(self.preds.path, pred, work.first_row, work.kept)
+
+    def targets(self, work: _Work) -> tuple[np.ndarray | Distributions | None, Renormalised | None]:
+        """A prepared chunk's class indices, or its target distributions validated
+        (thread-safe) with their rows renormalised.
+
+        Raises:
+            InfoCliError: Invalid target distributions (the file row named).
+        """
+        if not isinstance(work.targets, Batch):
+            return work.targets, None
+        scorer, source = self.scorer, self.layout.label_source
+        assert scorer is not None and source is not None and work.targets.matrix is not None
+        try:
+            target = scorer.targets(work.targets.matrix)
+        except InfoCliError as error:
+            raise error.at(source.path, row_offset=work.label_first_row) from None
+        return target, _renormalised(source.path, target, work.label_first_row, None)
 
 
 def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarray | None) -> Renormalised:
