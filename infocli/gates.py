@@ -1,4 +1,9 @@
-"""Metric gates for CI: ``--fail-if "cross_entropy > 0.5"``."""
+"""Metric gates for CI: ``--fail-if "cross_entropy > 0.5"``.
+
+A gate's name may be dotted (``kl_divergence.p99``, ``delta.cross_entropy``,
+``groups.accuracy``), and its value may have members (one per candidate, or per group):
+such a gate fails when any member fails.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,13 @@ import math
 import operator
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infocli.errors import InfoCliError
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _EXPR = re.compile(
-    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op><=|>=|<|>)\s*"
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.]*)\s*(?P<op><=|>=|<|>)\s*"
     r"(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
 )
 
@@ -43,11 +48,17 @@ class Gate:
 
 @dataclass(frozen=True)
 class GateResult:
-    """A gate checked against a report."""
+    """A gate checked against a report.
+
+    ``value`` is the metric's value or, for a metric with members, the worst member's
+    (the lowest for ``<`` and ``<=``, the highest for ``>`` and ``>=``; NaN if any is
+    NaN); ``failing`` names the failing members, and is None for a metric without members.
+    """
 
     gate: Gate
     value: float
     failed: bool
+    failing: tuple[str, ...] | None = field(default=None)
 
 
 def parse_gate(expr: str, known: Iterable[str]) -> Gate:
@@ -94,14 +105,31 @@ def check_available(gates: Iterable[Gate], available: Iterable[str], why: str) -
             raise InfoCliError(f"--fail-if {gate.expr!r}: this run cannot report {gate.metric} ({why})")
 
 
-def apply_gates(gates: Iterable[Gate], metrics: Mapping[str, float]) -> list[GateResult]:
+def apply_gates(
+    gates: Iterable[Gate], metrics: Mapping[str, float | Mapping[str, float]]
+) -> list[GateResult]:
     """Check each gate against the report's metrics.
 
     Args:
         gates: The parsed gates.
-        metrics: The report's metrics.
+        metrics: The report's metrics: each a value, or a mapping of member (a candidate,
+            a group) to value.
 
     Returns:
         One result per gate, in order.
     """
-    return [GateResult(g, metrics[g.metric], g.fails(metrics[g.metric])) for g in gates]
+    return [_check(g, metrics[g.metric]) for g in gates]
+
+
+def _check(gate: Gate, value: float | Mapping[str, float]) -> GateResult:
+    if not isinstance(value, Mapping):
+        return GateResult(gate, value, gate.fails(value))
+    failing = tuple(member for member, v in value.items() if gate.fails(v))
+    values = list(value.values())
+    if not values:
+        worst = math.nan
+    elif any(math.isnan(v) for v in values):
+        worst = math.nan
+    else:
+        worst = min(values) if gate.op in ("<", "<=") else max(values)
+    return GateResult(gate, worst, bool(failing), failing)

@@ -35,6 +35,7 @@ def _gate_dicts(gates: Sequence[GateResult]) -> list[dict[str, Any]]:
             "threshold": json_number(r.gate.threshold),
             "value": json_number(r.value),
             "failed": r.failed,
+            **({} if r.failing is None else {"failing": list(r.failing)}),
         }
         for r in gates
     ]
