@@ -9,6 +9,7 @@ merged in file order. Memory is bounded by the chunk size whatever the number of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,10 +27,13 @@ from infocli.evaluate import (
     chunking,
     default_chunk_rows,
 )
+from infocli.gates import Gate, check_available
 from infocli.ignored import eval_ignored
 from infocli.metrics.inputs import Distributions
-from infocli.metrics.paired import CompareState, PairedState, compared_metrics
+from infocli.metrics.paired import CompareState, PairedState, compared_metrics, worse_bound
+from infocli.metrics.registry import REGISTRY
 from infocli.metrics.scores import score_rows
+from infocli.metrics.sketch import QUANTILES
 from infocli.metrics.state import Renormalised
 from infocli.plan import EvalOptions, Layout, layout_of, signature
 from infocli.readers import Batch, Table, aligned_many, in_order, open_table, prefetch, row_count_error
@@ -74,6 +78,8 @@ def compare(
     *,
     confidence: float = 0.95,
     alpha: float = 0.05,
+    gates: Sequence[Gate] = (),
+    fail_if_worse: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
 ) -> Comparison:
     """Compare candidates' predictions with a baseline's, row by row.
@@ -86,6 +92,9 @@ def compare(
         options: The settings, as for ``eval``.
         confidence: The two-sided intervals' coverage.
         alpha: The significance level of Holm's correction.
+        gates: ``--fail-if`` gates, checked against the names this comparison can report
+            before any row is read.
+        fail_if_worse: Metrics of ``--fail-if-worse``, checked likewise.
         on_progress: Called after each chunk with (rows done, total rows if known).
 
     Returns:
@@ -109,6 +118,8 @@ def compare(
             options,
             confidence=confidence,
             alpha=alpha,
+            gates=gates,
+            fail_if_worse=fail_if_worse,
             on_progress=on_progress,
         )
 
@@ -126,6 +137,7 @@ def _candidate_layout(base: Layout, table: Table, options: EvalOptions) -> Layou
     if layout.binary != base.binary or (
         layout.n_classes is not None and base.n_classes is not None and layout.n_classes != base.n_classes
     ):
+
         def shape(of: Layout) -> str:
             return "one binary score" if of.binary else f"{of.n_classes} classes"
 
@@ -160,6 +172,8 @@ def compare_tables(
     *,
     confidence: float = 0.95,
     alpha: float = 0.05,
+    gates: Sequence[Gate] = (),
+    fail_if_worse: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
 ) -> Comparison:
     """The comparison pipeline, for open tables: plans -> aligned chunks -> states -> merge.
@@ -171,6 +185,8 @@ def compare_tables(
         options: The settings.
         confidence: As for :func:`compare`.
         alpha: As for :func:`compare`.
+        gates: As for :func:`compare`.
+        fail_if_worse: As for :func:`compare`.
         on_progress: As for :func:`compare`.
 
     Returns:
@@ -182,6 +198,11 @@ def compare_tables(
     base_layout = layout_of(baseline, labels, options)
     layouts = [_candidate_layout(base_layout, table, options) for table in candidates]
     label_source = base_layout.label_source
+    metrics = [m.name for m in compared_metrics(labels=label_source is not None)]
+    class_labels = base_layout.label_form in ("index", "name")
+    why = "it needs labels" if label_source is None else "it needs class labels"
+    check_available(gates, gate_names(metrics, class_labels=class_labels), why)
+    check_worse_metrics(fail_if_worse, metrics)
     separate = label_source is not None and label_source is not baseline
     tables = [baseline, *candidates, *([label_source] if separate else [])]
     known = [t for t in tables if t.n_rows is not None]
@@ -196,7 +217,10 @@ def compare_tables(
     depth = max(1, default_chunk_rows(base_layout.n_classes, READ_AHEAD_BYTES) // read_rows)
     vectors = [base_layout.label_vector] if base_layout.label_vector is not None else []
     streams = [
-        prefetch(run.preds.batches(run.layout.pred_cols, vectors if i == 0 and not separate else [], read_rows), depth)
+        prefetch(
+            run.preds.batches(run.layout.pred_cols, vectors if i == 0 and not separate else [], read_rows),
+            depth,
+        )
         for i, run in enumerate(runs)
     ]
     if separate:
@@ -378,3 +402,170 @@ def _at_label(pred: Distributions, target: np.ndarray | Distributions | None) ->
         return None
     log_weights, _ = pred.log_weights_at(target)
     return np.exp(log_weights - pred.log_sums)
+
+
+_SUMMARY = ("mean", "min", *QUANTILES, "max")
+"""The statistics of a distribution-block row that gates can name."""
+
+
+def gate_names(metrics: Sequence[str], *, class_labels: bool) -> list[str]:
+    """Every name ``--fail-if`` can take in a comparison of these metrics.
+
+    ``delta.METRIC`` (candidate − baseline), ``perplexity.ratio``, ``top1_agreement`` and
+    ``kl_divergence.STAT`` / ``delta_p.STAT`` for STAT one of mean, min, p0.1 ... p99.9, max.
+
+    Args:
+        metrics: The compared metrics.
+        class_labels: Whether the targets are class labels (Δp exists only then).
+
+    Returns:
+        The names.
+    """
+    names = [f"delta.{m}" for m in metrics]
+    if "cross_entropy" in metrics:
+        names.append("perplexity.ratio")
+    names += ["top1_agreement", *(f"kl_divergence.{s}" for s in _SUMMARY)]
+    if class_labels:
+        names += [f"delta_p.{s}" for s in (*_SUMMARY, "rms")]
+    return names
+
+
+ALL_GATE_NAMES = gate_names([m.name for m in compared_metrics(labels=True)], class_labels=True)
+"""Every gate name of a comparison with class labels (the most a comparison reports)."""
+
+
+def gate_values(
+    candidates: Sequence[str], comparisons: Sequence[dict[str, Any]]
+) -> dict[str, dict[str, float]]:
+    """The value of each gate name for each candidate (see :func:`gate_names`).
+
+    Args:
+        candidates: The candidates' labels.
+        comparisons: Their comparisons (:meth:`CompareState.compute`).
+
+    Returns:
+        Gate name -> candidate -> value.
+    """
+    values: dict[str, dict[str, float]] = {}
+
+    def put(name: str, candidate: str, value: float) -> None:
+        values.setdefault(name, {})[candidate] = value
+
+    for candidate, c in zip(candidates, comparisons, strict=True):
+        for metric, row in c["metrics"].items():
+            put(f"delta.{metric}", candidate, row["delta"])
+        if "perplexity" in c:
+            put("perplexity.ratio", candidate, c["perplexity"]["ratio"])
+        blocks = c["distributions"]
+        put("top1_agreement", candidate, blocks["top1_agreement"]["mean"])
+        for block in ("kl_divergence", "delta_p"):
+            for stat, value in blocks.get(block, {}).items():
+                if stat not in ("std_error", "relative_accuracy"):
+                    put(f"{block}.{stat}", candidate, value)
+    return values
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A non-inferiority margin: in the metric's units, or relative to the baseline's value."""
+
+    text: str
+    value: float
+    relative: bool
+
+    def of(self, baseline: float) -> float:
+        """The margin in the metric's units, given the baseline's value."""
+        return self.value / 100 * abs(baseline) if self.relative else self.value
+
+
+def parse_margin(text: str) -> Margin:
+    """``X`` (the metric's units) or ``X%`` (of the baseline's value), X >= 0.
+
+    Raises:
+        InfoCliError: Anything else.
+    """
+    number = text.strip().removesuffix("%")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not value >= 0 or math.isinf(value):
+        raise InfoCliError(
+            f"{param('margin')} must be a number >= 0, or a percentage such as 1%; got {text!r}"
+        )
+    return Margin(text.strip(), value, text.strip().endswith("%"))
+
+
+def check_worse_metrics(names: Sequence[str], metrics: Sequence[str]) -> None:
+    """Refuse ``--fail-if-worse`` on a metric without a direction or not compared.
+
+    Raises:
+        InfoCliError: Naming the metric and what can be used.
+    """
+    directed = [m for m in metrics if REGISTRY[m].higher_is_better is not None]
+    for name in names:
+        if name in metrics and name not in directed:
+            raise InfoCliError(
+                f"{param('fail_if_worse')} {name}: {name} has no direction (neither higher nor lower is "
+                f"better), so no value of it is worse; use one of {', '.join(directed)}"
+            )
+        if name not in directed:
+            extra = " (perplexity is tested as cross_entropy, the same test)" if name == "perplexity" else ""
+            raise InfoCliError(
+                f"{param('fail_if_worse')} {name}: not a compared metric{extra}; "
+                f"use one of {', '.join(directed) or 'none: this comparison has no labels'}"
+            )
+
+
+def worse_outcomes(
+    names: Sequence[str],
+    candidates: Sequence[str],
+    comparisons: Sequence[dict[str, Any]],
+    *,
+    alpha: float,
+    margin: Margin | None,
+) -> list[dict[str, Any]]:
+    """The ``--fail-if-worse`` gates, each checked for every candidate.
+
+    Without a margin a candidate fails when it is significantly worse after Holm's
+    correction. With one it fails unless the one-sided (1 − alpha) bound on how much worse
+    it is lies below the margin (non-inferiority; the bound is not Holm-adjusted).
+
+    Returns:
+        Per metric: ``metric``, ``rule``, ``margin``, ``failed``, ``failing`` (the
+        candidates), and per candidate its ``bound`` or ``adjusted_p_value``.
+    """
+    outcomes = []
+    for name in names:
+        members = []
+        for candidate, c in zip(candidates, comparisons, strict=True):
+            row = c["metrics"][name]
+            if margin is None:
+                failed = row["verdict"] == "worse"
+                members.append(
+                    {"candidate": candidate, "delta": row["delta"], "adjusted_p_value": row["adjusted_p_value"],
+                     "failed": failed}
+                )  # fmt: skip
+            else:
+                bound, allowed = worse_bound(row, name, alpha), margin.of(row["baseline"])
+                failed = not bound < allowed
+                members.append(
+                    {"candidate": candidate, "delta": row["delta"], "bound": bound, "margin": allowed,
+                     "failed": failed}
+                )  # fmt: skip
+        rule = (
+            f"significantly worse after Holm's correction at alpha {alpha:g}"
+            if margin is None
+            else f"not shown worse by less than {margin.text} (one-sided {1 - alpha:g} bound, not Holm-adjusted)"
+        )
+        outcomes.append(
+            {
+                "metric": name,
+                "rule": rule,
+                "margin": None if margin is None else margin.text,
+                "candidates": members,
+                "failing": [m["candidate"] for m in members if m["failed"]],
+                "failed": any(m["failed"] for m in members),
+            }
+        )
+    return outcomes

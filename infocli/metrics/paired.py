@@ -114,7 +114,9 @@ class PairedMoments:
     def from_dict(cls, data: Any, what: str) -> PairedMoments:
         if not isinstance(data, dict) or set(data) != {"baseline", "candidate", "difference"}:
             raise InfoCliError(f"{what} must hold baseline, candidate and difference")
-        return cls(*(moments_from_dict(data[k], f"{what}.{k}") for k in ("baseline", "candidate", "difference")))
+        return cls(
+            *(moments_from_dict(data[k], f"{what}.{k}") for k in ("baseline", "candidate", "difference"))
+        )
 
 
 @dataclass
@@ -153,9 +155,7 @@ class PairedState:
         """Rows compared."""
         return self.kl.n
 
-    def update(
-        self, baseline: Any, candidate: Any, distance: Any, delta_p: np.ndarray | None = None
-    ) -> None:
+    def update(self, baseline: Any, candidate: Any, distance: Any, delta_p: np.ndarray | None = None) -> None:
         """Accumulate one chunk.
 
         Args:
@@ -492,7 +492,9 @@ class CompareState:
         state = cls(settings, inputs, pairs, count(data.get("n_ignored"), "n_ignored"))
         ns = {pair.n_samples for pair in pairs}
         if len(ns) > 1 or count(data.get("n_samples"), "n_samples") != state.n_samples:
-            raise InfoCliError(f"n_samples is {data.get('n_samples')!r}; the candidates hold {sorted(ns)} rows")
+            raise InfoCliError(
+                f"n_samples is {data.get('n_samples')!r}; the candidates hold {sorted(ns)} rows"
+            )
         return state
 
 
@@ -506,11 +508,16 @@ def _check_compare_inputs(value: Any, n_candidates: int) -> list[dict[str, Any]]
         raise InfoCliError("inputs must be a non-empty list of input descriptions")
     for part in value:
         candidates = part.get("candidates") if isinstance(part, dict) else None
-        if not isinstance(candidates, list) or len(candidates) != n_candidates or set(part) != {
-            "baseline",
-            "candidates",
-            "labels",
-        }:
+        if (
+            not isinstance(candidates, list)
+            or len(candidates) != n_candidates
+            or set(part)
+            != {
+                "baseline",
+                "candidates",
+                "labels",
+            }
+        ):
             raise InfoCliError(
                 f"inputs holds {part!r}; expected baseline, {n_candidates} candidates and labels"
             )

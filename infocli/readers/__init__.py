@@ -252,11 +252,12 @@ def aligned(
             for start in range(0, batch.n_rows, rows):
                 yield batch.slice(start, min(start + rows, batch.n_rows)), None
         return
-    for a, b in aligned_many([first, second], [first_batches, second_batches], rows):
-        yield a, b
+    yield from aligned_many([first, second], [first_batches, second_batches], rows)  # type: ignore[misc]
 
 
-def aligned_many(tables: list[Table], batches: list[Iterator[Batch]], rows: int) -> Iterator[tuple[Batch, ...]]:
+def aligned_many(
+    tables: list[Table], batches: list[Iterator[Batch]], rows: int
+) -> Iterator[tuple[Batch, ...]]:
     """Pair any number of files' batches row by row, cut to at most ``rows`` rows.
 
     Args:
