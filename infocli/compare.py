@@ -352,6 +352,10 @@ class _Scoring:
         for work in works:
             if work.error is not None:
                 raise work.error
+        if not works[0].rows.n_rows:  # every row of the chunk ignored: only the count
+            state = CompareState.empty(self.settings())
+            state.n_ignored = works[0].n_ignored
+            return _Scored(state, [], [0] * len(self.runs))
         base_pred, note = base_run.predictions(works[0])
         target, target_note = base_run.targets(works[0])
         notes = [note] if target_note is None else [note, target_note]
