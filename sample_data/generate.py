@@ -13,6 +13,8 @@ byte counts and word counts (``tokens.parquet``, and the log-probabilities alone
 ``tokens.npy``); and a training run's checkpoints, as token files
 (``checkpoints/lm_step_*.parquet``) and as a classifier's logits
 (``checkpoints/clf_step_*.npy``, evaluated against ``labels.npy``).
+
+A second classifier on the same rows (``probs_b.parquet``), to compare with the first.
 """
 
 from __future__ import annotations
@@ -117,7 +119,24 @@ def language_models(folder: Path) -> None:
         np.save(checkpoints / f"clf_step_{step}.npy", logits.astype(np.float32))
 
 
+SECOND_MODEL_SEED = 20261202
+
+
+def second_model(folder: Path) -> None:
+    """Write ``probs_b.parquet``: a second classifier on the same 1,000 rows, for
+    ``infocli compare``. It is the first one made more confident, with noise and a small
+    nudge towards the truth: clearly better on cross-entropy, about as accurate (the
+    difference in accuracy is not significant)."""
+    rng = np.random.default_rng(SECOND_MODEL_SEED)
+    logits = np.load(folder / "logits.npy").astype(np.float64)
+    labels = np.load(folder / "labels.npy")
+    z = 1.2 * logits + rng.normal(0.0, 0.3, logits.shape) + 0.12 * np.eye(len(CLASSES))[labels]
+    probs = _softmax(z)
+    pq.write_table(pa.table({name: probs[:, i] for i, name in enumerate(CLASSES)}), folder / "probs_b.parquet")
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
     main(out)
     language_models(out)
+    second_model(out)

@@ -491,3 +491,39 @@ def test_ignored_rows_are_left_out_of_every_statistic(files, data):
                files.labels(data["y"][kept]))  # fmt: skip
     assert report["n_ignored"] == 700 and report["n_samples"] == N - 700
     _close(_numbers(report), _numbers(one))
+
+
+def test_the_sample_models_and_the_readme_outcomes(monkeypatch):
+    from tests.conftest import SAMPLE_DATA
+
+    monkeypatch.chdir(SAMPLE_DATA.parent)  # relative paths, as in the README
+    args = (
+        "sample_data/probs.parquet",
+        "sample_data/probs_b.parquet",
+        "--labels",
+        "sample_data/labels.parquet",
+    )
+    report = _run(*args)
+    metrics = report["comparisons"][0]["metrics"]
+    assert metrics["cross_entropy"]["verdict"] == "better"
+    assert metrics["accuracy"]["verdict"] == "no significant difference"
+    readme = (SAMPLE_DATA.parent / "README.md").read_text(encoding="utf-8")
+    unpaired = {}
+    for name in ("cross_entropy", "accuracy"):
+        se = []
+        for preds in args[:2]:
+            result = invoke("eval", preds, args[3], "--format", "json")
+            se.append(json.loads(result.stdout)["standard_error"][name])
+        unpaired[name] = math.hypot(*se)
+        paired = metrics[name]["std_error"]
+        row = f"| {se[0]:.4f} | {se[1]:.4f} | {unpaired[name]:.4f} | {paired:.4f} |"
+        assert row in readme, row
+        assert paired < unpaired[name] / 2
+    assert invoke("compare", *args, "--fail-if-worse", "accuracy").exit_code == 0
+    assert invoke("compare", *args, "--fail-if-worse", "accuracy", "--margin", "0.5%").exit_code == 1
+    student = ("sample_data/probs.parquet", "sample_data/student.parquet", *args[2:])
+    assert invoke("compare", *student, "--fail-if", "kl_divergence.p99 > 0.25").exit_code == 1
+    teacher = invoke(
+        "compare", "sample_data/teacher.parquet", "sample_data/student.parquet", "--format", "markdown"
+    )
+    assert teacher.exit_code == 0 and "| entropy |" in teacher.stdout

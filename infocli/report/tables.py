@@ -535,9 +535,9 @@ def _distribution_table(blocks: dict[str, Any], base: str) -> Table:
     """The distribution block of one candidate: KL(p ‖ q), top-1 agreement, Δp."""
     from infocli.metrics.sketch import QUANTILES
 
-    table = Table(
-        box=box.SIMPLE_HEAD, title="distributions (p = baseline, q = candidate)", title_justify="left"
-    )
+    accuracy = blocks["kl_divergence"]["relative_accuracy"]
+    title = f"distributions (p = baseline, q = candidate; percentiles within {accuracy:.1%}, relative)"
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
     stats = ("min", *QUANTILES, "max")
     table.add_column("per row")
     table.add_column("mean", justify="right")
@@ -554,13 +554,13 @@ def _distribution_table(blocks: dict[str, Any], base: str) -> Table:
             Text(name), fmt(row["mean"], 4), _fmt_se(row["std_error"]), *(fmt(row[s], 4) for s in stats)
         )
     table.add_row("top-1 agreement", fmt(top1["mean"], 4), _fmt_se(top1["std_error"]), *("" for _ in stats))
-    table.caption = f"percentiles within {kl['relative_accuracy']:.1%} (relative)"
     return table
 
 
 def _worse_table(worse: Sequence[dict[str, Any]]) -> Table:
     """The ``--fail-if-worse`` gates, a row per metric and candidate."""
-    table = Table(box=box.SIMPLE_HEAD, title="fail if worse", title_justify="left")
+    rules = "; ".join(dict.fromkeys(g["rule"] for g in worse))
+    table = Table(box=box.SIMPLE_HEAD, title=f"fail if worse: {rules}", title_justify="left")
     for name in ("metric", "candidate", "Δ", "test", "result"):
         table.add_column(name, justify="right" if name in ("Δ",) else "left")
     for gate in worse:
@@ -571,5 +571,4 @@ def _worse_table(worse: Sequence[dict[str, Any]]) -> Table:
                 test = f"p (Holm) {_p(m['adjusted_p_value'])}"
             result = Text("FAIL", style="bold red") if m["failed"] else Text("pass", style="green")
             table.add_row(gate["metric"], _name(m["candidate"]), _signed(m["delta"]), test, result)
-    table.caption = "; ".join(dict.fromkeys(g["rule"] for g in worse))
     return table
