@@ -32,7 +32,7 @@ from infocli.ignored import eval_ignored
 from infocli.metrics.inputs import Distributions
 from infocli.metrics.paired import CompareState, PairedState, compared_metrics, worse_bound
 from infocli.metrics.registry import REGISTRY
-from infocli.metrics.scores import score_rows
+from infocli.metrics.scores import kl_rows, score_rows
 from infocli.metrics.sketch import QUANTILES
 from infocli.metrics.state import Renormalised
 from infocli.plan import EvalOptions, Layout, layout_of, signature
@@ -371,7 +371,8 @@ class _Scoring:
             clipped.append(scores.n_clipped)
             pair = PairedState.empty(self.metrics)
             delta_p = None if p_label is None else _at_label(pred, target) - p_label
-            pair.update(base_scores, scores, score_rows(pred, base_pred, eps=eps), delta_p)
+            kl, _ = kl_rows(pred, base_pred, eps=eps)
+            pair.update(base_scores, scores, kl, pred.predicts(base_pred.argmax), delta_p)
             state.pairs.append(pair)
         return _Scored(state, notes, clipped)
 

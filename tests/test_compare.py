@@ -444,7 +444,7 @@ def test_metrics_are_read_from_the_registry(monkeypatch):
 def test_paired_state_merges_in_any_split_and_round_trips(seed, n, cut_fractions):
     from infocli.metrics.inputs import to_distributions
     from infocli.metrics.paired import CompareState, PairedState
-    from infocli.metrics.scores import score_rows
+    from infocli.metrics.scores import kl_rows, score_rows
     from infocli.states import KINDS
 
     rng = np.random.default_rng(seed)
@@ -457,7 +457,7 @@ def test_paired_state_merges_in_any_split_and_round_trips(seed, n, cut_fractions
         s = PairedState.empty(names)
         at = lambda d: np.exp(d.log_weights_at(y[rows])[0] - d.log_sums)  # noqa: E731
         s.update(score_rows(pa, y[rows], eps=1e-12), score_rows(pb, y[rows], eps=1e-12),
-                 score_rows(pb, pa, eps=1e-12), at(pb) - at(pa))  # fmt: skip
+                 kl_rows(pb, pa, eps=1e-12)[0], pb.predicts(pa.argmax), at(pb) - at(pa))  # fmt: skip
         return s
 
     whole = state(np.arange(n))

@@ -155,15 +155,21 @@ class PairedState:
         """Rows compared."""
         return self.kl.n
 
-    def update(self, baseline: Any, candidate: Any, distance: Any, delta_p: np.ndarray | None = None) -> None:
+    def update(
+        self,
+        baseline: Any,
+        candidate: Any,
+        kl: np.ndarray,
+        agree: np.ndarray,
+        delta_p: np.ndarray | None = None,
+    ) -> None:
         """Accumulate one chunk.
 
         Args:
             baseline: The baseline's :class:`~infocli.metrics.scores.RowScores`.
             candidate: The candidate's, on the same rows.
-            distance: The scores of the candidate's distributions against the baseline's
-                as targets: its ``kl_divergence`` is KL(p ‖ q), its ``correct`` the top-1
-                agreement.
+            kl: KL(p ‖ q) per row, in nats (p the baseline, q the candidate).
+            agree: Per row, whether both models' most probable class is the same.
             delta_p: q[label] − p[label] per row, with class labels.
         """
         for name, moments in self.metrics.items():
@@ -181,10 +187,9 @@ class PairedState:
             rows[0] += wins
             rows[1] += d.size - wins - losses
             rows[2] += losses
-        kl = np.asarray(distance.kl_divergence, dtype=np.float64)
         self.kl.add(kl)
-        self.kl_sketch.add(np.nan_to_num(kl, nan=0.0, posinf=math.inf))
-        self.top1.add(distance.correct)
+        self.kl_sketch.add(kl)
+        self.top1.add(agree)
         if delta_p is not None:
             self.delta_p.add(delta_p)
             self.delta_p_sketch.add(delta_p)
