@@ -53,6 +53,7 @@ from workloads import DEFAULT_DATA_DIR, MANIFEST, WORKLOADS, Workload, select
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_OUT = REPO / "BENCHMARKS.md"
+COMPARE_RESULTS = HERE / "compare_results.md"
 QUICK_SCALE = 0.002
 REL_TOL = 1e-5
 SUM_TOL = 1e-3
@@ -586,6 +587,8 @@ def render(
         "(a child's peak reads at least this)",
         f"- `{session.command}`",
         "",
+        # The compare benchmark's section, written by benchmarks/compare.py and carried along.
+        *([COMPARE_RESULTS.read_text()] if COMPARE_RESULTS.is_file() else []),
         # The measurements behind infocli's constants, kept by hand and carried into each report.
         (Path(__file__).parent / "why_these_defaults.md").read_text(),
     ]
