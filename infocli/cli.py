@@ -518,9 +518,20 @@ def trend_command(
         typer.Option(
             "--fail-if-worse",
             metavar="PCT",
-            help="Exit 1 when the last checkpoint's perplexity is more than PCT percent above the best.",
+            help="Exit 1 when the last checkpoint's perplexity is more than PCT percent above the best "
+            "and the difference is significant at --alpha (paired, two-sided): a difference the "
+            "evaluation set is too small to tell from noise passes.",
         ),
     ] = None,
+    alpha: Annotated[
+        float,
+        typer.Option(
+            "--alpha",
+            help="Significance level of each checkpoint's change from the previous one and from the "
+            "best (paired on the same rows, or sequences for token files; two-sided; no correction "
+            "across checkpoints).",
+        ),
+    ] = 0.05,
     plot: Annotated[
         str | None,
         typer.Option(
@@ -555,6 +566,13 @@ def trend_command(
     (ckpt_1000.parquet), or else in the folders that are the checkpoint's own
     (step_1000/preds.parquet), or the argument order when no path has one.
 
+    Each checkpoint's change from the previous one and from the best gets its paired
+    standard error and a significance mark: the change in cross-entropy is tested on the
+    per-row differences (with --labels) or, for token files, with sequences as the unit
+    (per-sequence sums of the differences, through perplexity's ratio estimator);
+    perplexity changes get theirs by the delta method. Checkpoints must score the same
+    rows (or the same sequences, token counts and masks); otherwise the run exits 2.
+
     Example: infocli trend sample_data/ckpt_*.parquet --seq-col seq --fail-if-worse 5
     """
     from infocli.ignored import trend_ignored
@@ -578,17 +596,20 @@ def trend_command(
         logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
         base=base, chunk_rows=chunk_rows, top=0,
     )  # fmt: skip
+    if not 0 < alpha < 1:
+        raise InfoCliError(f"--alpha must be between 0 and 1 (exclusive), got {alpha:g}")
     trend = run_trend(
         files,
         labels=labels,
         eval_options=eval_options,
         token_options=token_options,
         base=base.value,
+        alpha=alpha,
         progress=lambda path: _progress(no_progress, path),
     )
     gate = None
     if fail_if_worse is not None:
-        gate = {"pct": fail_if_worse, "failed": worse_than_best(trend.rows, fail_if_worse)}
+        gate = {"pct": fail_if_worse, "alpha": alpha, "failed": worse_than_best(trend.rows, fail_if_worse)}
     if plot is not None:
         from infocli.plot import plot_trend
 
@@ -598,7 +619,7 @@ def trend_command(
     warnings = list(dict.fromkeys(spell(w, flag) for w in [*ignored, *trend.warnings]))
     outcome = _Outcome(
         lambda: trend_report(trend.rows, base.value, trend.signature, gate, warnings),
-        lambda tables: tables.trend_table(trend.rows, base.value, trend.signature, gate),
+        lambda tables: tables.trend_table(trend.rows, base.value, trend.signature, gate, alpha),
         warnings,
         bool(gate and gate["failed"]),
     )

@@ -14,7 +14,9 @@ byte counts and word counts (``tokens.parquet``, and the log-probabilities alone
 (``checkpoints/lm_step_*.parquet``) and as a classifier's logits
 (``checkpoints/clf_step_*.npy``, evaluated against ``labels.npy``).
 
-A second classifier on the same rows (``probs_b.parquet``), to compare with the first.
+A second classifier on the same rows (``probs_b.parquet``), to compare with the first; and
+a training run's token files that score the same tokens at every step
+(``checkpoints/lm_paired_step_*.parquet``), whose changes ``trend`` can test.
 """
 
 from __future__ import annotations
@@ -120,6 +122,23 @@ def language_models(folder: Path) -> None:
 
 
 SECOND_MODEL_SEED = 20261202
+PAIRED_CHECKPOINTS_SEED = 20261203
+
+
+def paired_checkpoints(folder: Path) -> None:
+    """Write ``checkpoints/lm_paired_step_*.parquet``: a training run's token files that
+    score the same tokens (the same sequences, lengths, padding and masks) at every step,
+    as ``trend`` needs to test each change; a token's NLL at a step is its difficulty over
+    the step's skill, with a little noise of its own."""
+    rng = np.random.default_rng(PAIRED_CHECKPOINTS_SEED)
+    tokens = _tokens(rng, skill=1.0)
+    mask = tokens.column("mask").to_numpy()
+    base_nll = -tokens.column("logprob").to_numpy()
+    for step, skill in zip(STEPS, (0.55, 0.75, 0.9, 1.0, 0.92), strict=True):
+        noise = np.exp(rng.normal(0.0, 0.15, len(base_nll)))
+        logprob = np.where(mask, -base_nll * noise / skill, np.nan)
+        table = tokens.set_column(tokens.schema.get_field_index("logprob"), "logprob", pa.array(logprob))
+        pq.write_table(table, folder / "checkpoints" / f"lm_paired_step_{step}.parquet")
 
 
 def second_model(folder: Path) -> None:
@@ -140,3 +159,4 @@ if __name__ == "__main__":
     main(out)
     language_models(out)
     second_model(out)
+    paired_checkpoints(out)

@@ -50,7 +50,7 @@ def _reference(d: np.ndarray) -> dict:
     mean = d.sum() / n
     se = math.sqrt(((d - mean) ** 2).sum() / (n - 1) / n)
     z = abs(mean) / se
-    p = 2 * (1 - NormalDist().cdf(z))
+    p = 2 * stats.norm.sf(z)
     return {"delta": mean, "std_error": se, "interval": [mean - Z975 * se, mean + Z975 * se], "p_value": p}
 
 

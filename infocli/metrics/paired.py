@@ -289,7 +289,7 @@ class PairedState:
         metrics = {}
         for name, m in self.metrics.items():
             scale = REGISTRY[name].divisor(base)
-            d, se = m.difference.mean, _std_error(m.difference)
+            d, se = m.difference.mean, mean_std_error(m.difference)
             low, high = normal_interval(d, se, confidence)
             metrics[name] = {
                 "baseline": m.baseline.mean / scale,
@@ -302,7 +302,7 @@ class PairedState:
         out: dict[str, Any] = {"metrics": metrics}
         ce = self.metrics.get("cross_entropy")
         if ce is not None:
-            d, se = ce.difference.mean, _std_error(ce.difference)
+            d, se = ce.difference.mean, mean_std_error(ce.difference)
             low, high = normal_interval(d, se, confidence)
             out["perplexity"] = {
                 "baseline": exp_or_inf(ce.baseline.mean),
@@ -322,17 +322,17 @@ class PairedState:
             b, c = self.discordant
             out["accuracy_mcnemar"] = {"baseline_only": b, "candidate_only": c, "p_value": mcnemar_p(b, c)}
         scale = REGISTRY["kl_divergence"].divisor(base)
-        kl = {"mean": self.kl.mean / scale, "std_error": _std_error(self.kl) / scale}
+        kl = {"mean": self.kl.mean / scale, "std_error": mean_std_error(self.kl) / scale}
         distributions: dict[str, Any] = {
             "kl_divergence": {**kl, **self.kl_sketch.summary(1 / scale)},
-            "top1_agreement": {"mean": self.top1.mean, "std_error": _std_error(self.top1)},
+            "top1_agreement": {"mean": self.top1.mean, "std_error": mean_std_error(self.top1)},
         }
         if self.delta_p.n:
             dp = self.delta_p
             rms = math.sqrt(max(dp.m2, 0.0) / dp.n + dp.mean**2)
             distributions["delta_p"] = {
                 "mean": dp.mean,
-                "std_error": _std_error(dp),
+                "std_error": mean_std_error(dp),
                 "rms": rms,
                 **self.delta_p_sketch.summary(),
             }
@@ -347,7 +347,7 @@ def _object(data: Mapping[str, Any], key: str, keys: tuple[str, ...], what: str)
     return value
 
 
-def _std_error(m: Moments) -> float:
+def mean_std_error(m: Moments) -> float:
     """The standard error of a mean; 0 for values that are all equal (two identical models)."""
     if m.n >= 2 and m.m2 == 0 and math.isfinite(m.total):
         return 0.0

@@ -114,3 +114,24 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
+
+
+def change_of_exp_se(rate_a: float, rate_b: float, var_a: float, var_b: float, var_d: float) -> float:
+    """Delta-method standard error of exp(b) − exp(a) for two paired estimates a and b.
+
+    With Var(a), Var(b) and Var(b − a) known, Cov(a, b) = (Var a + Var b − Var(b − a)) / 2,
+    and Var(e^b − e^a) ≈ e^{2b} Var b + e^{2a} Var a − 2 e^{a+b} Cov(a, b).
+
+    Args:
+        rate_a: The first estimate (a mean cross-entropy in nats).
+        rate_b: The second.
+        var_a: The variance of the first (its standard error squared).
+        var_b: The variance of the second.
+        var_d: The variance of their difference (its paired standard error squared).
+
+    Returns:
+        The standard error of the change in exp (perplexity); NaN where a variance is.
+    """
+    pa, pb = math.exp(rate_a), math.exp(rate_b)
+    cov = (var_a + var_b - var_d) / 2
+    return math.sqrt(max(pb * pb * var_b + pa * pa * var_a - 2 * pa * pb * cov, 0.0))

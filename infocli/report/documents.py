@@ -180,6 +180,8 @@ def trend_report(
                 "from_best": json_number(r.from_best),
                 "from_best_pct": json_number(r.from_best_pct),
                 "best": r.best,
+                **_change_dict("change", r.change_test, base),
+                **_change_dict("from_best", r.from_best_test, base),
             }
             for r in rows
         ],
@@ -188,6 +190,25 @@ def trend_report(
         "gate": None
         if gate is None
         else {k: json_number(v) if isinstance(v, float) else v for k, v in gate.items()},
+    }
+
+
+def _change_dict(prefix: str, test: Any, base: str) -> dict[str, Any]:
+    """A trend change's paired test: the change in cross-entropy (in ``base``) with its
+    standard error, the perplexity change's standard error, the p-value and the mark."""
+    from infocli.metrics.registry import LN_BASE
+
+    if test is None:
+        return {
+            f"{prefix}_{k}": None
+            for k in ("cross_entropy", "cross_entropy_se", "se", "p_value", "significant")
+        }
+    return {
+        f"{prefix}_cross_entropy": json_number(test.cross_entropy / LN_BASE[base]),
+        f"{prefix}_cross_entropy_se": json_number(test.cross_entropy_se / LN_BASE[base]),
+        f"{prefix}_se": json_number(test.perplexity_se),
+        f"{prefix}_p_value": json_number(test.p_value),
+        f"{prefix}_significant": test.significant,
     }
 
 

@@ -342,7 +342,16 @@ def _signed(value: float | None, digits: int = 4, suffix: str = "") -> str:
     return f"{value:+.{digits}g}{suffix}"
 
 
-def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[str, Any] | None) -> Group:
+def _change_cell(change: float, pct: float | None, test: Any) -> str:
+    """A perplexity change, its paired standard error and percentage, * when significant."""
+    se = "" if test is None or math.isnan(test.perplexity_se) else f" ±{fmt(test.perplexity_se, 2)}"
+    mark = " *" if test is not None and test.significant else ""
+    return f"{_signed(change)}{se} ({_signed(pct, 3, '%')}){mark}"
+
+
+def trend_table(
+    rows: Sequence[TrendRow], base: str, signature: str, gate: dict[str, Any] | None, alpha: float = 0.05
+) -> Group:
     """The rich renderable of a trend: a row per checkpoint, then a sparkline.
 
     Args:
@@ -350,6 +359,7 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
         base: The log base of the cross-entropy.
         signature: The settings signature.
         gate: The ``--fail-if-worse`` gate and its outcome, or None.
+        alpha: The significance level of the changes' tests.
 
     Returns:
         Something to print on a rich console.
@@ -371,8 +381,8 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
             f"{c.step:,}",
             fmt(c.cross_entropy),
             fmt(c.perplexity),
-            f"{_signed(r.change)} ({_signed(r.change_pct, 3, '%')})" if r.change is not None else "",
-            "best" if r.best else f"{_signed(r.from_best)} ({_signed(r.from_best_pct, 3, '%')})",
+            _change_cell(r.change, r.change_pct, r.change_test) if r.change is not None else "",
+            "best" if r.best else _change_cell(r.from_best, r.from_best_pct, r.from_best_test),
             Text("★", style="bold green") if r.best else "",
             _name(file),
         )
@@ -380,9 +390,22 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
         table,
         Text(f"perplexity by step  {sparkline([r.checkpoint.perplexity for r in rows])}"),
     ]
+    if any(r.change_test is not None or r.from_best_test is not None for r in rows):
+        parts.append(
+            Text(
+                f"± the paired standard error of each perplexity change; * significant at alpha {alpha:g} "
+                "(two-sided, paired on the same rows or sequences, no correction across checkpoints)"
+            )
+        )
     if gate is not None:
         verdict = Text("FAIL", style="bold red") if gate["failed"] else Text("pass", style="green")
-        parts.append(Text.assemble(f"gate: last checkpoint within {gate['pct']:g}% of the best: ", verdict))
+        parts.append(
+            Text.assemble(
+                f"gate: fail if the last checkpoint is more than {gate['pct']:g}% above the best, "
+                f"significantly at alpha {gate.get('alpha', alpha):g}: ",
+                verdict,
+            )
+        )
     parts.append(Text(f"signature: {signature}", style="dim"))
     return Group(*parts)
 
