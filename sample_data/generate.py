@@ -151,7 +151,9 @@ def second_model(folder: Path) -> None:
     labels = np.load(folder / "labels.npy")
     z = 1.2 * logits + rng.normal(0.0, 0.3, logits.shape) + 0.12 * np.eye(len(CLASSES))[labels]
     probs = _softmax(z)
-    pq.write_table(pa.table({name: probs[:, i] for i, name in enumerate(CLASSES)}), folder / "probs_b.parquet")
+    pq.write_table(
+        pa.table({name: probs[:, i] for i, name in enumerate(CLASSES)}), folder / "probs_b.parquet"
+    )
 
 
 if __name__ == "__main__":

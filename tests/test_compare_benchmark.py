@@ -13,7 +13,7 @@ def test_quick_compare_benchmark_runs_and_writes_its_section(tmp_path):
     cmd = [sys.executable, str(BENCHMARKS / "compare.py"), "--quick", "--data", str(tmp_path / "data")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    out = Path(re.search(r"wrote (\S+)", result.stdout)[1])
+    out = Path(re.findall(r"^wrote (\S+)$", result.stdout, flags=re.MULTILINE)[-1])
     section = out.read_text()
     assert section.startswith("## Comparing models")
     assert re.search(r"\| `infocli compare` \| [\d.]+ \| [\d,]+ \|", section)

@@ -5,7 +5,6 @@ estimator for token files) and SciPy, and the gate that needs significance."""
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
