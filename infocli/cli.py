@@ -637,7 +637,7 @@ COMPARE_RULES = (
 )
 
 
-@app.command("compare", epilog=EXIT_CODES_HELP)
+@app.command("compare", epilog=f"{COMPARE_RULES} {EXIT_CODES_HELP}")
 def compare_command(
     baseline: Annotated[
         str,

@@ -161,6 +161,11 @@ def _candidate_layout(base: Layout, table: Table, options: EvalOptions) -> Layou
         layout.pred_cols = list(base.class_names)  # read in the baseline's order
         layout.class_names = list(base.class_names)
         layout.column_names = list(base.class_names)
+    elif bool(base.class_names) != bool(layout.class_names):
+        unnamed = "the baseline's" if layout.class_names else "its"
+        layout.warnings.append(
+            f"{table.path}: classes matched to the baseline's by position, as {unnamed} columns have no names"
+        )
     return layout
 
 

@@ -527,3 +527,12 @@ def test_the_sample_models_and_the_readme_outcomes(monkeypatch):
         "compare", "sample_data/teacher.parquet", "sample_data/student.parquet", "--format", "markdown"
     )
     assert teacher.exit_code == 0 and "| entropy |" in teacher.stdout
+
+
+def test_unnamed_classes_are_matched_by_position_with_a_warning(files, data):
+    unnamed = files.preds(data["b"], "npy")
+    named = files.preds(data["b"], "parquet", columns=class_names(C))
+    one = _run(data["base"], unnamed, "--labels", data["labels"])
+    two = _run(data["base"], named, "--labels", data["labels"])
+    _close(_numbers(one), _numbers(two))
+    assert any("by position" in w and unnamed in w for w in one["warnings"])

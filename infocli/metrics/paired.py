@@ -172,8 +172,14 @@ class PairedState:
             agree: Per row, whether both models' most probable class is the same.
             delta_p: q[label] − p[label] per row, with class labels.
         """
+        chunks: dict[tuple[int, int], PairedMoments] = {}  # the KL of class labels is the CE
         for name, moments in self.metrics.items():
-            moments.add(row_values(baseline, name), row_values(candidate, name))
+            b, c = row_values(baseline, name), row_values(candidate, name)
+            chunk = chunks.get((id(b), id(c)))
+            if chunk is None:
+                chunk = chunks[id(b), id(c)] = PairedMoments()
+                chunk.add(b, c)
+            moments.merge(chunk)
         if baseline.correct is not None:
             b, c = baseline.correct, candidate.correct
             only_candidate = int(np.count_nonzero(c & ~b))
