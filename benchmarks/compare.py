@@ -92,6 +92,14 @@ def render(runs: dict, repeats: int, started: str, code: str, folder: Path, scal
         a.seconds + b.seconds for a, b in zip(runs["eval baseline"], runs["eval candidate"], strict=True)
     )
     ratio = compare / floor
+
+    def cpu(name: str) -> float:
+        return statistics.median(r.cpu_seconds for r in runs[name])
+
+    eval_cpu = statistics.median(
+        a.cpu_seconds + b.cpu_seconds
+        for a, b in zip(runs["eval baseline"], runs["eval candidate"], strict=True)
+    )
     verdict = "✅" if ratio <= TARGET else "❌"
     lines = [
         SECTION,
@@ -103,21 +111,22 @@ def render(runs: dict, repeats: int, started: str, code: str, folder: Path, scal
         "interleaved whole-process runs; the machine (2 cores) was shared with other work, so the "
         "times are noisy.",
         "",
-        "| contender | median s | median peak MiB |",
-        "|---|---|---|",
-        f"| floor (read the three files) | {floor:.2f} | {median_mib(runs['floor']):,.0f} |",
-        f"| `infocli compare` | {compare:.2f} | {median_mib(runs['compare']):,.0f} |",
-        f"| two `infocli eval` runs (sum per round) | {evals:.2f} | "
+        "| contender | median s | median CPU-s | median peak MiB |",
+        "|---|---|---|---|",
+        f"| floor (read the three files) | {floor:.2f} | {cpu('floor'):.2f} | {median_mib(runs['floor']):,.0f} |",
+        f"| `infocli compare` | {compare:.2f} | {cpu('compare'):.2f} | {median_mib(runs['compare']):,.0f} |",
+        f"| two `infocli eval` runs (sum per round) | {evals:.2f} | {eval_cpu:.2f} | "
         f"{max(median_mib(runs['eval baseline']), median_mib(runs['eval candidate'])):,.0f} |",
         "",
         f"- compare / floor: {ratio:.2f} (target ≤ {TARGET:g} {verdict}); compare / two evals: "
-        f"{compare / evals:.2f}.",
+        f"{compare / evals:.2f}. In CPU time (user + system, less sensitive to a loaded machine): "
+        f"compare / floor {cpu('compare') / cpu('floor'):.2f}, compare / two evals {cpu('compare') / eval_cpu:.2f}.",
         "- compare scores both models against the labels (as two evals do) and, per row, the "
         "KL divergence between them, the top-1 agreement, Δp and the paired differences, with two "
         "sketches: on 2 cores that arithmetic, not the reading, sets its time.",
         "- Raw runs (wall s): "
         + "; ".join(f"{name} " + ", ".join(f"{r.seconds:.2f}" for r in rs) for name, rs in runs.items()),
-        f"- {machine()}; started {started}; {code}",
+        f"- {machine()}; started {started}; ended {now()}; {code}",
         "",
     ]
     return "\n".join(lines)

@@ -16,5 +16,5 @@ def test_quick_compare_benchmark_runs_and_writes_its_section(tmp_path):
     out = Path(re.findall(r"^wrote (\S+)$", result.stdout, flags=re.MULTILINE)[-1])
     section = out.read_text()
     assert section.startswith("## Comparing models")
-    assert re.search(r"\| `infocli compare` \| [\d.]+ \| [\d,]+ \|", section)
+    assert re.search(r"\| `infocli compare` \| [\d.]+ \| [\d.]+ \| [\d,]+ \|", section)
     assert "compare / floor:" in section and "10,000 × 10" in section
