@@ -18,15 +18,7 @@ from typing import Any
 import numpy as np
 
 from infocli.errors import InfoCliError, param, shown
-from infocli.evaluate import (
-    READ_AHEAD_BYTES,
-    ProgressCallback,
-    _Run,
-    _Work,
-    _workers,
-    chunking,
-    default_chunk_rows,
-)
+from infocli.evaluate import ProgressCallback, _Run, _Work, _workers, aligned_chunks, chunking
 from infocli.gates import Gate, check_available
 from infocli.ignored import eval_ignored
 from infocli.metrics.inputs import Distributions
@@ -36,7 +28,7 @@ from infocli.metrics.scores import kl_rows, score_rows
 from infocli.metrics.sketch import QUANTILES
 from infocli.metrics.state import Renormalised
 from infocli.plan import EvalOptions, Layout, layout_of, signature
-from infocli.readers import Batch, Table, aligned_many, in_order, open_table, prefetch, row_count_error
+from infocli.readers import Batch, Table, in_order, open_table, row_count_error
 
 __all__ = ["Comparison", "compare", "compare_tables"]
 
@@ -219,20 +211,9 @@ def compare_tables(
     runs = [_Run(baseline, base_layout, options)] + [
         _Run(table, layout, options) for table, layout in zip(candidates, layouts, strict=True)
     ]
-    depth = max(1, default_chunk_rows(base_layout.n_classes, READ_AHEAD_BYTES) // read_rows)
-    vectors = [base_layout.label_vector] if base_layout.label_vector is not None else []
-    streams = [
-        prefetch(
-            run.preds.batches(run.layout.pred_cols, vectors if i == 0 and not separate else [], read_rows),
-            depth,
-        )
-        for i, run in enumerate(runs)
-    ]
-    if separate:
-        assert label_source is not None
-        streams.append(prefetch(label_source.batches(base_layout.target_cols, vectors, read_rows), depth))
+    chunks = aligned_chunks(base_layout, [(run.preds, run.layout.pred_cols) for run in runs], rows, read_rows)
     scoring = _Scoring(runs, confidence, alpha, labels=label_source is not None)
-    works = scoring.planned(scoring.prepare(batches) for batches in aligned_many(tables, streams, rows))
+    works = scoring.planned(scoring.prepare(batches) for batches in chunks)
     workers = _workers(baseline, soft_targets=base_layout.label_form == "dist")
     state: CompareState | None = None
     for scored in in_order(scoring.compute, works, workers, "infocli-compare"):

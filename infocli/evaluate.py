@@ -36,7 +36,7 @@ from infocli.plan import (
 from infocli.readers import (
     Batch,
     Table,
-    aligned,
+    aligned_many,
     class_codes,
     in_order,
     open_table,
@@ -193,17 +193,39 @@ class _Work:
 def _chunks(
     preds: Table, labels: Table | None, layout: Layout, rows: int, read_rows: int
 ) -> Iterator[tuple[Batch, Batch | None]]:
-    """The aligned chunks of ``rows`` rows of the predictions and the labels, each file
-    read ahead, ``read_rows`` at a time, in a thread of its own."""
-    from_preds = layout.label_source is preds
+    """The aligned chunks of ``rows`` rows of the predictions and the labels."""
+    for batches in aligned_chunks(layout, [(preds, layout.pred_cols)], rows, read_rows):
+        yield batches[0], batches[1] if len(batches) > 1 else None
+
+
+def aligned_chunks(
+    layout: Layout, predictions: Sequence[tuple[Table, list[str]]], rows: int, read_rows: int
+) -> Iterator[tuple[Batch, ...]]:
+    """The aligned chunks of ``rows`` rows of prediction files (each with its columns) and
+    of the labels of ``layout``, every file read ahead, ``read_rows`` at a time, in a thread
+    of its own.
+
+    The labels come from ``layout.label_source``: the first prediction file (its label
+    column is read with its predictions), a file of their own, or none.
+
+    Yields:
+        One batch per prediction file, then the labels' batch when they have a file of
+        their own.
+    """
+    first = predictions[0][0]
+    from_preds = layout.label_source is first
     vectors = [layout.label_vector] if layout.label_vector is not None else []
     depth = max(1, default_chunk_rows(layout.n_classes, READ_AHEAD_BYTES) // read_rows)
-    pred_batches = prefetch(preds.batches(layout.pred_cols, vectors if from_preds else [], read_rows), depth)
-    if layout.label_source is None or from_preds:
-        return aligned(preds, pred_batches, None, None, rows)
-    assert labels is not None
-    label_batches = prefetch(labels.batches(layout.target_cols, vectors, read_rows), depth)
-    return aligned(preds, pred_batches, labels, label_batches, rows)
+    tables = [table for table, _ in predictions]
+    streams = [
+        prefetch(table.batches(columns, vectors if i == 0 and from_preds else [], read_rows), depth)
+        for i, (table, columns) in enumerate(predictions)
+    ]
+    source = layout.label_source
+    if source is not None and not from_preds:
+        tables.append(source)
+        streams.append(prefetch(source.batches(layout.target_cols, vectors, read_rows), depth))
+    return aligned_many(tables, streams, rows)
 
 
 class _Run:
