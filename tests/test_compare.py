@@ -536,3 +536,14 @@ def test_unnamed_classes_are_matched_by_position_with_a_warning(files, data):
     two = _run(data["base"], named, "--labels", data["labels"])
     _close(_numbers(one), _numbers(two))
     assert any("by position" in w and unnamed in w for w in one["warnings"])
+
+
+def test_a_short_file_among_three_streamed_is_named_with_both_counts(files, data):
+    base, cand = files.preds(data["a"], "csv"), files.preds(data["b"], "csv")  # row counts unknown up front
+    short = files.labels(data["y"][:-5], "csv")
+    line = assert_bad_input(invoke("compare", base, cand, "--labels", short), short, "1,995", "2,000")
+    assert base in line or cand in line
+    long_candidate = files.preds(np.vstack([data["b"], data["b"][:3]]), "csv")
+    assert_bad_input(
+        invoke("compare", base, long_candidate, "--labels", files.labels(data["y"], "csv")), "2,003"
+    )
