@@ -537,6 +537,8 @@ def render(
             if language_models
             else []
         ),
+        # The compare benchmark's section, written by benchmarks/compare.py and carried along.
+        *([COMPARE_RESULTS.read_text()] if COMPARE_RESULTS.is_file() else []),
         "## Start-up",
         "",
         # No peak RSS here: these children are smaller than the harness, so theirs would read as its.
@@ -587,8 +589,6 @@ def render(
         "(a child's peak reads at least this)",
         f"- `{session.command}`",
         "",
-        # The compare benchmark's section, written by benchmarks/compare.py and carried along.
-        *([COMPARE_RESULTS.read_text()] if COMPARE_RESULTS.is_file() else []),
         # The measurements behind infocli's constants, kept by hand and carried into each report.
         (Path(__file__).parent / "why_these_defaults.md").read_text(),
     ]
