@@ -547,3 +547,22 @@ def test_a_short_file_among_three_streamed_is_named_with_both_counts(files, data
     assert_bad_input(
         invoke("compare", base, long_candidate, "--labels", files.labels(data["y"], "csv")), "2,003"
     )
+
+
+def test_holm_family_spans_every_metric_and_candidate(files, data):
+    third = files.preds(_softmax(np.log(data["a"]) * 1.1), "parquet")
+    report = _run(data["base"], data["cand"], third, "--labels", data["labels"])
+    family, adjusted = [], []
+    for c in report["comparisons"]:
+        m = c["metrics"]
+        for name in ("entropy", "cross_entropy", "accuracy"):  # kl_divergence enters as cross_entropy
+            family.append(c["accuracy_mcnemar"]["p_value"] if name == "accuracy" else m[name]["p_value"])
+            adjusted.append(m[name]["adjusted_p_value"])
+        assert m["kl_divergence"]["adjusted_p_value"] == m["cross_entropy"]["adjusted_p_value"]
+        for row in m.values():
+            assert row["significant"] is (row["adjusted_p_value"] <= 0.05)
+    assert adjusted == pytest.approx(_holm_reference(family), rel=1e-12)
+    strict = _run(data["base"], data["cand"], third, "--labels", data["labels"], "--alpha", "1e-300")
+    assert not any(
+        r["significant"] for c in strict["comparisons"] for r in c["metrics"].values() if r["p_value"] > 0
+    )
