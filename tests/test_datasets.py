@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shard_files import SHARD_FORMATS, write_shard
 
 from infocli.evaluate import evaluate
 from infocli.plan import EvalOptions
 
 from cli_helpers import assert_bad_input, invoke, run_json
+from shard_files import SHARD_FORMATS, write_shard
 
 
 def _natural(name: str) -> list:
@@ -428,3 +428,36 @@ def test_a_dataset_copied_elsewhere_reads_the_same(tmp_path):
         os.chdir(cwd)
     assert got["metrics"] == want["metrics"]
     assert got["predictions"]["path"] == "copy"
+
+
+def test_the_readme_sharded_sample_data_reads_as_the_sample_data(tmp_path):
+    """Every dataset command of the README, on the copy sample_data/shard.py writes."""
+    import runpy
+
+    from .conftest import SAMPLE_DATA
+
+    runpy.run_path(str(SAMPLE_DATA / "shard.py"), run_name="shard")["main"](tmp_path)
+    s = str(tmp_path)
+    want = run_json("eval", SAMPLE_DATA / "probs.parquet", SAMPLE_DATA / "labels.parquet")
+    runs = [
+        ("eval", f"{s}/preds", f"{s}/labels"),
+        ("eval", f"{s}/preds/*/*.parquet", SAMPLE_DATA / "labels.parquet"),
+        ("eval", f"@{s}/preds.txt", SAMPLE_DATA / "labels.parquet"),
+        ("eval", f"{s}/hf"),
+        ("eval", f"{s}/samples.jsonl", "--pred-cols", "probs"),
+    ]
+    for args in runs:
+        got = run_json(*args)
+        assert got["n_samples"] == 1000, args
+        for name, value in want["metrics"].items():
+            assert _close(got["metrics"][name], value), (args, name)
+    npz = run_json("eval", f"{s}/run.npz", f"{s}/run.npz", "--npz-key", "logits", "--label-npz-key", "labels")
+    assert (
+        npz["metrics"] == run_json("eval", SAMPLE_DATA / "logits.npy", SAMPLE_DATA / "labels.npy")["metrics"]
+    )
+    args = ["--seq-col", "seq", "--mask-col", "mask", "--bytes-col", "bytes"]
+    tokens = run_json("perplexity", f"{s}/tokens", *args)
+    single = run_json("perplexity", SAMPLE_DATA / "tokens.parquet", *args)
+    for name, value in single["metrics"].items():
+        assert _close(tokens["metrics"][name], value), name
+    assert tokens["n_sequences"] == single["n_sequences"] == 200

@@ -15,12 +15,12 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-from shard_files import write_shard
 
 from infocli.readers import jsonl
 
 from .conftest import SAMPLE_DATA
 from cli_helpers import assert_bad_input, invoke, run_json
+from shard_files import write_shard
 
 PROBS = pq.read_table(SAMPLE_DATA / "probs.parquet")
 LABELS = pq.read_table(SAMPLE_DATA / "labels.parquet")

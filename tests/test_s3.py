@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
-from shard_files import write_shard
 
 from cli_helpers import assert_bad_input, invoke, run_json
+from shard_files import write_shard
 
 
 def _free_port() -> int:
