@@ -140,6 +140,7 @@ class OutputFormat(StrEnum):
 
     table = "table"
     json = "json"
+    markdown = "markdown"
 
 
 class InputFormat(StrEnum):
@@ -155,7 +156,11 @@ class InputFormat(StrEnum):
 BaseOption = Annotated[Base, typer.Option("--base", help="Log base: e (nats), 2 (bits) or 10 (hartleys).")]
 FormatOption = Annotated[
     OutputFormat,
-    typer.Option("--format", envvar="INFOCLI_FORMAT", help="Report format (or set INFOCLI_FORMAT)."),
+    typer.Option(
+        "--format",
+        envvar="INFOCLI_FORMAT",
+        help="Report format: a table, JSON, or Markdown for pull-request comments and CI job summaries (or set INFOCLI_FORMAT).",
+    ),
 ]
 OutputOption = Annotated[
     str | None,
@@ -340,7 +345,8 @@ def _render(
     document: Callable[[], dict[str, Any]],
     table: Callable[[Any], Any],
 ) -> str:
-    """The report text: ``document()`` as JSON, or ``table(tables_module)`` rendered.
+    """The report text: ``document()`` as JSON, or ``table(tables_module)`` rendered as a
+    table or as Markdown.
 
     rich is imported only for a table, so a JSON run does not pay for it.
     """
@@ -350,6 +356,8 @@ def _render(
         return to_json(document())
     from infocli.report import tables
 
+    if output_format is OutputFormat.markdown:
+        return tables.to_markdown(table(tables))
     return tables.render(table(tables), color=None if output is None else False)
 
 

@@ -6,6 +6,7 @@ import contextlib
 import io
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -160,6 +161,63 @@ def render(renderable: Any, *, width: int | None = None, color: bool | None = No
     )
     console.print(renderable)
     return buffer.getvalue()
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|#])|(?<!\w)_|_(?!\w)")
+
+
+def _markdown_text(value: Any) -> str:
+    """A cell or a line as Markdown text: what the terminal shows, special characters escaped."""
+    plain = value.plain if isinstance(value, Text) else Text.from_markup(str(value)).plain
+    escaped = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), plain)
+    return escaped.replace("\n", "<br>")
+
+
+def _markdown_table(table: Table) -> str:
+    columns = table.columns
+    rows = list(zip(*(column.cells for column in columns), strict=True))
+    if not table.show_header:  # a grid of labels and values: a list
+        return "\n".join(
+            "- "
+            + " ".join(
+                f"**{_markdown_text(c)}**:" if i == 0 else _markdown_text(c) for i, c in enumerate(row)
+            )
+            for row in rows
+        )
+    align = {"right": "---:", "center": ":---:"}
+    lines = [
+        "| " + " | ".join(_markdown_text(c.header) for c in columns) + " |",
+        "|" + "|".join(align.get(str(c.justify), "---") for c in columns) + "|",
+        *("| " + " | ".join(_markdown_text(cell) for cell in row) + " |" for row in rows),
+    ]
+    if table.title:
+        lines.insert(0, f"**{_markdown_text(table.title)}**\n")
+    return "\n".join(lines)
+
+
+def to_markdown(renderable: Any) -> str:
+    """A report as GitHub-flavoured Markdown, for pull-request comments and CI job summaries.
+
+    Tables become pipe tables (a grid of labels and values, a list), text a paragraph;
+    anything else is drawn as plain text in a fenced block.
+
+    Args:
+        renderable: What a ``*_table`` function returns.
+
+    Returns:
+        The Markdown, ending in a newline.
+    """
+    parts: list[str] = []
+    for item in renderable.renderables if isinstance(renderable, Group) else [renderable]:
+        if isinstance(item, Group):
+            parts.append(to_markdown(item).rstrip("\n"))
+        elif isinstance(item, Table):
+            parts.append(_markdown_table(item))
+        elif isinstance(item, Text | str):
+            parts.append(_markdown_text(item))
+        else:
+            parts.append("```\n" + render(item, color=False).rstrip("\n") + "\n```")
+    return "\n\n".join(p for p in parts if p) + "\n"
 
 
 @contextlib.contextmanager
