@@ -186,7 +186,9 @@ class _Cursor:
         Raises:
             InfoCliError: Naming both counts.
         """
-        rest = self._held or next(self._batches, None) if self._batches is not None else None
+        rest = self._held
+        if rest is None and self._batches is not None:
+            rest = next(self._batches, None)
         if rest is None:
             return
         total = self.position + rest.n_rows + sum(b.n_rows for b in self._batches or ())
@@ -239,6 +241,7 @@ def evaluate_shard(
     schema: Schema | None = None,
     cursor: _Cursor | None = None,
     on_progress: ProgressCallback | None = None,
+    gates: Sequence[Gate] = (),
 ) -> tuple[Evaluation, Schema]:
     """One shard's evaluation: its state, its warnings and the kinds its plan settled.
 
@@ -250,6 +253,8 @@ def evaluate_shard(
         cursor: The pass over a single labels file that consecutive shards share; without
             one, a single labels file is read from the shard's ``label_offset``.
         on_progress: Called with the shard's rows done.
+        gates: ``--fail-if`` gates, checked against what the shard's columns can report
+            before it is read (for the first shard).
 
     Returns:
         The evaluation (a state that may hold no rows) and the schema later shards must have.
@@ -268,7 +273,7 @@ def evaluate_shard(
             else:
                 labels = stack.enter_context(_open_labels(shard.labels, options, shard.relative))
         evaluation = evaluate_tables(
-            preds, labels, options, on_progress=on_progress, decided=decided, part=True
+            preds, labels, options, gates=gates, on_progress=on_progress, decided=decided, part=True
         )
         return evaluation, schema or Schema(preds.path, tuple(preds.columns))
 
@@ -302,9 +307,6 @@ def evaluate_dataset(
     Raises:
         InfoCliError: Bad datasets or bad input; the shard and its row named.
     """
-    from infocli.gates import check_available
-    from infocli.metrics.registry import names_of
-
     if labels == "-" or preds == "-":
         raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
     notes: list[str] = []
@@ -315,7 +317,9 @@ def evaluate_dataset(
     state: EvalState | None = None
     decided: Decided | None = None
     schema: Schema | None = None
-    first: Evaluation | None = None
+    first: Evaluation | None = None  # the first shard's
+    settled: Evaluation | None = None  # the first with rows, whose plan every shard's reading follows
+    own: list[str] = []
     pending_ignored = 0  # rows ignored in leading shards that settled nothing
     done = 0
     with ExitStack() as stack:
@@ -323,13 +327,14 @@ def evaluate_dataset(
         for shard in found:
             progress = _offset(on_progress, done, total)
             evaluation, schema = evaluate_shard(
-                shard, options, decided, schema=schema, cursor=cursor, on_progress=progress
-            )
+                shard, options, decided, schema=schema, cursor=cursor, on_progress=progress,
+                gates=gates if first is None else (),
+            )  # fmt: skip
             if first is None:
                 first = evaluation
-                layout_labels = evaluation.labels is not None
-                available = names_of("eval") if layout_labels else ("entropy",)
-                check_available(gates, available, "without labels only the entropy is reported")
+                # What the first shard warns of its layout and options (its state's own
+                # warnings are the merged state's, at the end).
+                own = [w for w in evaluation.warnings if w not in evaluation.state.warnings()]
             part = evaluation.state
             done += part.n_samples + part.n_ignored
             if decided is None and not part.n_samples:
@@ -337,7 +342,7 @@ def evaluate_dataset(
                 continue
             decided = decided or evaluation.decided
             if state is None:
-                state = part
+                state, settled = part, evaluation
                 state.n_ignored += pending_ignored
             else:
                 state.merge(part)
@@ -347,7 +352,7 @@ def evaluate_dataset(
     if state is None:  # no shard had a row to score
         state = first.state
         state.n_ignored = pending_ignored
-    state.inputs = [_description(first.state.inputs[0], preds, labels)]
+    state.inputs = [_description((settled or first).state.inputs[0], preds, labels)]
     if state.n_samples == 0 and not (keep_empty and state.n_ignored):
         if state.n_ignored:
             raise InfoCliError(
@@ -358,7 +363,6 @@ def evaluate_dataset(
         raise InfoCliError(
             "no rows in any shard; expected at least one row of predictions", path=display_spec(preds)
         )
-    own = [w for w in first.warnings if w not in first.state.warnings()]
     return Evaluation(state, list(dict.fromkeys([*notes, *own, *state.warnings()])), decided)
 
 

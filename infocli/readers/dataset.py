@@ -294,7 +294,7 @@ def _discover(spec: str, role: str) -> _Discovered:
         entries = [(p, r) for p, r in _listing(fs, root, spec) if _matches(r.split("/"), pattern)]
         if not entries:
             raise InfoCliError(
-                "the pattern matches no file",
+                "no such file, and no file matches it as a pattern",
                 path=without_credentials(spec),
                 hint="Quote the pattern for infocli to expand it ('preds/*.parquet'); "
                 "names that start with . or _ are skipped",
@@ -426,10 +426,15 @@ def _rows(uri: str, *, count: bool) -> int | None:
         rows = _remote_rows(uri)
         if rows is not None or not count:
             return rows
-    with open_shard(uri) as table:
-        if table.n_rows is not None or not count:
-            return table.n_rows
-        return sum(batch.n_rows for batch in table.batches([], [], 1 << 16))
+    try:
+        with open_shard(uri) as table:
+            if table.n_rows is not None or not count:
+                return table.n_rows
+            return sum(batch.n_rows for batch in table.batches([], [], 1 << 16))
+    except InfoCliError:
+        if count:
+            raise
+        return None  # the shard's read says what is wrong, in shard order
 
 
 def _remote_rows(uri: str) -> int | None:
