@@ -19,7 +19,15 @@ from infocli.gates import Gate
 from infocli.metrics.state import EvalState
 from infocli.plan import Decided, EvalOptions
 from infocli.readers import Batch, Column, Table
-from infocli.readers.dataset import Shard, display, open_shard, partitions, shards, without_credentials
+from infocli.readers.dataset import (
+    Shard,
+    display,
+    labels_shared,
+    open_shard,
+    partitions,
+    shards,
+    without_credentials,
+)
 
 __all__ = ["Schema", "evaluate_dataset", "evaluate_shard", "open_part"]
 
@@ -242,6 +250,7 @@ def evaluate_shard(
     cursor: _Cursor | None = None,
     on_progress: ProgressCallback | None = None,
     gates: Sequence[Gate] = (),
+    shared_labels: bool = False,
 ) -> tuple[Evaluation, Schema]:
     """One shard's evaluation: its state, its warnings and the kinds its plan settled.
 
@@ -250,8 +259,10 @@ def evaluate_shard(
         options: The settings.
         decided: The kinds an earlier shard settled; None to detect them from this one.
         schema: The first shard's columns, which this one must have; None for the first.
-        cursor: The pass over a single labels file that consecutive shards share; without
-            one, a single labels file is read from the shard's ``label_offset``.
+        cursor: The pass over a single labels file that consecutive shards share.
+        shared_labels: The shard's labels are a single file of the whole dataset's
+            (:func:`~infocli.readers.dataset.labels_shared`): without a cursor, it is read
+            from the shard's ``label_offset``, the rows before it skipped.
         on_progress: Called with the shard's rows done.
         gates: ``--fail-if`` gates, checked against what the shard's columns can report
             before it is read (for the first shard).
@@ -263,7 +274,7 @@ def evaluate_shard(
         preds = stack.enter_context(open_part(shard.preds, shard.relative, schema, npz_key=options.npz_key))
         labels: Table | None = None
         if shard.labels is not None:
-            windowed = shard.rows is not None and (cursor is not None or shard.label_offset > 0)
+            windowed = cursor is not None or shared_labels
             if cursor is None and windowed:
                 source = stack.enter_context(_open_labels(shard.labels, options))
                 cursor = _Cursor(source)
@@ -311,7 +322,7 @@ def evaluate_dataset(
         raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
     notes: list[str] = []
     found = shards(preds, labels, notes=notes)
-    shared = found[0].labels is not None and len(found) > 1 and found[0].labels == found[1].labels
+    shared = labels_shared(found)
     known = [s.rows for s in found]
     total = sum(r for r in known if r is not None) if None not in known else None
     state: EvalState | None = None

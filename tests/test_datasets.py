@@ -483,3 +483,30 @@ def test_the_state_of_a_dataset_merges_as_one_file(tmp_path):
     merged = run_json("merge", state)
     assert merged["metrics"] == got["metrics"]
     assert merged["predictions"]["path"] == str(tmp_path / "preds")
+
+
+@pytest.mark.parametrize("labels_fmt", ["csv", "parquet"])
+def test_shards_scored_apart_from_what_pickles_merge_to_the_dataset(tmp_path, labels_fmt):
+    """What another process needs of a shard (the shard, the settled kinds, the first
+    shard's columns, the options) pickles; the states merge to the dataset's report."""
+    import pickle
+
+    from infocli.datasets import evaluate_shard
+    from infocli.readers.dataset import labels_shared, shards
+
+    columns, labels = _data(12, 30, 3, "logits")
+    for i, part in enumerate(_cut(columns, [10, 20])):
+        write_shard(tmp_path / "preds" / f"part-{i}", part, "csv")
+    label_file = write_shard(tmp_path / "labels", {"label": labels}, labels_fmt)
+    options = EvalOptions()
+    found = shards(str(tmp_path / "preds"), str(label_file))
+    assert labels_shared(found) and [s.label_offset for s in found] == [0, 10, 20]
+    first, schema = evaluate_shard(found[0], options, shared_labels=True)
+    state = first.state
+    for shard in found[1:]:
+        args = pickle.loads(pickle.dumps((shard, options, first.decided, schema)))
+        evaluation, _ = evaluate_shard(*args[:3], schema=args[3], shared_labels=True)
+        state.merge(evaluation.state)
+    want = evaluate(str(tmp_path / "preds"), str(label_file), options)
+    assert state.compute("e").metrics == pytest.approx(want.state.compute("e").metrics, rel=1e-12)
+    assert state.n_samples == 30

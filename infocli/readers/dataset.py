@@ -29,6 +29,7 @@ __all__ = [
     "Shard",
     "display",
     "is_dataset",
+    "labels_shared",
     "open_shard",
     "partitions",
     "shards",
@@ -509,6 +510,19 @@ def shards(
             hint=f"Give {role} as a dataset of the same layout, or LABELS as one file",
         )
     return _paired(found, label_found)
+
+
+def labels_shared(found: Sequence[Shard]) -> bool:
+    """Whether a dataset's shards are read against one labels file, each from its
+    ``label_offset`` (rather than against labels shards of their own, or none).
+
+    Args:
+        found: From :func:`shards`.
+
+    Returns:
+        True for a single labels file against a dataset of several shards.
+    """
+    return len(found) > 1 and found[0].labels is not None and found[0].labels == found[1].labels
 
 
 def _aligned(found: _Discovered, labels: str) -> list[Shard]:
