@@ -16,6 +16,7 @@ from typing import Any
 from infocli.errors import InfoCliError, param, shown
 from infocli.evaluate import Evaluation, ProgressCallback, evaluate_tables
 from infocli.gates import Gate
+from infocli.ignored import npz_ignored
 from infocli.metrics.state import EvalState
 from infocli.plan import Decided, EvalOptions
 from infocli.readers import Batch, Column, Table
@@ -374,7 +375,8 @@ def evaluate_dataset(
         raise InfoCliError(
             "no rows in any shard; expected at least one row of predictions", path=display_spec(preds)
         )
-    return Evaluation(state, list(dict.fromkeys([*notes, *own, *state.warnings()])), decided)
+    keys = npz_ignored(options, {"npz_key": found[0].preds, "label_npz_key": found[0].labels})
+    return Evaluation(state, list(dict.fromkeys([*notes, *own, *state.warnings(), *keys])), decided)
 
 
 def _description(inputs: dict[str, Any], preds: str, labels: str | None) -> dict[str, Any]:

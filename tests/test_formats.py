@@ -230,3 +230,24 @@ def test_perplexity_reads_every_format(tmp_path, fmt):
     want = run_json("perplexity", SAMPLE_DATA / "tokens.parquet", *args)
     assert got["metrics"] == pytest.approx(want["metrics"], rel=1e-12)
     assert got["n_tokens"] == want["n_tokens"]
+
+
+def test_an_npz_key_for_an_input_that_is_no_npz_is_named_in_a_warning(tmp_path):
+    result = invoke(
+        "eval",
+        SAMPLE_DATA / "logits.npy",
+        SAMPLE_DATA / "labels.npy",
+        "--npz-key",
+        "x",
+        "--label-npz-key",
+        "y",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "--npz-key is ignored" in result.stderr and "--label-npz-key is ignored" in result.stderr
+    result = invoke("perplexity", SAMPLE_DATA / "tokens.npy", "--npz-key", "x")
+    assert result.exit_code == 0, result.stderr
+    assert "--npz-key is ignored" in result.stderr
+    np.savez(tmp_path / "run.npz", logits=np.load(SAMPLE_DATA / "logits.npy"))
+    result = invoke("eval", tmp_path / "run.npz", SAMPLE_DATA / "labels.npy", "--npz-key", "logits")
+    assert result.exit_code == 0, result.stderr
+    assert "ignored" not in result.stderr
