@@ -137,16 +137,19 @@ def npz_ignored(options: Any, inputs: dict[str, str | None]) -> list[str]:
         options: Options with the key fields (:class:`~infocli.plan.EvalOptions`,
             :class:`~infocli.perplexity.PerplexityOptions`).
         inputs: Each key field's name -> the file it chooses from (a dataset's first
-            shard), or None where there is none.
+            shard; ``-`` for stdin, of ``options.input_format``), or None where there is none.
 
     Returns:
         One warning per ignored key.
     """
     from infocli.readers import extension
 
+    def npz(path: str) -> bool:
+        return options.input_format == "npz" if path == "-" else extension(path) == ".npz"
+
     warnings = []
     for name, path in inputs.items():
-        if getattr(options, name, None) is not None and (path is None or extension(path) != ".npz"):
+        if getattr(options, name, None) is not None and (path is None or not npz(path)):
             what = "no input" if path is None else "the input it chooses from"
             warnings.append(f"{param(name)} is ignored: it picks an array of a .npz, and {what} is no .npz")
     return warnings
