@@ -17,15 +17,8 @@ import numpy as np
 
 from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
-from infocli.grouping import (
-    GroupSources,
-    check_group_rows,
-    chunk_keys,
-    group_sources,
-    raw_values,
-    with_groups,
-)
-from infocli.ignored import eval_ignored
+from infocli.grouping import GroupSources, check_group_rows, chunk_keys, group_sources, raw_values
+from infocli.ignored import eval_ignored, npz_ignored
 from infocli.metrics.groups import GroupState, grouped_names
 from infocli.metrics.inputs import Distributions, check_class_indices
 from infocli.metrics.registry import names_of
@@ -33,6 +26,7 @@ from infocli.metrics.scores import Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
     MAX_CHUNK_ROWS,
+    Decided,
     EvalOptions,
     EvalPlan,
     InputInfo,
@@ -45,7 +39,7 @@ from infocli.plan import (
 from infocli.readers import (
     Batch,
     Table,
-    aligned,
+    aligned_many,
     class_codes,
     in_order,
     open_table,
@@ -91,6 +85,7 @@ class Evaluation:
 
     state: EvalState
     warnings: list[str] = field(default_factory=list)
+    decided: Decided | None = None  # the kinds the run's plan settled
 
     @property
     def predictions(self) -> InputInfo:
@@ -202,45 +197,91 @@ class _Work:
 
 def _chunks(
     preds: Table,
-    labels: Table | None,
     layout: Layout,
     rows: int,
     read_rows: int,
     groups: Table | None = None,
     sources: GroupSources | None = None,
-) -> Iterator[tuple[Batch, Batch | None]]:
-    """The aligned chunks of ``rows`` rows of the predictions and the labels, each file
-    read ahead, ``read_rows`` at a time, in a thread of its own; the group columns ride
-    along (those of a groups file with the predictions' batches)."""
-    from_preds = layout.label_source is preds
+) -> Iterator[tuple[Batch, Batch | None, Batch | None]]:
+    """The aligned chunks of ``rows`` rows of the predictions, the labels and the groups file."""
+    for batches in aligned_chunks(layout, [(preds, layout.pred_cols)], rows, read_rows, groups, sources):
+        group_batch = batches[-1] if groups is not None else None
+        label_batch = batches[1] if len(batches) > 1 + (groups is not None) else None
+        yield batches[0], label_batch, group_batch
+
+
+def aligned_chunks(
+    layout: Layout,
+    predictions: Sequence[tuple[Table, list[str]]],
+    rows: int,
+    read_rows: int,
+    groups: Table | None = None,
+    sources: GroupSources | None = None,
+) -> Iterator[tuple[Batch, ...]]:
+    """The aligned chunks of ``rows`` rows of prediction files (each with its columns) and
+    of the labels of ``layout``, every file read ahead, ``read_rows`` at a time, in a thread
+    of its own.
+
+    The labels come from ``layout.label_source``: the first prediction file (its label
+    column is read with its predictions), a file of their own, or none.
+
+    The group columns of ``sources`` ride along in the batches of their files, the groups
+    file's (``groups``) last.
+
+    Yields:
+        One batch per prediction file, then the labels' batch when they have a file of
+        their own, then the groups file's.
+    """
+    first = predictions[0][0]
+    from_preds = layout.label_source is first
     vectors = [layout.label_vector] if layout.label_vector is not None else []
+    depth = max(1, default_chunk_rows(layout.n_classes, READ_AHEAD_BYTES) // read_rows)
     keys = list(sources.where) if sources else []
     by_role = {role: sources.of(role) if sources else [] for role in ("predictions", "labels", "groups")}
-    depth = max(1, default_chunk_rows(layout.n_classes, READ_AHEAD_BYTES) // read_rows)
-    pred_vectors = [*(vectors if from_preds else []), *by_role["predictions"]]
-    pred_batches = prefetch(preds.batches(layout.pred_cols, pred_vectors, read_rows, keys=keys), depth)
+    tables = [table for table, _ in predictions]
+    streams = [
+        prefetch(
+            table.batches(
+                columns, [*(vectors if from_preds else []), *by_role["predictions"]] if i == 0 else [],
+                read_rows, keys=keys,
+            ),
+            depth,
+        )
+        for i, (table, columns) in enumerate(predictions)
+    ]  # fmt: skip
+    source = layout.label_source
+    if source is not None and not from_preds:
+        tables.append(source)
+        label_vectors = [*vectors, *by_role["labels"]]
+        streams.append(
+            prefetch(source.batches(layout.target_cols, label_vectors, read_rows, keys=keys), depth)
+        )
     if groups is not None:
-        group_batches = prefetch(groups.batches([], by_role["groups"], read_rows, keys=keys), depth)
-        pred_batches = with_groups(preds, pred_batches, groups, group_batches, read_rows)
-    if layout.label_source is None or from_preds:
-        return aligned(preds, pred_batches, None, None, rows)
-    assert labels is not None
-    label_vectors = [*vectors, *by_role["labels"]]
-    label_batches = prefetch(labels.batches(layout.target_cols, label_vectors, read_rows, keys=keys), depth)
-    return aligned(preds, pred_batches, labels, label_batches, rows)
+        tables.append(groups)
+        streams.append(prefetch(groups.batches([], by_role["groups"], read_rows, keys=keys), depth))
+    return aligned_many(tables, streams, rows)
 
 
 class _Run:
     """One evaluation while its chunks stream through: the plan, and where errors point."""
 
     def __init__(
-        self, preds: Table, layout: Layout, options: EvalOptions, sources: GroupSources | None = None,
+        self,
+        preds: Table,
+        layout: Layout,
+        options: EvalOptions,
+        decided: Decided | None = None,
+        sources: GroupSources | None = None,
         paths: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
-        self.preds, self.layout, self.options = preds, layout, options
+    ) -> None:
+        self.preds, self.layout, self.options, self.decided = preds, layout, options, decided
         self.plan: EvalPlan | None = None
         self.scorer: Scorer | None = None
-        self.sources, self.paths = sources, paths or {}
+        self.sources, self.paths = sources, paths or {}  # the group columns, and each role's file
+        if decided is not None:  # a later shard of a dataset: the plan needs no rows
+            if layout.n_classes is None:
+                layout.n_classes = decided.n_classes
+            self.make_plan(None, None)
 
     def _targets(self, batch: Batch, table: Table) -> tuple[np.ndarray | Batch | None, np.ndarray | None]:
         """The chunk's class indices (validated) or rows of target scores, and the rows
@@ -275,7 +316,7 @@ class _Run:
         except InfoCliError as error:
             raise _unfiltered(error, kept) from None
 
-    def prepare(self, batch: Batch, label_batch: Batch | None) -> _Work:
+    def prepare(self, batch: Batch, label_batch: Batch | None, group_batch: Batch | None = None) -> _Work:
         """Take a chunk's labels, and make the plan at the first chunk (in file order, on
         the main thread).
 
@@ -292,7 +333,9 @@ class _Run:
             failed = error.at(table.path if table else None, row_offset=label_rows.first_row)
             return _Work(batch, label_rows.first_row, None, None, error=failed)
         n_ignored = 0 if kept is None else batch.n_rows - len(kept)
-        groups = None if self.sources is None else raw_values(self.sources, batch, label_batch, self.paths)
+        groups = None
+        if self.sources is not None:
+            groups = raw_values(self.sources, batch, label_batch, group_batch, self.paths)
         if kept is not None and not len(kept):  # every row ignored: only the count is needed
             batch = batch.slice(0, 0)
         return _Work(batch, label_rows.first_row, targets, kept, n_ignored, groups=groups)
@@ -317,12 +360,28 @@ class _Run:
 
     def make_plan(self, values: np.ndarray | None, targets: np.ndarray | None) -> EvalPlan:
         """Freeze the plan, the kinds decided from the first chunk's scores."""
-        self.plan = plan_eval(self.preds, self.layout, self.options, values, targets)
+        self.plan = plan_eval(self.preds, self.layout, self.options, values, targets, self.decided)
         self.scorer = self.plan.scorer()
         return self.plan
 
     def compute(self, work: _Work) -> EvalState:
         """Validate and score a prepared chunk (thread-safe: nothing is accumulated)."""
+        pred, note = self.predictions(work)
+        target, target_note = self.targets(work)
+        notes = [note] if target_note is None else [note, target_note]
+        assert self.scorer is not None
+        groups = None
+        if self.sources is not None:
+            assert work.groups is not None
+            groups = (self.sources.columns, chunk_keys(self.sources, work.groups, work.targets, work.kept))
+        return self.scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes, groups=groups)
+
+    def predictions(self, work: _Work) -> tuple[Distributions, Renormalised]:
+        """A prepared chunk's predictions, validated (thread-safe), and its rows renormalised.
+
+        Raises:
+            InfoCliError: The chunk's error, or invalid predictions (the file row named).
+        """
         if work.error is not None:
             raise work.error
         scorer = self.scorer
@@ -331,23 +390,24 @@ class _Run:
             pred = scorer.predictions(work.values())
         except InfoCliError as error:
             raise _unfiltered(error, work.kept).at(self.preds.path, row_offset=work.first_row) from None
-        notes = [_renormalised(self.preds.path, pred, work.first_row, work.kept)]
-        target: np.ndarray | Distributions | None
-        if isinstance(work.targets, Batch):
-            source = self.layout.label_source
-            assert source is not None and work.targets.matrix is not None
-            try:
-                target = scorer.targets(work.targets.matrix)
-            except InfoCliError as error:
-                raise error.at(source.path, row_offset=work.label_first_row) from None
-            notes.append(_renormalised(source.path, target, work.label_first_row, None))
-        else:
-            target = work.targets
-        groups = None
-        if self.sources is not None:
-            assert work.groups is not None
-            groups = (self.sources.columns, chunk_keys(self.sources, work.groups, work.targets, work.kept))
-        return scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes, groups=groups)
+        return pred, _renormalised(self.preds.path, pred, work.first_row, work.kept)
+
+    def targets(self, work: _Work) -> tuple[np.ndarray | Distributions | None, Renormalised | None]:
+        """A prepared chunk's class indices, or its target distributions validated
+        (thread-safe) with their rows renormalised.
+
+        Raises:
+            InfoCliError: Invalid target distributions (the file row named).
+        """
+        if not isinstance(work.targets, Batch):
+            return work.targets, None
+        scorer, source = self.scorer, self.layout.label_source
+        assert scorer is not None and source is not None and work.targets.matrix is not None
+        try:
+            target = scorer.targets(work.targets.matrix)
+        except InfoCliError as error:
+            raise error.at(source.path, row_offset=work.label_first_row) from None
+        return target, _renormalised(source.path, target, work.label_first_row, None)
 
 
 def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarray | None) -> Renormalised:
@@ -391,17 +451,37 @@ def evaluate(
     options.check()
     if [preds_path, labels_path, groups_path].count("-") > 1:
         raise InfoCliError("only one of the inputs can be read from stdin (-)")
+    from infocli.readers.dataset import is_dataset
+
+    if is_dataset(preds_path) or is_dataset(labels_path) or (groups_path and is_dataset(groups_path)):
+        if groups_path is not None:
+            raise InfoCliError(
+                f"{param('groups')} takes one file, beside one predictions file",
+                hint=f"Keep the group columns in the dataset's files, and name them with {param('group_by')}",
+            )
+        from infocli.datasets import evaluate_dataset
+
+        return evaluate_dataset(
+            preds_path, labels_path, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
+        )
     with ExitStack() as stack:
-        preds = stack.enter_context(open_table(preds_path, stdin_format=options.input_format))
+        fmt = options.input_format
+        preds = stack.enter_context(open_table(preds_path, stdin_format=fmt, npz_key=options.npz_key))
         labels = None
         if labels_path is not None:
-            labels = stack.enter_context(open_table(labels_path, stdin_format=options.input_format))
+            labels = stack.enter_context(
+                open_table(
+                    labels_path, stdin_format=fmt, npz_key=options.label_npz_key, key_param="label_npz_key"
+                )
+            )
         groups = None
         if groups_path is not None:
-            groups = stack.enter_context(open_table(groups_path, stdin_format=options.input_format))
-        return evaluate_tables(
+            groups = stack.enter_context(open_table(groups_path, stdin_format=fmt))
+        evaluation = evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty, groups=groups
         )
+    evaluation.warnings += npz_ignored(options, {"npz_key": preds_path, "label_npz_key": labels_path})
+    return evaluation
 
 
 def evaluate_tables(
@@ -412,6 +492,8 @@ def evaluate_tables(
     gates: Sequence[Gate] = (),
     on_progress: ProgressCallback | None = None,
     keep_empty: bool = False,
+    decided: Decided | None = None,
+    part: bool = False,
     groups: Table | None = None,
 ) -> Evaluation:
     """The evaluation pipeline, for open tables: plan -> aligned chunks -> states -> merge.
@@ -423,6 +505,10 @@ def evaluate_tables(
         gates: As for :func:`evaluate`.
         on_progress: As for :func:`evaluate`.
         keep_empty: As for :func:`evaluate`.
+        decided: The kinds an earlier shard of the same dataset settled (see
+            :class:`~infocli.plan.Decided`).
+        part: The tables are a shard of a dataset: its state is returned whatever rows it
+            holds, for the dataset to judge the whole.
         groups: The group columns' own file (row-aligned), or None.
 
     Returns:
@@ -448,9 +534,9 @@ def evaluate_tables(
         "labels": labels.path if labels else "",
         "groups": groups.path if groups else "",
     }
-    run = _Run(preds, layout, options, sources, paths)
-    chunks = _chunks(preds, labels, layout, rows, read_rows, groups, sources)
-    work = run.planned(run.prepare(batch, label_batch) for batch, label_batch in chunks)
+    run = _Run(preds, layout, options, decided, sources, paths)
+    chunks = _chunks(preds, layout, rows, read_rows, groups, sources)
+    work = run.planned(run.prepare(*batches) for batches in chunks)
     workers = _workers(preds, soft_targets=layout.label_form == "dist")
     state: EvalState | None = None
     for scored in in_order(run.compute, work, workers, "infocli-score"):
@@ -467,7 +553,7 @@ def evaluate_tables(
     if sources is not None and state.groups is None:
         state.groups = GroupState.empty(sources.columns)
     state.inputs = [plan.description()]
-    if state.n_samples == 0 and not (keep_empty and state.n_ignored):
+    if state.n_samples == 0 and not part and not (keep_empty and state.n_ignored):
         if state.n_ignored:
             raise InfoCliError(
                 f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to evaluate",
@@ -479,7 +565,7 @@ def evaluate_tables(
         options, label_kind=layout.label_form, pred_kind=plan.kind, target_kind=plan.target_kind,
         binary=layout.binary, stdin="-" in (preds.path, labels.path if labels else None),
     )  # fmt: skip
-    return Evaluation(state, [*layout.warnings, *ignored, *state.warnings()])
+    return Evaluation(state, [*layout.warnings, *ignored, *state.warnings()], plan.decided())
 
 
 def evaluate_arrays(

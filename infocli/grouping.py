@@ -3,12 +3,11 @@
 A column named by ``group_by`` is read from the groups file when one is given and holds
 it, else from the labels file, else from the predictions file; ``per_class`` adds the
 true class of each row as the last key column. The groups file is row-aligned with the
-predictions: its columns travel with the predictions' batches.
+predictions, and read in step with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 from infocli.errors import InfoCliError, param, shown
 from infocli.metrics.groups import CLASS_COLUMN, Keys
 from infocli.plan import EvalOptions, Layout
-from infocli.readers import Batch, Table, aligned, row_count_error
+from infocli.readers import Batch, Table, row_count_error
 
 
 @dataclass(frozen=True)
@@ -118,24 +117,6 @@ def check_group_rows(preds: Table, groups: Table | None) -> None:
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
 
 
-GROUPS_FILE = "groups:"
-"""Prefix of the groups file's columns among the vectors of a predictions batch."""
-
-
-def with_groups(
-    preds: Table, pred_batches: Iterator[Batch], groups: Table, group_batches: Iterator[Batch], rows: int
-) -> Iterator[Batch]:
-    """The predictions' batches, each carrying the groups file's columns of its rows.
-
-    Raises:
-        InfoCliError: One file ends before the other; names both files and both counts.
-    """
-    for batch, group_batch in aligned(preds, pred_batches, groups, group_batches, rows):
-        assert group_batch is not None
-        extra = {GROUPS_FILE + name: values for name, values in group_batch.vectors.items()}
-        yield Batch(batch.first_row, batch.n_rows, batch.source, {**batch.vectors, **extra})
-
-
 def key_values(values: Any, column: str, path: str, first_row: int, kept: np.ndarray | None) -> Keys:
     """A group column of a chunk as the group state takes it, for the kept rows.
 
@@ -168,26 +149,31 @@ Raw = dict[str, tuple[Any, str, int]]
 """A chunk's group columns as read: column -> (values, file, file row of the first)."""
 
 
-def raw_values(sources: GroupSources, batch: Batch, label_batch: Batch | None, paths: dict[str, str]) -> Raw:
+def raw_values(
+    sources: GroupSources,
+    batch: Batch,
+    label_batch: Batch | None,
+    group_batch: Batch | None,
+    paths: dict[str, str],
+) -> Raw:
     """Take a chunk's group columns from the batches that carry them.
 
     Args:
         sources: The group columns.
-        batch: The predictions batch (with the groups file's columns, if any).
+        batch: The predictions batch.
         label_batch: The labels batch, where the labels have a file of their own.
+        group_batch: The groups file's batch, where there is one.
         paths: The file of each role, for messages.
 
     Returns:
         The columns, unconverted.
     """
+    batches = {"predictions": batch, "labels": label_batch, "groups": group_batch}
     raw: Raw = {}
     for column, role in sources.where.items():
-        if role == "labels":
-            assert label_batch is not None
-            raw[column] = (label_batch.vectors[column], paths[role], label_batch.first_row)
-        else:
-            name = GROUPS_FILE + column if role == "groups" else column
-            raw[column] = (batch.vectors[name], paths[role], batch.first_row)
+        source = batches[role]
+        assert source is not None
+        raw[column] = (source.vectors[column], paths[role], source.first_row)
     return raw
 
 
