@@ -513,3 +513,23 @@ def test_integer_keys_get_one_code_each_in_a_table_or_by_search(batches, seed) -
         for key, code in zip(keys.tolist(), codes.tolist(), strict=True):
             assert seen.setdefault(key, len(seen)) == code
     assert index.keys[0].tolist() == list(seen)
+
+
+def test_a_dataset_of_shards_groups_as_one_file(tmp_path) -> None:
+    data = _rows(11, 900)
+    preds_dir, labels_dir = tmp_path / "preds", tmp_path / "labels"
+    preds_dir.mkdir()
+    labels_dir.mkdir()
+    columns = {**{f"c{i}": data["probs"][:, i] for i in range(4)}, "region": data["region"]}
+    for i, (start, stop) in enumerate([(0, 250), (250, 600), (600, 900)]):
+        write_table(
+            preds_dir / f"part-{i}.parquet", {k: v[start:stop] for k, v in columns.items()}, "parquet"
+        )
+        write_table(labels_dir / f"part-{i}.parquet", {"label": data["labels"][start:stop]}, "parquet")
+    document = run_json("eval", preds_dir, labels_dir, "--group-by", "region")
+    _assert_matches(document, _reference(data, ["region"]))
+    groups = tmp_path / "g.csv"
+    write_table(groups, {"region": data["region"]}, "csv")
+    assert_bad_input(
+        invoke("eval", preds_dir, labels_dir, "--groups", groups, "--group-by", "region"), "--groups"
+    )
