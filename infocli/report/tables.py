@@ -436,6 +436,10 @@ def metrics_table() -> Table:
     for m in METRICS:
         unit = "nats/bits/hartleys" if m.unit == "information" else m.unit
         table.add_row(
-            Text(m.name), unit, direction[m.higher_is_better], Text(m.formula), ", ".join(m.commands)
+            Text(m.name + (f" (also {m.alias})" if m.alias else "")),
+            unit,
+            direction[m.higher_is_better],
+            Text(m.formula),
+            ", ".join(m.commands),
         )
     return table
