@@ -279,7 +279,12 @@ TemperatureOption = Annotated[
     typer.Option("--temperature", "-T", help="Divide logits / log-probabilities by T before the softmax."),
 ]
 EpsOption = Annotated[
-    float, typer.Option("--eps", help="Floor for q in cross-entropy and KL terms; 0 for exact arithmetic.")
+    float,
+    typer.Option(
+        "--eps",
+        help="Floor for q in cross-entropy and KL terms, and for p in the reverse KL's (where the other "
+        "is positive); 0 for exact arithmetic. The Jensen-Shannon divergence is never floored.",
+    ),
 ]
 TolOption = Annotated[float, typer.Option("--tol", help="Tolerance on probability rows summing to 1.")]
 IgnoreIndexOption = Annotated[
@@ -431,7 +436,10 @@ def eval_command(
     PREDS holds one row per example: probabilities, logits or log-probabilities, one
     column per class (or a single score for binary). LABELS holds class indices, class
     names, or target distributions; it may be left out when PREDS has a label column,
-    and without labels only the entropy is reported.
+    and without labels only the entropy is reported. Against target distributions (a
+    teacher's), the reverse KL and the top-1 agreement are reported too (gates still
+    accept accuracy for the latter), and the percentiles of the per-row KL in the JSON
+    (gated as kl_divergence.p99).
 
     Example: infocli eval sample_data/probs.parquet sample_data/labels.parquet --format json
     """
