@@ -31,13 +31,26 @@ def test_a_variant_names_its_options_and_optionally_its_code(variants) -> None:
 def test_variants_run_on_generated_files_and_print_their_ratios(tmp_path) -> None:
     data = tmp_path / "data"
     generate = [sys.executable, str(BENCHMARKS / "generate.py"), str(data / "scale-0.002")]
-    subprocess.run([*generate, "--scale", "0.002", "--only", "W4"], check=True, capture_output=True, timeout=300)
-    cmd = [sys.executable, str(BENCHMARKS / "variants.py"), "--only", "W4", "--scale", "0.002", "--repeats", "1"]
+    subprocess.run(
+        [*generate, "--scale", "0.002", "--only", "W4"], check=True, capture_output=True, timeout=300
+    )
+    cmd = [
+        sys.executable,
+        str(BENCHMARKS / "variants.py"),
+        "--only",
+        "W4",
+        "--scale",
+        "0.002",
+        "--repeats",
+        "1",
+    ]
     cmd += ["--data", str(data), "--variant", "plain=", "--variant", f"js@{REPO}=--js"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| plain") or line.startswith("| js")]
+    rows = [
+        line for line in result.stdout.splitlines() if line.startswith("| plain") or line.startswith("| js")
+    ]
     assert len(rows) == 2 and rows[0].endswith("| 1.000 |"), result.stdout
 
 

@@ -116,7 +116,7 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
     table.add_column("unit")
     words = _in_words(evaluation)
     if words:
-        table.add_column("", style="dim")
+        table.add_column("meaning", style="dim")
     for name, value in results.metrics.items():
         unit = REGISTRY[name].unit_name(results.base)
         cells = [fmt(value), _fmt_se(results.standard_error[name]), unit]
