@@ -11,13 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from infocli.errors import InfoCliError, param
+from infocli.metrics.latent import LatentState
 from infocli.metrics.state import FORMAT_VERSION, EvalState
 from infocli.metrics.tokens import TokenState
 
-State = EvalState | TokenState
+State = EvalState | TokenState | LatentState
 """A state of any command that saves one."""
 
-KINDS: dict[str, type[EvalState] | type[TokenState]] = {"eval": EvalState, "perplexity": TokenState}
+KINDS: dict[str, type[EvalState] | type[TokenState] | type[LatentState]] = {
+    "eval": EvalState,
+    "perplexity": TokenState,
+    "latent-kl": LatentState,
+}
 """The state class of each command that saves one."""
 
 
