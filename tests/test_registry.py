@@ -18,7 +18,8 @@ TOKEN_ARGS = [
     SAMPLE_DATA / "tokens.parquet",
     *["--seq-col", "seq", "--mask-col", "mask", "--bytes-col", "bytes", "--words-col", "words"],
 ]
-RUNS = {"eval": EVAL_ARGS, "perplexity": TOKEN_ARGS}
+LATENT_ARGS = ["latent-kl", SAMPLE_DATA / "latent.parquet", "--free-bits", "0.1"]
+RUNS = {"eval": EVAL_ARGS, "perplexity": TOKEN_ARGS, "latent-kl": LATENT_ARGS}
 """A run of each command that reports every metric the command can report."""
 
 
@@ -30,8 +31,12 @@ def _table_names(text: str) -> list[str]:
 
 
 def test_every_metric_is_reported_by_some_command() -> None:
-    assert {m.name for m in METRICS} == set(names_of("eval")) | set(names_of("perplexity"))
-    assert len(REGISTRY) == len(METRICS)  # one declaration per name
+    assert {m.name for m in METRICS} == set(names_of("eval")) | set(names_of("perplexity")) | set(
+        names_of("latent-kl")
+    )
+    for command in ("eval", "perplexity", "trend", "latent-kl"):  # one declaration per name and command
+        declared = [m.name for m in METRICS if command in m.commands]
+        assert len(declared) == len(set(declared)), command
 
 
 @pytest.mark.parametrize("command", list(RUNS))

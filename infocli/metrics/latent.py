@@ -213,8 +213,9 @@ class LatentResults:
         n_samples: Rows.
         base: The log base.
         unit: Its unit of information.
-        dimensions: One dict per dimension (``dim``, ``kl``, ``share``, ``mu_variance``,
-            ``active``, ``collapsed``), sorted from the largest mean KL.
+        dimensions: One dict per dimension (``dim``, ``kl``, ``share`` of the total, None
+            when the total is infinite or 0, ``mu_variance``, ``active``, ``collapsed``),
+            sorted from the largest mean KL.
         collapsed: The collapsed dimensions' names, in dimension order.
         n_infinite: Rows whose KL is infinite.
     """
@@ -386,22 +387,20 @@ class LatentState:
             mean_kl = self.kl_sums / n if n else np.full(len(dims), math.nan)
             variance = self.mu_m2 / (n - 1) if n > 1 else np.full(len(dims), math.nan)
             total = float(mean_kl.sum())
-            share = mean_kl / total
+            share = mean_kl / total if math.isfinite(total) else np.full(len(dims), math.nan)
         active = variance > settings["au_threshold"]
         collapsed = mean_kl < settings["collapse_threshold"]
-        metrics = {
-            "kl_divergence": self.kl.mean / scale,
-            "active_units": float(active.sum()) if n > 1 else math.nan,
-            "collapsed_units": float(collapsed.sum()) if n else math.nan,
-        }
+        metrics = {"kl_divergence": self.kl.mean / scale}  # in the registry's order
         if settings["free_bits"] is not None:
             metrics["kl_free_bits"] = float(np.maximum(mean_kl, settings["free_bits"]).sum()) / scale
+        metrics["active_units"] = float(active.sum()) if n > 1 else math.nan
+        metrics["collapsed_units"] = float(collapsed.sum()) if n else math.nan
         order = np.argsort(-mean_kl, kind="stable")
         dimensions = [
             {
                 "dim": dims[i],
                 "kl": float(mean_kl[i]) / scale,
-                "share": float(share[i]),
+                "share": None if math.isnan(share[i]) else float(share[i]),
                 "mu_variance": float(variance[i]),
                 "active": bool(active[i]),
                 "collapsed": bool(collapsed[i]),
@@ -410,7 +409,7 @@ class LatentState:
         ]
         return LatentResults(
             metrics,
-            {"kl_divergence": self.kl.std_error / scale},
+            {"kl_divergence": (math.inf if math.isinf(self.kl.total) else self.kl.std_error) / scale},
             n,
             base,
             UNITS[base],

@@ -344,12 +344,11 @@ def latent_table(run: LatentRun, results: LatentResults, gates: Sequence[GateRes
     for name, justify in (("metric", "left"), ("value", "right"), ("± std. error", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     table.add_column("unit")
-    table.add_column("what it is", style="dim")
     for name, value in results.metrics.items():
         metric = declared(name, "latent-kl")
         se = results.standard_error.get(name, math.nan)
         value_text = fmt(value) if metric.unit != "count" or math.isnan(value) else f"{int(value):,}"
-        table.add_row(name, value_text, _fmt_se(se), metric.unit_name(results.base), metric.description)
+        table.add_row(name, value_text, _fmt_se(se), metric.unit_name(results.base))
     dims = Table(
         box=box.SIMPLE_HEAD,
         title=f"KL per dimension, largest first ({results.unit})",
@@ -363,7 +362,7 @@ def latent_table(run: LatentRun, results: LatentResults, gates: Sequence[GateRes
     for row in shown_rows:
         state = "collapsed" if row["collapsed"] else ("active" if row["active"] else "inactive")
         style = "red" if row["collapsed"] else ("" if row["active"] else "yellow")
-        share = "" if math.isnan(row["share"]) else f"{100 * row['share']:.1f}%"
+        share = "" if row["share"] is None else f"{100 * row['share']:.1f}%"
         dims.add_row(
             _name(row["dim"]), fmt(row["kl"], 4), share, fmt(row["mu_variance"], 3), Text(state, style=style)
         )
