@@ -34,10 +34,14 @@ def _closed_form(mu, logvar, prior_mu=None, prior_logvar=None) -> np.ndarray:
     return terms.sum(axis=1)
 
 
-def _columns(mu: np.ndarray, scale: np.ndarray, scale_prefix: str = "logvar_", mu_prefix: str = "mu_") -> dict:
+def _columns(
+    mu: np.ndarray, scale: np.ndarray, scale_prefix: str = "logvar_", mu_prefix: str = "mu_"
+) -> dict:
     d = mu.shape[1]
     columns = {f"{mu_prefix}{j}": mu[:, j] for j in range(d)}
-    columns |= {f"{scale_prefix}{j}": scale[:, j] for j in reversed(range(d))}  # another order: paired by suffix
+    columns |= {
+        f"{scale_prefix}{j}": scale[:, j] for j in reversed(range(d))
+    }  # another order: paired by suffix
     return columns
 
 
@@ -120,7 +124,12 @@ def test_per_dimension_kl_and_shares_against_the_closed_form(tmp_path) -> None:
 def test_free_bits_is_the_sum_of_clamped_dimensions(tmp_path, base) -> None:
     mu, logvar = torch_latent.standard_case()
     report = run_json(
-        "latent-kl", _parquet(tmp_path / "a.parquet", _columns(mu, logvar)), "--free-bits", "0.5", "--base", base
+        "latent-kl",
+        _parquet(tmp_path / "a.parquet", _columns(mu, logvar)),
+        "--free-bits",
+        "0.5",
+        "--base",
+        base,
     )
     per_dim = 0.5 * (np.exp(logvar) + mu**2 - 1 - logvar).mean(axis=0)
     ln = {"e": 1.0, "2": math.log(2), "10": math.log(10)}[base]
@@ -152,7 +161,9 @@ def test_every_parameterisation_gives_the_same_kl() -> None:
 )  # fmt: skip
 def test_the_parameterisation_comes_from_the_column_names(tmp_path, prefix, param) -> None:
     mu, logvar = torch_latent.standard_case()
-    scale = {"logvar": logvar, "log_sigma": logvar / 2, "sigma": np.exp(logvar / 2), "var": np.exp(logvar)}[param]
+    scale = {"logvar": logvar, "log_sigma": logvar / 2, "sigma": np.exp(logvar / 2), "var": np.exp(logvar)}[
+        param
+    ]
     report = run_json("latent-kl", _parquet(tmp_path / "a.parquet", _columns(mu, scale, prefix)))
     assert report["param"] == param
     expected = np.mean(torch_latent.stored()["standard"])
@@ -174,7 +185,9 @@ def test_without_a_telling_name_the_parameterisation_is_required(tmp_path) -> No
     line = assert_bad_input(invoke("latent-kl", path, "--scale-cols", "s_"), "--param", "never guessed")
     assert "a.parquet" not in line or "do not say" in line
     report = run_json("latent-kl", path, "--scale-cols", "s_", "--param", "logvar")
-    assert report["metrics"]["kl_divergence"] == pytest.approx(np.mean(torch_latent.stored()["standard"]), rel=1e-12)
+    assert report["metrics"]["kl_divergence"] == pytest.approx(
+        np.mean(torch_latent.stored()["standard"]), rel=1e-12
+    )
     np.save(tmp_path / "scales.npy", logvar)
     np.save(tmp_path / "mu.npy", mu)
     assert_bad_input(invoke("latent-kl", tmp_path / "mu.npy", "--scale", tmp_path / "scales.npy"), "--param")
@@ -185,7 +198,9 @@ def test_comma_lists_pair_by_position_and_prefixes_by_suffix(tmp_path) -> None:
     path = _parquet(tmp_path / "a.parquet", _columns(mu, logvar))
     by_prefix = run_json("latent-kl", path, "--mu-cols", "mu_", "--scale-cols", "logvar_")
     listed = ",".join(f"logvar_{j}" for j in range(9))
-    by_list = run_json("latent-kl", path, "--mu-cols", ",".join(f"mu_{j}" for j in range(9)), "--scale-cols", listed)
+    by_list = run_json(
+        "latent-kl", path, "--mu-cols", ",".join(f"mu_{j}" for j in range(9)), "--scale-cols", listed
+    )
     assert by_list["metrics"] == by_prefix["metrics"]
     assert {row["dim"] for row in by_list["dimensions"]} == {f"mu_{j}" for j in range(9)}
 
@@ -307,12 +322,18 @@ def test_unpaired_or_ambiguous_columns_are_refused(tmp_path) -> None:
     mu, logvar = torch_latent.standard_case()
     columns = _columns(mu, logvar)
     del columns["logvar_4"]
-    assert_bad_input(invoke("latent-kl", _parquet(tmp_path / "a.parquet", columns)), "a.parquet", "'4'", "suffix")
+    assert_bad_input(
+        invoke("latent-kl", _parquet(tmp_path / "a.parquet", columns)), "a.parquet", "'4'", "suffix"
+    )
     both = _columns(mu, logvar) | {f"sigma_{j}": np.exp(logvar[:, j] / 2) for j in range(9)}
-    assert_bad_input(invoke("latent-kl", _parquet(tmp_path / "b.parquet", both)), "--scale-cols", "logvar_", "sigma_")
+    assert_bad_input(
+        invoke("latent-kl", _parquet(tmp_path / "b.parquet", both)), "--scale-cols", "logvar_", "sigma_"
+    )
     assert_bad_input(invoke("latent-kl", _parquet(tmp_path / "c.parquet", {"x": mu[:, 0]})), "--mu-cols")
     lists = {"mu": list(mu), "logvar": list(logvar[:, :8])}
-    assert_bad_input(invoke("latent-kl", _parquet(tmp_path / "d.parquet", lists)), "d.parquet", "'logvar'", "8")
+    assert_bad_input(
+        invoke("latent-kl", _parquet(tmp_path / "d.parquet", lists)), "d.parquet", "'logvar'", "8"
+    )
 
 
 def test_bad_options_are_refused(tmp_path) -> None:
@@ -322,7 +343,9 @@ def test_bad_options_are_refused(tmp_path) -> None:
     assert_bad_input(invoke("latent-kl", path, "--prior-mu-cols", "mu_"), "--prior-scale-cols")
     assert_bad_input(invoke("latent-kl", path, "--split-half", "--scale", path), "--split-half", "--scale")
     assert_bad_input(invoke("latent-kl", path, "--chunk-rows", "0"), "--chunk-rows")
-    assert_bad_input(invoke("latent-kl", path, "--split-half", "--param", "var"), "latent.parquet", "2-D .npy")
+    assert_bad_input(
+        invoke("latent-kl", path, "--split-half", "--param", "var"), "latent.parquet", "2-D .npy"
+    )
 
 
 def test_files_of_different_lengths_are_refused(tmp_path) -> None:
@@ -337,9 +360,14 @@ def test_files_of_different_lengths_are_refused(tmp_path) -> None:
 
 def test_gates_on_latent_metrics(tmp_path) -> None:
     path = SAMPLE_DATA / "latent.parquet"
-    report = run_json("latent-kl", path, "--fail-if", "active_units < 16", "--fail-if", "kl_divergence < 0.5", code=1)
+    report = run_json(
+        "latent-kl", path, "--fail-if", "active_units < 16", "--fail-if", "kl_divergence < 0.5", code=1
+    )
     gates = {g["metric"]: g for g in report["gates"]}
-    assert gates["active_units"]["failed"] and gates["active_units"]["value"] == report["metrics"]["active_units"]
+    assert (
+        gates["active_units"]["failed"]
+        and gates["active_units"]["value"] == report["metrics"]["active_units"]
+    )
     assert not gates["kl_divergence"]["failed"]
     assert invoke("latent-kl", path, "--fail-if", "active_units < 4").exit_code == 0
     assert_bad_input(invoke("latent-kl", path, "--fail-if", "kl_free_bits > 1"), "--free-bits")
@@ -424,7 +452,9 @@ def test_the_state_survives_json_bit_for_bit(latents) -> None:
     again = LatentState.from_dict(data)
     assert again.to_dict() == state.to_dict()
     assert again.compute().metrics == state.compute().metrics
-    assert again.kl_sums.tobytes() == state.kl_sums.tobytes() and again.mu_m2.tobytes() == state.mu_m2.tobytes()
+    assert (
+        again.kl_sums.tobytes() == state.kl_sums.tobytes() and again.mu_m2.tobytes() == state.mu_m2.tobytes()
+    )
 
 
 def test_merged_states_report_what_one_run_reports(tmp_path) -> None:
