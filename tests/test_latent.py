@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch_latent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import torch_latent
 from infocli.latent import param_of_name
 from infocli.metrics.latent import LatentState, gaussian_kl, latent_settings, log_variance
 from infocli.states import state_text
