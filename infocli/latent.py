@@ -240,10 +240,15 @@ def _paired(mu: _Group, other: _Group, option: str, path: str) -> _Group:
 @dataclass
 class _Layout:
     """Where each role's values are: the columns read, and the slice of the matrix each
-    role takes; the parameterisations; the dimensions' names."""
+    role takes; the parameterisations; the dimensions' names.
 
-    columns: list[str]
-    second: Table | None  # the scales' own file (--scale), read in step
+    The first ``split`` roles are read by one reader and the others by a second one, in
+    step: from the scales' own file (``--scale``), or from the same Parquet file opened
+    again, so that its columns are decoded on two threads.
+    """
+
+    columns: dict[str, list[str]]  # the columns each role reads
+    split: int  # roles read by the first reader
     roles: list[str]
     role_names: dict[str, list[str]]
     list_columns: bool
@@ -252,6 +257,12 @@ class _Layout:
     width: int | None  # values per role and row (dimensions)
     dims: list[str] = field(default_factory=list)
     kind: str = "columns"
+
+    def reads(self) -> tuple[list[str], list[str]]:
+        """The columns of the first reader, and of the second (none for one reader)."""
+        first = [n for r in self.roles[: self.split] for n in self.columns[r]]
+        second = [n for r in self.roles[self.split :] for n in self.columns[r]]
+        return first, second
 
     def fix_width(self, width: int, path: str) -> None:
         """Fix the dimensions at the first chunk where the file does not state them."""
@@ -265,7 +276,7 @@ class _Layout:
                 )
             width //= 2
         elif self.list_columns:
-            width //= len(self.roles)
+            width //= self.split
         self.width = width
         self.dims = [str(i) for i in range(width)]
         for k, role in enumerate(self.roles):
@@ -316,8 +327,9 @@ def _layout(table: Table, second: Table | None, options: LatentOptions) -> tuple
             )
         kind = "split half" if options.split_half else "means"
         layout = _Layout(
-            [""], second, ["mu", "scale"], {"mu": [], "scale": []}, False, chosen, None, None, kind=kind
-        )
+            {"mu": [""], "scale": [""] if second is not None else []}, 1 if second is not None else 2, ["mu", "scale"], {"mu": [], "scale": []}, False, chosen,
+            None, None, kind=kind,
+        )  # fmt: skip
         if width is not None:
             layout.fix_width(width, table.path)
         return layout, notes
@@ -360,17 +372,19 @@ def _layout(table: Table, second: Table | None, options: LatentOptions) -> tuple
     if len(set(columns)) != len(columns):
         repeated = next(c for c in columns if columns.count(c) > 1)
         raise InfoCliError(f"column {repeated!r} is named for two roles", path=table.path)
+    roles = [r for r in ("mu", "prior_mu", "scale", "prior_scale") if r in groups]
+    two_reads = table.format == "parquet" and table.path != "-"  # means and scales decoded apart
     layout = _Layout(
-        columns, None, list(groups), {r: list(g.names) for r, g in groups.items()}, mu.list_column,
-        chosen, prior_param, None, kind="list columns" if mu.list_column else "columns",
+        {r: list(groups[r].names) for r in roles}, len(roles) // 2 if two_reads else len(roles), roles,
+        {r: list(groups[r].names) for r in roles}, mu.list_column, chosen, prior_param, None,
+        kind="list columns" if mu.list_column else "columns",
     )  # fmt: skip
     if mu.list_column:
         if mu.width is not None:
-            layout.fix_width(mu.width * len(groups), table.path)
+            layout.fix_width(mu.width * layout.split, table.path)
     else:
         layout.width = len(mu.names)
         layout.dims = mu.suffixes if mu.suffixes is not None else list(mu.names)
-        layout.role_names = {r: [repr(n) for n in names] for r, names in layout.role_names.items()}
     return layout, notes
 
 
@@ -408,25 +422,32 @@ class _Scorer:
         batch, second = chunk
         layout, d = self.layout, self.layout.width
         assert d is not None
-        values = batch.matrix
-        assert values is not None
+        arrays = {}
+        reads = [(batch, layout.roles[: layout.split], self.path)]
         if second is not None:
-            assert second.matrix is not None
-            arrays = {"mu": values, "scale": second.matrix}
-            if second.matrix.shape[1] != d:
-                raise InfoCliError(f"{second.matrix.shape[1]} columns of scales but {shown(self.path)} has {d} of means",
-                                   path=self.scale_path)  # fmt: skip
-        else:
-            if values.shape[1] != d * len(layout.roles):
-                raise InfoCliError(f"{values.shape[1]} values a row; expected {d * len(layout.roles)}",
-                                   path=self.path, row=batch.first_row)  # fmt: skip
-            arrays = {role: values[:, i * d : (i + 1) * d] for i, role in enumerate(layout.roles)}
+            reads.append((second, layout.roles[layout.split :], self.scale_path or self.path))
+        for rows, roles, path in reads:
+            values = rows.matrix
+            assert values is not None
+            if values.shape[1] != d * len(roles):
+                what = ", ".join(repr(n) for r in roles for n in layout.columns[r] if n) or "the array"
+                raise InfoCliError(
+                    f"{values.shape[1]} values a row in {what}; expected {d * len(roles)}, one per dimension",
+                    path=path,
+                    row=rows.first_row,
+                )
+            arrays |= {role: values[:, i * d : (i + 1) * d] for i, role in enumerate(roles)}
         state = LatentState(self.settings)
         files = {"scale": self.scale_path} if self.scale_path is not None else None
+        names = (
+            {r: [repr(n) for n in v] for r, v in layout.role_names.items()}
+            if layout.kind.endswith("columns")
+            else layout.role_names
+        )
         try:
             state.update(
                 arrays["mu"], arrays["scale"], arrays.get("prior_mu"), arrays.get("prior_scale"),
-                columns=layout.role_names, files=files, where=(self.path, batch.first_row),
+                columns=names, files=files, where=(self.path, batch.first_row),
             )  # fmt: skip
         except InfoCliError as error:
             raise error.at(self.path, row_offset=batch.first_row) from None
@@ -467,12 +488,19 @@ def latent_kl(path: str, options: LatentOptions, *, on_progress: ProgressCallbac
 
             short, long = (table, second) if table.n_rows < second.n_rows else (second, table)
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
+        first_columns, second_columns = layout.reads()
+        again = None  # the same file, for the second reader
+        if second is None and second_columns:
+            again = stack.enter_context(open_table(path))
         n_values = None if layout.width is None else layout.width * len(layout.roles)
         rows, read_rows = chunking(table, n_values, options.chunk_rows)
         depth = max(1, default_chunk_rows(n_values, READ_AHEAD_BYTES) // read_rows)
-        batches = prefetch(table.batches(layout.columns, [], read_rows), depth)
-        second_batches = None if second is None else prefetch(second.batches([""], [], read_rows), depth)
-        chunks = aligned(table, batches, second, second_batches, rows)
+        batches = prefetch(table.batches(first_columns, [], read_rows), depth)
+        other = second or again
+        second_batches = (
+            None if other is None else prefetch(other.batches(second_columns, [], read_rows), depth)
+        )
+        chunks = aligned(table, batches, other, second_batches, rows)
         settings: dict[str, Any] = {}
 
         def planned() -> Iterator[tuple[Batch, Batch | None]]:
