@@ -497,3 +497,27 @@ def test_impossible_states_are_refused(tmp_path, field, value, words) -> None:
     data[field] = value if not isinstance(value, list) or not value else value * len(data["settings"]["dims"])
     path.write_text(json.dumps(data))
     assert_bad_input(invoke("merge", path), "s.json", "impossible state", words)
+
+
+def test_a_param_that_contradicts_the_names_is_used_with_a_warning(tmp_path) -> None:
+    mu, logvar = torch_latent.standard_case()
+    path = _parquet(tmp_path / "a.parquet", _columns(mu, logvar / 2))  # log σ under logvar_ names
+    result = invoke("latent-kl", path, "--param", "log_sigma", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "--param log_sigma is used for the scales" in result.stderr and "says logvar" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["param"] == "log_sigma"
+    assert report["metrics"]["kl_divergence"] == pytest.approx(
+        np.mean(torch_latent.stored()["standard"]), rel=1e-12
+    )
+
+
+def test_the_prior_takes_its_own_parameterisation(tmp_path) -> None:
+    mu, logvar, prior_mu, prior_logvar = torch_latent.prior_case()
+    columns = _columns(mu, logvar) | _columns(prior_mu, np.exp(prior_logvar / 2), "p_s_", "p_mu_")
+    path = _parquet(tmp_path / "p.parquet", columns)
+    args = ["latent-kl", path, "--prior-mu-cols", "p_mu_", "--prior-scale-cols", "p_s_"]
+    assert_bad_input(invoke(*args), "prior scales", "--prior-param")
+    report = run_json(*args, "--prior-param", "sigma")
+    expected = np.mean(torch_latent.stored()["prior"])
+    assert report["metrics"]["kl_divergence"] == pytest.approx(expected, rel=1e-12)
