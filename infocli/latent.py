@@ -286,12 +286,13 @@ class _Layout:
 
 
 def _resolve_param(
-    given: str | None, says: str | None, what: str, name: str, option: str
+    given: str | None, says: str | None, what: str, name: str, option: str, path: str
 ) -> tuple[str, list[str]]:
     """The parameterisation: ``--param`` or what the names say; never guessed from values."""
     if given is None and says is None:
         raise InfoCliError(
             f"the {what} ({name}) do not say how they are parameterised",
+            path=path,
             hint=f"Give {param(option)} logvar, log_sigma, sigma or var (it is never guessed from the values)",
         )
     notes = []
@@ -317,8 +318,9 @@ def _layout(table: Table, second: Table | None, options: LatentOptions) -> tuple
             )
         said = param_of_name(os.path.basename(second.path).split(".")[0]) if second is not None else None
         chosen, notes = _resolve_param(
-            options.param, said, "scales", second.path if second else "the second half", "param"
-        )
+            options.param, said, "scales", shown(second.path) if second else "the second half", "param",
+            second.path if second else table.path,
+        )  # fmt: skip
         width = table.columns[0].width
         if second is not None and width is not None and second.columns[0].width not in (None, width):
             raise InfoCliError(
@@ -349,7 +351,9 @@ def _layout(table: Table, second: Table | None, options: LatentOptions) -> tuple
         else _discovered(table, SCALE_PREFIXES, "scale_cols", "scales")
     )  # fmt: skip
     scale = _paired(mu, scale, "scale_cols", table.path)
-    chosen, notes = _resolve_param(options.param, scale.says, "scales", ", ".join(scale.names[:3]), "param")
+    chosen, notes = _resolve_param(
+        options.param, scale.says, "scales", ", ".join(scale.names[:3]), "param", table.path
+    )
     groups = {"mu": mu, "scale": scale}
     prior_param = None
     if options.prior_mu_cols is not None and options.prior_scale_cols is not None:
@@ -365,7 +369,12 @@ def _layout(table: Table, second: Table | None, options: LatentOptions) -> tuple
         groups["prior_scale"] = prior_scale
         given = options.prior_param or options.param
         prior_param, more = _resolve_param(
-            given, prior_scale.says, "prior scales", ", ".join(prior_scale.names[:3]), "prior_param"
+            given,
+            prior_scale.says,
+            "prior scales",
+            ", ".join(prior_scale.names[:3]),
+            "prior_param",
+            table.path,
         )
         notes += more
     columns = [name for g in groups.values() for name in g.names]
