@@ -138,6 +138,10 @@ def latent(folder: Path) -> None:
     columns = {f"mu_{j}": mu[:, j].astype(np.float32) for j in range(d)}
     columns |= {f"logvar_{j}": logvar[:, j].astype(np.float32) for j in range(d)}
     pq.write_table(pa.table(columns), folder / "latent.parquet")
+    # The same outputs as .npy: means and log-variances apart, and side by side.
+    np.save(folder / "latent_mu.npy", mu.astype(np.float32))
+    np.save(folder / "latent_logvar.npy", logvar.astype(np.float32))
+    np.save(folder / "latent_split.npy", np.hstack([mu, logvar]).astype(np.float32))
 
 
 SECOND_MODEL_SEED = 20261202

@@ -522,3 +522,26 @@ def test_the_prior_takes_its_own_parameterisation(tmp_path) -> None:
     report = run_json(*args, "--prior-param", "sigma")
     expected = np.mean(torch_latent.stored()["prior"])
     assert report["metrics"]["kl_divergence"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_readme_section_runs_as_written(monkeypatch) -> None:
+    monkeypatch.chdir(SAMPLE_DATA.parent)  # relative paths, as in the README
+    readme = (SAMPLE_DATA.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### The KL term from saved encoder outputs") :]
+    section = section[: section.index("\n## ")]
+    table = section.split("```text\n", 1)[1].split("```", 1)[0]
+    shown = invoke("latent-kl", "sample_data/latent.parquet")
+    assert shown.exit_code == 0, shown.stderr
+    assert [line.rstrip() for line in shown.stdout.splitlines()] == table.rstrip("\n").splitlines()
+    forms = [
+        ["sample_data/latent_mu.npy", "--scale", "sample_data/latent_logvar.npy"],
+        ["sample_data/latent_split.npy", "--split-half", "--param", "logvar"],
+    ]
+    for args in forms:
+        assert " ".join(["infocli latent-kl", *args]) in section.replace("\n  ", " ")
+        report = run_json("latent-kl", *args)
+        assert report["metrics"] == run_json("latent-kl", "sample_data/latent.parquet")["metrics"]
+    gate = 'infocli latent-kl sample_data/latent.parquet --fail-if "active_units < 16" --fail-if "kl_divergence < 0.5"'
+    assert gate in section and "exits 1: 12 of the 16 dimensions are active" in section
+    failed = invoke("latent-kl", "sample_data/latent.parquet", "--fail-if", "active_units < 16")
+    assert failed.exit_code == 1
