@@ -328,10 +328,10 @@ def _layout(table: Table, second: Table | None, options: LatentOptions) -> tuple
                 path=second.path,
             )
         kind = "split half" if options.split_half else "means"
-        layout = _Layout(
-            {"mu": [""], "scale": [""] if second is not None else []}, 1 if second is not None else 2, ["mu", "scale"], {"mu": [], "scale": []}, False, chosen,
-            None, None, kind=kind,
-        )  # fmt: skip
+        columns = {"mu": [""], "scale": [""] if second is not None else []}
+        split = 1 if second is not None else 2  # the scales' own reader, or one array
+        names: dict[str, list[str]] = {"mu": [], "scale": []}
+        layout = _Layout(columns, split, ["mu", "scale"], names, False, chosen, None, None, kind=kind)
         if width is not None:
             layout.fix_width(width, table.path)
         return layout, notes
