@@ -388,6 +388,14 @@ def _perplexity_options(**values: Any) -> Any:
     return options
 
 
+def _latent_options(**values: Any) -> Any:
+    from infocli.latent import LatentOptions
+
+    options = LatentOptions(**_plain(values))
+    options.check()
+    return options
+
+
 def _render(
     output_format: OutputFormat,
     output: str | None,
@@ -884,7 +892,7 @@ def merge_command(
     """Merge saved states into the report one run over all of their data would print.
 
     Each STATE is a file written by `infocli eval --save-state`, `infocli perplexity
-    --save-state` or `infocli compare --save-state`; all must come from one command run under the same settings (the first
+    --save-state`, `infocli compare --save-state` or `infocli latent-kl --save-state`; all must come from one command run under the same settings (the first
     difference is named otherwise). The states are merged in the order given.
 
     Example: infocli merge state_*.json --fail-if "cross_entropy > 0.7"
@@ -933,11 +941,174 @@ def merge_command(
         from infocli.evaluate import Evaluation
 
         outcome = _eval_outcome(Evaluation(merged, merged.warnings()), base.value, gates)
+    elif merged.command == "latent-kl":
+        from infocli.latent import LatentRun
+
+        outcome = _latent_outcome(LatentRun(merged, merged.warnings()), base.value, gates)
     else:
         from infocli.perplexity import PerplexityRun
 
         outcome = _perplexity_outcome(PerplexityRun(merged, merged.warnings()), base.value, gates, top)
     _finish(outcome, output_format, output, quiet, save_state)
+
+
+class Param(StrEnum):
+    """How a latent scale is parameterised."""
+
+    logvar = "logvar"
+    log_sigma = "log_sigma"
+    sigma = "sigma"
+    var = "var"
+
+
+@app.command("latent-kl", epilog=EXIT_CODES_HELP)
+def latent_kl_command(
+    latent: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE",
+            help="Encoder outputs, one row per example: CSV, Parquet or .npy (the means with "
+            "--scale or --split-half); - for stdin.",
+        ),
+    ],
+    mu_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--mu-cols",
+            metavar="A,B|PREFIX",
+            help="Mean columns: a comma list, one (list) column, or a prefix such as mu_ "
+            "(default: found by the names mu_0.., mean_0.., z_mean_0.., or list columns mu, mean, z_mean).",
+        ),
+    ] = None,
+    scale_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--scale-cols",
+            metavar="A,B|PREFIX",
+            help="Scale columns, in the same forms (default: found by the names logvar_, log_var_, "
+            "z_log_var_, log_sigma_, logstd_, log_std_, sigma_, std_, var_, or such list columns). Columns "
+            "found by a prefix are paired with the means by suffix (mu_3 with logvar_3); comma lists by position.",
+        ),
+    ] = None,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            "--scale",
+            metavar="PATH",
+            help="A second .npy (N x d) of scales; FILE then holds the means (N x d).",
+        ),
+    ] = None,
+    split_half: Annotated[
+        bool,
+        typer.Option("--split-half", help="FILE is one .npy of N x 2d: the means, then the scales."),
+    ] = False,
+    param_: Annotated[
+        Param | None,
+        typer.Option(
+            "--param",
+            help="How the scales are given: ln σ², ln σ, σ or σ². Taken from the scale columns' names (or "
+            "the --scale file's name) when a part of them says it (logvar, log_var, log_sigma, logstd, sigma, "
+            "std, var); required otherwise, never guessed from the values. Also the prior's, unless --prior-param.",
+        ),
+    ] = None,
+    prior_mu_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--prior-mu-cols",
+            metavar="A,B|PREFIX",
+            help="Means of a diagonal Gaussian prior per example (default prior: N(0, I)).",
+        ),
+    ] = None,
+    prior_scale_cols: Annotated[
+        str | None,
+        typer.Option("--prior-scale-cols", metavar="A,B|PREFIX", help="Scales of that prior."),
+    ] = None,
+    prior_param: Annotated[
+        Param | None,
+        typer.Option("--prior-param", help="How the prior's scales are given (default: --param)."),
+    ] = None,
+    au_threshold: Annotated[
+        float,
+        typer.Option(
+            "--au-threshold",
+            metavar="X",
+            help="A dimension is active when the sample variance (n - 1) over rows of its mean exceeds X "
+            "(Burda et al. 2015).",
+        ),
+    ] = 0.01,
+    collapse_threshold: Annotated[
+        float,
+        typer.Option(
+            "--collapse-threshold",
+            metavar="NATS",
+            help="A dimension is collapsed when its mean KL is below NATS (in nats, whatever --base).",
+        ),
+    ] = 0.01,
+    free_bits: Annotated[
+        float | None,
+        typer.Option(
+            "--free-bits",
+            metavar="NATS",
+            help="Also report kl_free_bits = Σ_d max(λ, mean KL_d), λ = NATS a dimension (the batch-averaged form).",
+        ),
+    ] = None,
+    base: BaseOption = Base.e,
+    fail_if: _fail_if("latent-kl") = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    save_state: SaveStateOption = None,
+    input_format: InputFormatOption = InputFormat.csv,
+    chunk_rows: ChunkRowsOption = None,
+    quiet: QuietOption = False,
+    no_progress: NoProgressOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """The KL term of a VAE from saved encoder outputs: per example, per latent dimension,
+    active and collapsed units.
+
+    Each row holds one example's posterior means and scales, one value per latent dimension
+    (columns, or list columns). The KL to the prior, N(0, I) or a given diagonal Gaussian, is
+    exact in float64. A log-variance too large for exp gives an infinite KL (reported as inf,
+    with a warning naming the first such row); NaN values and negative σ or variances are
+    errors naming the row and the column. Fewer active units than half the dimensions prints
+    a posterior-collapse warning.
+
+    Example: infocli latent-kl sample_data/latent.parquet --fail-if "active_units < 4"
+    """
+    from infocli.gates import check_available, parse_gate
+    from infocli.latent import available_metrics, latent_kl
+    from infocli.readers import check_paths
+
+    options = _latent_options(
+        mu_cols=mu_cols, scale_cols=scale_cols, scale=scale, split_half=split_half, param=param_,
+        prior_mu_cols=prior_mu_cols, prior_scale_cols=prior_scale_cols, prior_param=prior_param,
+        au_threshold=au_threshold, collapse_threshold=collapse_threshold, free_bits=free_bits,
+        base=base, chunk_rows=chunk_rows, input_format=input_format,
+    )  # fmt: skip
+    gates = [parse_gate(expr, names_of("latent-kl")) for expr in fail_if or []]
+    check_available(gates, available_metrics(options), "it needs --free-bits")
+    check_paths({"FILE": latent, "--scale": scale})
+    _check_outputs([latent, scale], output=output, save_state=save_state)
+    with _progress(no_progress) as on_progress:
+        run = latent_kl(latent, options, on_progress=on_progress)
+    _finish(_latent_outcome(run, base.value, gates), output_format, output, quiet, save_state)
+
+
+def _latent_outcome(run: Any, base: str, gates: list[Any]) -> _Outcome:
+    """A latent-kl run's (or a merge's) report, gates checked."""
+    from infocli.gates import apply_gates
+    from infocli.report.documents import latent_report
+
+    run.warnings = [spell(w, flag) for w in run.warnings]
+    results = run.state.compute(base)
+    checked = apply_gates(gates, results.metrics)
+    return _Outcome(
+        lambda: latent_report(run, results, checked),
+        lambda tables: tables.latent_table(run, results, checked),
+        run.warnings,
+        any(r.failed for r in checked),
+        run.state,
+    )
 
 
 @app.command("metrics")
