@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 
 from infocli import __version__, interrupts
 from infocli.errors import ExitCode, InfoCliError, shown, spell
-from infocli.metrics.registry import names_of
+from infocli.metrics.registry import PERCENTILE_KEYS, REGISTRY, gate_names, names_of
 from infocli.streams import say, stderr_is_terminal
 
 # Typer re-exports click's exceptions (newer Typer vendors click): take their base from there.
@@ -204,9 +204,22 @@ def _fail_if(command: str) -> Any:
             "--fail-if",
             metavar="EXPR",
             help='Exit 1 when "METRIC OP NUMBER" holds, OP one of < <= > >=; repeatable. A NaN metric '
-            f"fails. METRIC is one of: {', '.join(names_of(command))}.",
+            f"fails. METRIC is one of: {', '.join(names_of(command))}.{_gate_extras(command)}",
         ),
     ]
+
+
+def _gate_extras(command: str) -> str:
+    """What the --fail-if help adds about aliases and percentiles (from the registry)."""
+    metrics = [REGISTRY[name] for name in names_of(command)]
+    text = "".join(f" {m.alias} also names {m.name} where that is reported." for m in metrics if m.alias)
+    for m in metrics:
+        if m.percentiles:
+            text += (
+                f" Against target distributions, {m.name}.KEY gates a percentile of its per-row values, "
+                f"KEY one of {', '.join(PERCENTILE_KEYS)}."
+            )
+    return text
 
 
 SaveStateOption = Annotated[
@@ -290,7 +303,12 @@ TemperatureOption = Annotated[
     typer.Option("--temperature", "-T", help="Divide logits / log-probabilities by T before the softmax."),
 ]
 EpsOption = Annotated[
-    float, typer.Option("--eps", help="Floor for q in cross-entropy and KL terms; 0 for exact arithmetic.")
+    float,
+    typer.Option(
+        "--eps",
+        help="Floor for q in cross-entropy and KL terms, and for p in the reverse KL's (where the other "
+        "is positive); 0 for exact arithmetic. The Jensen-Shannon divergence is never floored.",
+    ),
 ]
 TolOption = Annotated[float, typer.Option("--tol", help="Tolerance on probability rows summing to 1.")]
 IgnoreIndexOption = Annotated[
@@ -318,6 +336,34 @@ WordsColOption = Annotated[
     str | None, typer.Option("--words-col", metavar="NAME", help="Words per row, for word perplexity.")
 ]
 TopOption = Annotated[int, typer.Option("--top", metavar="K", help="List the K worst sequences.")]
+JsOption = Annotated[
+    bool,
+    typer.Option(
+        "--js",
+        help="Also report js_divergence against target distributions: TRL's generalised Jensen-Shannon "
+        "divergence β·KL(p‖m) + (1−β)·KL(q‖m), m = β·p + (1−β)·q, p the targets; never floored.",
+    ),
+]
+JsBetaOption = Annotated[
+    float | None,
+    typer.Option(
+        "--js-beta",
+        metavar="B",
+        help="The targets' weight β in the Jensen-Shannon mixture, strictly between 0 and 1 (default "
+        "0.5, where the divergence is at most ln 2); implies --js. β = 0 and 1 are the forward and "
+        "reverse KL, reported as kl_divergence and reverse_kl_divergence.",
+    ),
+]
+T2Option = Annotated[
+    bool,
+    typer.Option(
+        "--t2",
+        help="Multiply kl_divergence, reverse_kl_divergence and js_divergence (values, standard errors, "
+        "percentiles) by T², as distillation training code logs them; not the cross-entropy, the "
+        "entropies or the agreement. Applies to target distributions at -T other than 1 (ignored with "
+        "a warning otherwise); recorded in the signature.",
+    ),
+]
 GroupByOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -394,7 +440,7 @@ def _gate_names(command: str, grouped: bool) -> list[str]:
     """The metrics gates may name: with groups, also ``groups.METRIC`` for each per-row metric."""
     from infocli.metrics.groups import grouped_names
 
-    names = list(names_of(command))
+    names = list(gate_names(command))
     return [*names, *(f"groups.{n}" for n in grouped_names(names))] if grouped else names
 
 
@@ -416,6 +462,14 @@ def _perplexity_options(**values: Any) -> Any:
     from infocli.perplexity import PerplexityOptions
 
     options = PerplexityOptions(**_plain(values))
+    options.check()
+    return options
+
+
+def _latent_options(**values: Any) -> Any:
+    from infocli.latent import LatentOptions
+
+    options = LatentOptions(**_plain(values))
     options.check()
     return options
 
@@ -477,6 +531,9 @@ def eval_command(
     eps: EpsOption = 1e-12,
     tol: TolOption = 1e-3,
     ignore_index: IgnoreIndexOption = None,
+    js: JsOption = False,
+    js_beta: JsBetaOption = None,
+    t2: T2Option = False,
     fail_if: _fail_if("eval") = None,
     group_by: GroupByOption = None,
     groups: GroupsOption = None,
@@ -500,7 +557,10 @@ def eval_command(
     PREDS holds one row per example: probabilities, logits or log-probabilities, one
     column per class (or a single score for binary). LABELS holds class indices, class
     names, or target distributions; it may be left out when PREDS has a label column,
-    and without labels only the entropy is reported.
+    and without labels only the entropy is reported. Against target distributions (a
+    teacher's), the reverse KL and the top-1 agreement are reported too (gates still
+    accept accuracy for the latter), and the percentiles of the per-row KL in the JSON
+    (gated as kl_divergence.p99).
 
     Example: infocli eval sample_data/probs.parquet sample_data/labels.parquet --format json
     """
@@ -512,6 +572,7 @@ def eval_command(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
         temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
         input_format=input_format, npz_key=npz_key, label_npz_key=label_npz_key,
+        js=js or js_beta is not None, t2=t2, **({} if js_beta is None else {"js_beta": js_beta}),
         group_by=tuple(group_by or ()), per_class=per_class,
     )  # fmt: skip
     grouped = bool(group_by or per_class)
@@ -534,18 +595,19 @@ def _eval_outcome(
     """An evaluation's (or a merge's) report, gates checked; with groups, ``view`` holds
     the groups' ``sort``, ``top`` and ``min_group_size``."""
     from infocli.gates import apply_gates
+    from infocli.metrics.registry import gate_values
     from infocli.report.documents import eval_report
 
     evaluation.warnings = [spell(w, flag) for w in evaluation.warnings]
     state = evaluation.state
     results = state.compute(base)
-    values: dict[str, Any] = dict(results.metrics)
+    values: dict[str, Any] = gate_values("eval", results.metrics, results.percentiles)
     groups, view = None, view or {}
     if state.groups is not None:
         from infocli.metrics.groups import group_report
 
         groups = group_report(
-            state.groups.compute(base, has_targets=state.has_targets), results.metrics,
+            state.groups.compute(base, state.targets, state.settings), results.metrics,
             min_group_size=view.get("min_group_size", 1), sort=view.get("sort"),
             class_names=state.settings.get("class_names"),
         )  # fmt: skip
@@ -942,7 +1004,7 @@ def merge_command(
     """Merge saved states into the report one run over all of their data would print.
 
     Each STATE is a file written by `infocli eval --save-state`, `infocli perplexity
-    --save-state` or `infocli compare --save-state`; all must come from one command run under the same settings (the first
+    --save-state`, `infocli compare --save-state` or `infocli latent-kl --save-state`; all must come from one command run under the same settings (the first
     difference is named otherwise). The states are merged in the order given.
 
     Example: infocli merge state_*.json --fail-if "cross_entropy > 0.7"
@@ -969,9 +1031,10 @@ def merge_command(
             "the states hold no rows to score: every row was ignored or masked", path=states[0]
         )
     if merged.command == "compare":
-        from infocli.compare import Comparison, gate_names
+        from infocli.compare import Comparison
+        from infocli.compare import gate_names as comparison_gates
 
-        names = gate_names(merged.settings["metrics"], class_labels=merged.class_labels)
+        names = comparison_gates(merged.settings["metrics"], class_labels=merged.class_labels)
         check_available(gates, names, "the merged compare states do not report it")
         comparison = Comparison(merged)
         _finish(
@@ -982,7 +1045,12 @@ def merge_command(
             save_state,
         )
         return
-    available = list(merged.compute(base.value).metrics)
+    results = merged.compute(base.value)
+    available = list(results.metrics)
+    if merged.command == "eval":
+        from infocli.metrics.registry import gate_values
+
+        available = list(gate_values("eval", results.metrics, results.percentiles))
     if grouped:
         from infocli.metrics.groups import grouped_names
 
@@ -993,11 +1061,174 @@ def merge_command(
 
         view = {"sort": sort, "top": top, "min_group_size": min_group_size}
         outcome = _eval_outcome(Evaluation(merged, merged.warnings()), base.value, gates, view)
+    elif merged.command == "latent-kl":
+        from infocli.latent import LatentRun
+
+        outcome = _latent_outcome(LatentRun(merged, merged.warnings()), base.value, gates)
     else:
         from infocli.perplexity import PerplexityRun
 
         outcome = _perplexity_outcome(PerplexityRun(merged, merged.warnings()), base.value, gates, top)
     _finish(outcome, output_format, output, quiet, save_state)
+
+
+class Param(StrEnum):
+    """How a latent scale is parameterised."""
+
+    logvar = "logvar"
+    log_sigma = "log_sigma"
+    sigma = "sigma"
+    var = "var"
+
+
+@app.command("latent-kl", epilog=EXIT_CODES_HELP)
+def latent_kl_command(
+    latent: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE",
+            help="Encoder outputs, one row per example: CSV, Parquet or .npy (the means with "
+            "--scale or --split-half); - for stdin.",
+        ),
+    ],
+    mu_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--mu-cols",
+            metavar="A,B|PREFIX",
+            help="Mean columns: a comma list, one (list) column, or a prefix such as mu_ "
+            "(default: found by the names mu_0.., mean_0.., z_mean_0.., or list columns mu, mean, z_mean).",
+        ),
+    ] = None,
+    scale_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--scale-cols",
+            metavar="A,B|PREFIX",
+            help="Scale columns, in the same forms (default: found by the names logvar_, log_var_, "
+            "z_log_var_, log_sigma_, logstd_, log_std_, sigma_, std_, var_, or such list columns). Columns "
+            "found by a prefix are paired with the means by suffix (mu_3 with logvar_3); comma lists by position.",
+        ),
+    ] = None,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            "--scale",
+            metavar="PATH",
+            help="A second .npy (N x d) of scales; FILE then holds the means (N x d).",
+        ),
+    ] = None,
+    split_half: Annotated[
+        bool,
+        typer.Option("--split-half", help="FILE is one .npy of N x 2d: the means, then the scales."),
+    ] = False,
+    param_: Annotated[
+        Param | None,
+        typer.Option(
+            "--param",
+            help="How the scales are given: ln σ², ln σ, σ or σ². Taken from the scale columns' names (or "
+            "the --scale file's name) when a part of them says it (logvar, log_var, log_sigma, logstd, sigma, "
+            "std, var); required otherwise, never guessed from the values. Also the prior's, unless --prior-param.",
+        ),
+    ] = None,
+    prior_mu_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--prior-mu-cols",
+            metavar="A,B|PREFIX",
+            help="Means of a diagonal Gaussian prior per example (default prior: N(0, I)).",
+        ),
+    ] = None,
+    prior_scale_cols: Annotated[
+        str | None,
+        typer.Option("--prior-scale-cols", metavar="A,B|PREFIX", help="Scales of that prior."),
+    ] = None,
+    prior_param: Annotated[
+        Param | None,
+        typer.Option("--prior-param", help="How the prior's scales are given (default: --param)."),
+    ] = None,
+    au_threshold: Annotated[
+        float,
+        typer.Option(
+            "--au-threshold",
+            metavar="X",
+            help="A dimension is active when the sample variance (n - 1) over rows of its mean exceeds X "
+            "(Burda et al. 2015).",
+        ),
+    ] = 0.01,
+    collapse_threshold: Annotated[
+        float,
+        typer.Option(
+            "--collapse-threshold",
+            metavar="NATS",
+            help="A dimension is collapsed when its mean KL is below NATS (in nats, whatever --base).",
+        ),
+    ] = 0.01,
+    free_bits: Annotated[
+        float | None,
+        typer.Option(
+            "--free-bits",
+            metavar="NATS",
+            help="Also report kl_free_bits = Σ_d max(λ, mean KL_d), λ = NATS a dimension (the batch-averaged form).",
+        ),
+    ] = None,
+    base: BaseOption = Base.e,
+    fail_if: _fail_if("latent-kl") = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    save_state: SaveStateOption = None,
+    input_format: InputFormatOption = InputFormat.csv,
+    chunk_rows: ChunkRowsOption = None,
+    quiet: QuietOption = False,
+    no_progress: NoProgressOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """The KL term of a VAE from saved encoder outputs: per example, per latent dimension,
+    active and collapsed units.
+
+    Each row holds one example's posterior means and scales, one value per latent dimension
+    (columns, or list columns). The KL to the prior, N(0, I) or a given diagonal Gaussian, is
+    exact in float64. A log-variance too large for exp gives an infinite KL (reported as inf,
+    with a warning naming the first such row); NaN values and negative σ or variances are
+    errors naming the row and the column. Fewer active units than half the dimensions prints
+    a posterior-collapse warning.
+
+    Example: infocli latent-kl sample_data/latent.parquet --fail-if "active_units < 4"
+    """
+    from infocli.gates import check_available, parse_gate
+    from infocli.latent import available_metrics, latent_kl
+    from infocli.readers import check_paths
+
+    options = _latent_options(
+        mu_cols=mu_cols, scale_cols=scale_cols, scale=scale, split_half=split_half, param=param_,
+        prior_mu_cols=prior_mu_cols, prior_scale_cols=prior_scale_cols, prior_param=prior_param,
+        au_threshold=au_threshold, collapse_threshold=collapse_threshold, free_bits=free_bits,
+        base=base, chunk_rows=chunk_rows, input_format=input_format,
+    )  # fmt: skip
+    gates = [parse_gate(expr, names_of("latent-kl")) for expr in fail_if or []]
+    check_available(gates, available_metrics(options), "it needs --free-bits")
+    check_paths({"FILE": latent, "--scale": scale})
+    _check_outputs([latent, scale], output=output, save_state=save_state)
+    with _progress(no_progress) as on_progress:
+        run = latent_kl(latent, options, on_progress=on_progress)
+    _finish(_latent_outcome(run, base.value, gates), output_format, output, quiet, save_state)
+
+
+def _latent_outcome(run: Any, base: str, gates: list[Any]) -> _Outcome:
+    """A latent-kl run's (or a merge's) report, gates checked."""
+    from infocli.gates import apply_gates
+    from infocli.report.documents import latent_report
+
+    run.warnings = [spell(w, flag) for w in run.warnings]
+    results = run.state.compute(base)
+    checked = apply_gates(gates, results.metrics)
+    return _Outcome(
+        lambda: latent_report(run, results, checked),
+        lambda tables: tables.latent_table(run, results, checked),
+        run.warnings,
+        any(r.failed for r in checked),
+        run.state,
+    )
 
 
 @app.command("metrics")

@@ -21,7 +21,7 @@ from infocli.grouping import GroupSources, check_group_rows, chunk_keys, group_s
 from infocli.ignored import eval_ignored, npz_ignored
 from infocli.metrics.groups import GroupState, grouped_names
 from infocli.metrics.inputs import Distributions, check_class_indices
-from infocli.metrics.registry import names_of
+from infocli.metrics.registry import REGISTRY, gate_names
 from infocli.metrics.scores import Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
@@ -419,6 +419,32 @@ def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarr
     return Renormalised(path, dist.renormalised, row, total)
 
 
+def _check_gates(gates: Sequence[Gate], layout: Layout, options: EvalOptions, *, grouped: bool) -> None:
+    """Refuse gates on what this run will not report, each with the reason, before any row is read
+    (``groups.METRIC`` too for every metric reported per group, when the rows are grouped)."""
+    targets = {None: None, "dist": "distributions"}.get(layout.label_form, "classes")
+    settings = {"js_beta": options.js_beta if options.js else None}
+    available = gate_names("eval", targets, settings)
+    if grouped:
+        available = (*available, *(f"groups.{name}" for name in grouped_names(available)))
+    for gate in gates:
+        name = gate.metric.removeprefix("groups.")
+        metric = REGISTRY.get(name.split(".")[0])
+        if name != gate.metric and not grouped:
+            why = f"the rows are grouped only with {param('group_by')} or {param('per_class')}"
+        elif targets is None:
+            why = "without labels only the entropy is reported"
+        elif metric is not None and name != metric.name:
+            why = "percentiles of the per-row KL are kept against target distributions only"
+        elif metric is not None and metric.option == "js_beta" and targets == "distributions":
+            why = f"it needs {param('js')} or {param('js_beta')}"
+        else:
+            why = "it needs target distributions" + (
+                "; against class labels, gate on accuracy" if metric and metric.alias else ""
+            )
+        check_available([gate], available, why)
+
+
 def evaluate(
     preds_path: str,
     labels_path: str | None,
@@ -519,10 +545,7 @@ def evaluate_tables(
     """
     layout = layout_of(preds, labels, options)
     sources = group_sources(options, layout, preds, labels, groups)
-    available = names_of("eval") if layout.label_source is not None else ("entropy",)
-    if sources is not None:
-        available = (*available, *(f"groups.{name}" for name in grouped_names(available)))
-    check_available(gates, available, "without labels only the entropy is reported")
+    _check_gates(gates, layout, options, grouped=sources is not None)
     if labels is not None and preds.n_rows is not None and labels.n_rows is not None:
         if preds.n_rows != labels.n_rows:
             short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)

@@ -8,6 +8,9 @@ labels as .npy; probabilities as CSV with class-name labels; a binary classifier
 with the labels in the same CSV; and a teacher/student pair of distributions for
 distillation.
 
+For distillation at a temperature: a teacher's and a student's logits
+(``teacher_logits.parquet``, ``student_logits.parquet``).
+
 For language models: per-token log-probabilities of 200 sequences with padding, a mask,
 byte counts and word counts (``tokens.parquet``, and the log-probabilities alone as
 ``tokens.npy``); and a training run's checkpoints, as token files
@@ -121,6 +124,29 @@ def language_models(folder: Path) -> None:
         np.save(checkpoints / f"clf_step_{step}.npy", logits.astype(np.float32))
 
 
+LATENT_SEED = 1312
+"""The latent file's own seed, so that the other files stay as they were."""
+
+
+def latent(folder: Path) -> None:
+    """Write a VAE's saved encoder outputs: 2,000 examples x 16 latent dimensions, of which
+    the last four have collapsed to the prior (means near 0, variances near 1)."""
+    rng = np.random.default_rng(LATENT_SEED)
+    n, d, collapsed = 2000, 16, 4
+    used = d - collapsed
+    spread = np.concatenate([np.linspace(1.5, 0.4, used), np.full(collapsed, 0.02)])
+    mu = rng.normal(0.0, 1.0, (n, d)) * spread
+    centre = np.concatenate([np.linspace(-3.0, -0.8, used), np.zeros(collapsed)])
+    logvar = centre + rng.normal(0.0, 0.15, (n, d)) * np.concatenate([np.ones(used), np.full(collapsed, 0.1)])
+    columns = {f"mu_{j}": mu[:, j].astype(np.float32) for j in range(d)}
+    columns |= {f"logvar_{j}": logvar[:, j].astype(np.float32) for j in range(d)}
+    pq.write_table(pa.table(columns), folder / "latent.parquet")
+    # The same outputs as .npy: means and log-variances apart, and side by side.
+    np.save(folder / "latent_mu.npy", mu.astype(np.float32))
+    np.save(folder / "latent_logvar.npy", logvar.astype(np.float32))
+    np.save(folder / "latent_split.npy", np.hstack([mu, logvar]).astype(np.float32))
+
+
 SECOND_MODEL_SEED = 20261202
 PAIRED_CHECKPOINTS_SEED = 20261203
 
@@ -174,6 +200,20 @@ def groups(folder: Path) -> None:
     pcsv.write_csv(table, folder / "groups.csv")
 
 
+def distillation_logits(folder: Path) -> None:
+    """Write a teacher's and a student's logits, for distillation at a temperature: the
+    student follows the teacher with noise, less sure of itself."""
+    rng = np.random.default_rng(SEED + 2)
+    n_classes = len(CLASSES)
+    labels = rng.integers(0, n_classes, N_ROWS)
+    teacher = rng.normal(0.0, 1.5, (N_ROWS, n_classes)) + 3.0 * np.eye(n_classes)[labels]
+    student = 0.7 * teacher + rng.normal(0.0, 0.8, teacher.shape)
+    for name, logits in (("teacher", teacher), ("student", student)):
+        values = logits.astype(np.float32)
+        table = pa.table({c: values[:, i] for i, c in enumerate(CLASSES)})
+        pq.write_table(table, folder / f"{name}_logits.parquet")
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
     main(out)
@@ -181,3 +221,5 @@ if __name__ == "__main__":
     second_model(out)
     paired_checkpoints(out)
     groups(out)
+    distillation_logits(out)
+    latent(out)

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy.special import softmax
+from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr, softmax
 
 from infocli.evaluate import EvalOptions, evaluate
 from infocli.metrics.groups import GroupState
@@ -231,7 +232,7 @@ def _state(preds: str, labels: str, groups: str, by: tuple[str, ...], chunk_rows
 
 
 def _group_numbers(state: EvalState) -> dict[tuple, tuple[int, dict[str, float], dict[str, float]]]:
-    results = state.groups.compute("e", has_targets=True)
+    results = state.groups.compute("e", state.targets, state.settings)
     out = {}
     for g in range(state.groups.n_groups):
         key = tuple(k[g].item() for k in results.index.keys)
@@ -447,7 +448,7 @@ def test_one_hundred_thousand_groups_in_one_pass(tmp_path) -> None:
     np.testing.assert_allclose(groups.stats["cross_entropy"].total[order], sums, rtol=1e-12)
     # O(groups): a few arrays of one number per group and statistic
     sizes = sum(a.nbytes for m in groups.stats.values() for a in (m.n, m.total, m.m2))
-    assert sizes <= 5 * 3 * 8 * n_groups
+    assert sizes <= len(groups.stats) * 3 * 8 * n_groups
 
 
 # ---------------------------------------------------------------------- pieces
@@ -533,3 +534,43 @@ def test_a_dataset_of_shards_groups_as_one_file(tmp_path) -> None:
     assert_bad_input(
         invoke("eval", preds_dir, labels_dir, "--groups", groups, "--group-by", "region"), "--groups"
     )
+
+
+def test_groups_against_target_distributions_carry_every_divergence_the_run_reports(tmp_path) -> None:
+    """Reverse KL, JS and the top-1 agreement per group, at a temperature with T², against
+    SciPy group by group; ``groups.accuracy`` gates on the agreement, as overall."""
+    rng = np.random.default_rng(17)
+    n, c, t = 1_500, 4, 2.0
+    z_p = rng.normal(0, 1.5, (n, c))
+    z_q = 0.7 * z_p + rng.normal(0, 0.8, (n, c))
+    region = rng.integers(0, 6, n)
+    write_table(tmp_path / "q.parquet", {f"c{i}": z_q[:, i] for i in range(c)}, "parquet")
+    write_table(tmp_path / "p.parquet", {f"c{i}": z_p[:, i] for i in range(c)}, "parquet")
+    write_table(tmp_path / "g.parquet", {"region": region}, "parquet")
+    args = ("eval", tmp_path / "q.parquet", tmp_path / "p.parquet", "--groups", tmp_path / "g.parquet")
+    args += ("--group-by", "region", "-T", str(t), "--t2", "--js", "--chunk-rows", "111")
+    document = run_json(*args)
+    p, q = softmax(z_p / t, axis=1), softmax(z_q / t, axis=1)
+    per_row = {
+        "kl_divergence": t**2 * rel_entr(p, q).sum(axis=1),
+        "reverse_kl_divergence": t**2 * rel_entr(q, p).sum(axis=1),
+        "js_divergence": t**2 * jensenshannon(p, q, axis=1) ** 2,
+        "top1_agreement": (p.argmax(axis=1) == q.argmax(axis=1)).astype(float),
+        "cross_entropy": -(p * np.log(q)).sum(axis=1),
+    }
+    groups = _by_key(document)
+    assert len(groups) == 6 and "accuracy" not in document["groups"][0]["metrics"]
+    for g in range(6):
+        rows = region == g
+        group = groups[(g,)]
+        assert group["n_samples"] == rows.sum()
+        for name, values in per_row.items():
+            assert group["metrics"][name] == pytest.approx(values[rows].mean(), rel=1e-9), name
+            se = values[rows].std(ddof=1) / math.sqrt(rows.sum())
+            assert group["standard_error"][name] == pytest.approx(se, rel=1e-6), name
+    worst = min(document["groups"], key=lambda g: g["metrics"]["top1_agreement"])
+    value = worst["metrics"]["top1_agreement"]
+    failed = run_json(*args, "--fail-if", f"groups.accuracy < {value + 1e-9}", code=1)
+    assert failed["gates"][0]["failing"] == [f"region={worst['key']['region']}"]
+    run_json(*args, "--fail-if", f"groups.accuracy < {value - 1e-9}")
+    assert run_json(*args, "--sort", "accuracy")["groups"][0]["key"] == worst["key"]

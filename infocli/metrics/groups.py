@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from infocli.errors import InfoCliError
+from infocli.errors import InfoCliError, param
 from infocli.metrics.kernels import factorize
-from infocli.metrics.registry import REGISTRY, metrics_of
-from infocli.metrics.state import DERIVED, STATISTICS, count, from_json_float, to_json_float
+from infocli.metrics.registry import REGISTRY, metrics_of, reported
+from infocli.metrics.state import DERIVED, READS, STATISTICS, count, from_json_float, to_json_float
 
 CLASS_COLUMN = "class"
 """The key column of ``per_class`` grouping: the true class of each row."""
@@ -367,7 +367,7 @@ class GroupState:
         >>> q = to_distributions(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), "probs")
         >>> scores = score_rows(q, np.array([0, 0, 0]), eps=1e-12)
         >>> state = GroupState.of_rows(["site"], [np.array(["a", "b", "a"])], scores)
-        >>> r = state.compute("e", has_targets=True)
+        >>> r = state.compute("e", "classes", {"temperature": 1.0})
         >>> r.index.keys[0].tolist(), r.metrics["accuracy"].tolist()
         (['a', 'b'], [1.0, 0.0])
     """
@@ -447,32 +447,37 @@ class GroupState:
                 mine.grow(self.n_groups)
                 mine.merge_at(codes, other.stats[name])
 
-    def compute(self, base: str, *, has_targets: bool) -> GroupResults:
+    def compute(self, base: str, targets: str | None, settings: Mapping[str, Any]) -> GroupResults:
         """Every group's per-row metrics and standard errors, as :meth:`EvalState.compute`
-        reports them overall: the registry's metrics of ``eval`` read from a statistic.
+        reports them overall: the registry's metrics of ``eval`` that the run reports
+        (:func:`~infocli.metrics.registry.reported`) and that are read from a statistic,
+        T²-scaled where the settings and the registry say so.
 
         Args:
             base: ``"e"``, ``"2"`` or ``"10"``.
-            has_targets: Whether the rows came with labels (else only label-free metrics).
+            targets: ``"classes"``, ``"distributions"`` or None, as for ``reported``.
+            settings: The evaluation's settings.
 
         Returns:
             The results, by group code.
         """
         metrics: dict[str, np.ndarray] = {}
         errors: dict[str, np.ndarray] = {}
+        t2 = settings["temperature"] ** 2 if settings.get("t2") else 1.0
         for metric in metrics_of("eval"):
             name = metric.name
-            if metric.needs == "labels" and not has_targets:
+            if name in metrics or not reported(metric, targets, settings):
                 continue
             if name in DERIVED:
                 moments = self.stats[DERIVED[name]]
                 with np.errstate(over="ignore"):
                     metrics[name] = np.exp(moments.mean)
                 errors[name] = metrics[name] * moments.std_error
-            elif name in self.stats:
-                moments = self.stats[name]
-                metrics[name] = moments.mean / metric.divisor(base)
-                errors[name] = moments.std_error / metric.divisor(base)
+            elif READS.get(name, name) in self.stats:
+                moments = self.stats[READS.get(name, name)]
+                scale = (t2 if metric.t2_scaled else 1.0) / metric.divisor(base)
+                metrics[name] = moments.mean * scale
+                errors[name] = moments.std_error * scale
         return GroupResults(self.index, self.stats[STATISTICS[0]].n, metrics, errors)
 
     def to_dict(self) -> dict[str, Any]:
@@ -679,20 +684,43 @@ class GroupReport:
         return list(zip(self._keys(self.small), self.results.n_samples[self.small].tolist(), strict=True))
 
     def gate_values(self) -> dict[str, dict[str, float]]:
-        """``groups.METRIC`` -> {group label: value} over the reported groups, for gates."""
+        """``groups.METRIC`` -> {group label: value} over the reported groups, for gates;
+        ``groups.ALIAS`` too for each alias of a reported metric (as overall)."""
         rows = self.rows()
-        return {f"groups.{m}": {r.label: r.metrics[m] for r in rows} for m in self.metric_names}
+        names = {name: name for name in self.metric_names}  # gate name -> metric
+        for m in metrics_of("eval"):
+            if m.alias is not None and m.name in names and m.alias not in names:
+                names[m.alias] = m.name
+        return {f"groups.{gate}": {r.label: r.metrics[name] for r in rows} for gate, name in names.items()}
 
 
 def grouped_names(names: Sequence[str]) -> list[str]:
     """Those of ``names`` that are reported per group: the per-row metrics (a statistic's
     mean, or derived from one)."""
-    return [n for n in names if n in STATISTICS or n in DERIVED]
+    return [n for n in names if n in STATISTICS or n in DERIVED or n in READS]
 
 
 def sortable(metric: str) -> bool:
     """Whether groups can be sorted worst first by ``metric`` (it has a direction)."""
     return metric in REGISTRY and REGISTRY[metric].higher_is_better is not None
+
+
+def _reported_as(name: str, metrics: Mapping[str, Any]) -> str:
+    """The reported metric ``name`` is, or is an alias of (``accuracy``: ``top1_agreement``
+    against target distributions).
+
+    Raises:
+        InfoCliError: Neither it nor a metric it is an alias of is reported per group.
+    """
+    if name in metrics:
+        return name
+    for m in metrics_of("eval"):
+        if m.alias == name and m.name in metrics:
+            return m.name
+    raise InfoCliError(
+        f"{param('sort')} {name!r}: not reported for these rows; expected one of "
+        + ", ".join(n for n in metrics if sortable(n))
+    )
 
 
 def group_report(
@@ -729,6 +757,7 @@ def group_report(
             keys[i] = np.asarray(class_names, dtype=str)[keys[i]]
     order = np.lexsort([*(k for k in reversed(keys)), -n])  # size first, then the keys
     if sort is not None:
+        sort = _reported_as(sort, results.metrics)
         values = results.metrics[sort][order]
         worst_first = values if REGISTRY[sort].higher_is_better else -values
         order = order[np.argsort(np.where(np.isnan(worst_first), np.inf, worst_first), kind="stable")]

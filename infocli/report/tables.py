@@ -18,13 +18,15 @@ from rich.table import Table
 from rich.text import Text
 
 from infocli.errors import shown
-from infocli.metrics.registry import REGISTRY, UNITS
+from infocli.metrics.registry import REGISTRY, UNITS, declared
 
 if TYPE_CHECKING:
     from infocli.compare import Comparison
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
+    from infocli.latent import LatentRun
     from infocli.metrics.groups import GroupReport
+    from infocli.metrics.latent import LatentResults
     from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
@@ -124,10 +126,18 @@ def eval_table(
     table.add_column("value", justify="right")
     table.add_column("± std. error", justify="right", style="dim")
     table.add_column("unit")
+    words = _in_words(evaluation)
+    if words:
+        table.add_column("meaning", style="dim")
     for name, value in results.metrics.items():
         unit = REGISTRY[name].unit_name(results.base)
-        table.add_row(name, fmt(value), _fmt_se(results.standard_error[name]), unit)
+        cells = [fmt(value), _fmt_se(results.standard_error[name]), unit]
+        table.add_row(name, *cells, *([_name(words.get(name, ""))] if words else []))
     parts: list[Any] = [header, table]
+    for name, summary in results.percentiles.items():
+        shown = ("p50", "p90", "p99", "max")
+        spread = "  ·  ".join(f"{key} {fmt(summary[key], 4)}" for key in shown)
+        parts.append(Text(f"per-row {name}: {spread}  (all percentiles in the JSON)", style="dim"))
     if groups is not None:
         parts.extend(groups_tables(groups, results.base, top))
     if gates:
@@ -203,6 +213,33 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
     )
     parts.extend(Text(note, style="dim") for note in notes)
     return parts
+
+
+def _stem(path: str) -> str:
+    """A file's name without its folder and extensions (``runs/teacher.parquet`` -> ``teacher``)."""
+    return os.path.basename(path).split(".")[0]
+
+
+def _in_words(evaluation: Evaluation) -> dict[str, str]:
+    """What each divergence compares, in words, with the files' stems as the distributions
+    (``KL(teacher ‖ student)``), or p and q where the stems say nothing (stdin, the same
+    stem); the top-1 agreement's name and alias. Empty without labels."""
+    labels = evaluation.labels
+    if labels is None:
+        return {}
+    p, q = _stem(labels.path), _stem(evaluation.predictions.path)
+    if not p or not q or p == q or "-" in (labels.path, evaluation.predictions.path):
+        p, q = "p", "q"
+    settings = evaluation.state.settings
+    t2 = " × T²" if settings.get("t2") else ""
+    words = {"kl_divergence": f"KL({p} ‖ {q}){t2}", "reverse_kl_divergence": f"KL({q} ‖ {p}){t2}"}
+    beta = settings.get("js_beta")
+    if beta is not None:
+        words["js_divergence"] = f"JS({p}, {q}), β = {beta:g} on {p}{t2}"
+    for metric in REGISTRY.values():
+        if metric.alias is not None:
+            words[metric.name] = f"{metric.name.replace('top1_', 'top-1 ')} (gates: also {metric.alias})"
+    return words
 
 
 class _Buffer(io.StringIO):
@@ -391,6 +428,83 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
     return Group(*parts)
 
 
+LATENT_DIMENSION_ROWS = 32
+"""Dimensions the latent-kl table lists (the largest KL first); the JSON lists every one."""
+
+
+def latent_table(run: LatentRun, results: LatentResults, gates: Sequence[GateResult] = ()) -> Group:
+    """The rich renderable of a latent-kl run: header, metrics, per-dimension KL, gates.
+
+    Args:
+        run: The inputs and settings.
+        results: The numbers.
+        gates: Checked gates.
+
+    Returns:
+        Something to print on a rich console.
+    """
+    settings = run.state.settings
+    header = _header()
+    latent = run.latent
+    header.add_row("latent", Text.assemble(_name(latent.path), f"  ({latent.format}, {latent.kind})"))
+    if run.scale is not None:
+        header.add_row("scales", Text.assemble(_name(run.scale.path), f"  ({run.scale.format})"))
+    _merged_row(header, run.state.inputs)
+    prior = "N(0, I)" if settings["prior"] == "standard" else f"given, as {settings['prior_param']}"
+    header.add_row(
+        "rows",
+        f"{results.n_samples:,}  ·  dimensions {len(settings['dims']):,}  ·  scales as {settings['param']}"
+        f"  ·  prior {prior}",
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    for name, justify in (("metric", "left"), ("value", "right"), ("± std. error", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("unit")
+    for name, value in results.metrics.items():
+        metric = declared(name, "latent-kl")
+        se = results.standard_error.get(name, math.nan)
+        value_text = fmt(value) if metric.unit != "count" or math.isnan(value) else f"{int(value):,}"
+        table.add_row(name, value_text, _fmt_se(se), metric.unit_name(results.base))
+    dims = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"KL per dimension, largest first ({results.unit})",
+        title_justify="left",
+    )
+    for name, justify in (("dimension", "left"), ("mean KL", "right"), ("share", "right")):
+        dims.add_column(name, justify=justify)  # type: ignore[arg-type]
+    dims.add_column("var(μ)", justify="right")
+    dims.add_column("state")
+    shown_rows = results.dimensions[:LATENT_DIMENSION_ROWS]
+    for row in shown_rows:
+        state = "collapsed" if row["collapsed"] else ("active" if row["active"] else "inactive")
+        style = "red" if row["collapsed"] else ("" if row["active"] else "yellow")
+        share = "" if row["share"] is None else f"{100 * row['share']:.1f}%"
+        dims.add_row(
+            _name(row["dim"]), fmt(row["kl"], 4), share, fmt(row["mu_variance"], 3), Text(state, style=style)
+        )
+    parts: list[Any] = [header, table, dims]
+    if len(results.dimensions) > len(shown_rows):
+        parts.append(
+            Text(
+                f"… {len(results.dimensions) - len(shown_rows):,} more dimensions in --format json",
+                style="dim",
+            )
+        )
+    if results.collapsed:
+        parts.append(_name("collapsed: " + ", ".join(results.collapsed)))
+    if settings["free_bits"] is not None:
+        parts.append(
+            Text(
+                f"free bits: λ = {settings['free_bits']:g} nats a dimension, Σ_d max(λ, mean KL_d)",
+                style="dim",
+            )
+        )
+    if gates:
+        parts.append(_gates_table(gates))
+    parts.append(Text(f"signature: {run.signature(results.base)}", style="dim"))
+    return Group(*parts)
+
+
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -505,7 +619,11 @@ def metrics_table() -> Table:
     for m in METRICS:
         unit = "nats/bits/hartleys" if m.unit == "information" else m.unit
         table.add_row(
-            Text(m.name), unit, direction[m.higher_is_better], Text(m.formula), ", ".join(m.commands)
+            Text(m.name + (f" (also {m.alias})" if m.alias else "")),
+            unit,
+            direction[m.higher_is_better],
+            Text(m.formula),
+            ", ".join(m.commands),
         )
     return table
 
