@@ -207,6 +207,28 @@ class KeyIndex:
         return codes
 
 
+@dataclass(frozen=True)
+class _Sizes:
+    """Both sides' counts in a merge of groups, and the factors of Chan's update that
+    depend on them only: worked out once for all the statistics that share the counts."""
+
+    n_a: np.ndarray
+    n_b: np.ndarray
+    n: np.ndarray
+    inverse_a: np.ndarray  # 1 / n_a (0 for an empty side)
+    inverse_b: np.ndarray
+    inverse: np.ndarray  # 1 / (n_a + n_b)
+    weight: np.ndarray  # n_a n_b / (n_a + n_b)
+
+    @classmethod
+    def of(cls, n_a: np.ndarray, n_b: np.ndarray) -> _Sizes:
+        n = n_a + n_b
+        inverse = 1.0 / np.maximum(n, 1)
+        return cls(
+            n_a, n_b, n, 1.0 / np.maximum(n_a, 1), 1.0 / np.maximum(n_b, 1), inverse, n_a * n_b * inverse
+        )
+
+
 @dataclass
 class GroupMoments:
     """Count, sum and sum of squared deviations of one statistic for every group (arrays)."""
@@ -261,22 +283,24 @@ class GroupMoments:
             self.total = np.concatenate([self.total, np.zeros(extra)])
             self.m2 = np.concatenate([self.m2, np.zeros(extra)])
 
-    def merge_at(self, codes: np.ndarray, other: GroupMoments) -> None:
+    def merge_at(self, codes: np.ndarray, other: GroupMoments, sizes: _Sizes | None = None) -> None:
         """Fold in ``other``'s groups, its group g joining this one's ``codes[g]`` (distinct).
 
-        The update of :meth:`Moments.merge`, for every group at once.
+        The update of :meth:`Moments.merge`, for every group at once. ``sizes`` are both
+        sides' counts at ``codes``, when the statistics of a state share them.
         """
-        n_a, t_a = self.n[codes], self.total[codes]
-        n_b, t_b = other.n, other.total
-        n, total = n_a + n_b, t_a + t_b
-        self.n[codes], self.total[codes] = n, total
+        if sizes is None:
+            sizes = _Sizes.of(self.n[codes], other.n)
+        t_a = self.total[codes]
+        total = t_a + other.total
+        self.n[codes], self.total[codes] = sizes.n, total
         if self.hits:  # k hits among n: m2 = k (n - k) / n exactly
-            self.m2[codes] = total * (n - total) / np.maximum(n, 1)
+            self.m2[codes] = total * (sizes.n - total) * sizes.inverse
             return
         # Where a side is empty its sum is 0 and the correction term vanishes: no special case.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            delta = t_b / np.maximum(n_b, 1) - t_a / np.maximum(n_a, 1)
-            m2 = self.m2[codes] + other.m2 + delta * delta * (n_a * n_b / np.maximum(n, 1))
+        with np.errstate(invalid="ignore"):
+            delta = other.total * sizes.inverse_b - t_a * sizes.inverse_a
+            m2 = self.m2[codes] + other.m2 + delta * delta * sizes.weight
         infinite = ~np.isfinite(total)
         if infinite.any():
             m2[infinite] = math.nan
@@ -410,8 +434,11 @@ class GroupState:
         done: dict[int, GroupMoments] = {}
         counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
         for name, values in _row_values(scores).items():
-            if values is False:
-                state.stats[name] = GroupMoments.zeros(n_groups, hits=name in _HITS)
+            if values is False:  # one empty object for all the statistics these rows lack
+                key = -1 - (name in _HITS)
+                if key not in done:
+                    done[key] = GroupMoments.zeros(n_groups, hits=name in _HITS)
+                state.stats[name] = done[key]
                 continue
             # The KL of class labels is their cross-entropy: one object for both (see merge).
             key = id(values)
@@ -439,13 +466,21 @@ class GroupState:
         codes = self.index.codes_of(other.index.keys)
         if _aliases(self.stats) != _aliases(other.stats):  # statistics shared on one side only
             self.stats = {name: m.copy() for name, m in self.stats.items()}
+        # Every statistic with values counts the group's rows: the factors of those counts once.
+        sizes: _Sizes | None = None
         merged: set[int] = set()
         for name in STATISTICS:
-            mine = self.stats[name]
-            if id(mine) not in merged:
-                merged.add(id(mine))
-                mine.grow(self.n_groups)
-                mine.merge_at(codes, other.stats[name])
+            mine, theirs = self.stats[name], other.stats[name]
+            if id(mine) in merged:
+                continue
+            merged.add(id(mine))
+            mine.grow(self.n_groups)
+            if not theirs.n.any():  # a statistic these rows lack
+                continue
+            n_a = mine.n[codes]
+            if sizes is None or not (np.array_equal(sizes.n_b, theirs.n) and np.array_equal(sizes.n_a, n_a)):
+                sizes = _Sizes.of(n_a, theirs.n)
+            mine.merge_at(codes, theirs, sizes)
 
     def compute(self, base: str, targets: str | None, settings: Mapping[str, Any]) -> GroupResults:
         """Every group's per-row metrics and standard errors, as :meth:`EvalState.compute`
