@@ -8,9 +8,10 @@ Files and in-memory arrays (:func:`evaluate_arrays`) go through the same loop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
 from infocli.ignored import eval_ignored
 from infocli.metrics.inputs import Distributions, check_class_indices
-from infocli.metrics.registry import names_of
+from infocli.metrics.registry import metrics_of, names_of
 from infocli.metrics.scores import Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
@@ -82,6 +83,7 @@ class Evaluation:
 
     state: EvalState
     warnings: list[str] = field(default_factory=list)
+    at_temperature: dict[str, Any] | None = None  # cross-entropy (nats) and ECE at T*, with --fit-temperature
 
     @property
     def predictions(self) -> InputInfo:
@@ -394,6 +396,9 @@ def evaluate_tables(
     layout = layout_of(preds, labels, options)
     available = names_of("eval") if layout.label_source is not None else ("entropy",)
     check_available(gates, available, "without labels only the entropy is reported")
+    check_available(
+        gates, calibrated_names(options), f"pass {param('calibration')} or {param('fit_temperature')} for it"
+    )
     if labels is not None and preds.n_rows is not None and labels.n_rows is not None:
         if preds.n_rows != labels.n_rows:
             short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)
@@ -428,7 +433,34 @@ def evaluate_tables(
         options, label_kind=layout.label_form, pred_kind=plan.kind, target_kind=plan.target_kind,
         binary=layout.binary, stdin="-" in (preds.path, labels.path if labels else None),
     )  # fmt: skip
-    return Evaluation(state, [*layout.warnings, *ignored, *state.warnings()])
+    evaluation = Evaluation(state, [*layout.warnings, *ignored, *state.warnings()])
+    if state.temperature_fit is not None:
+        evaluation.at_temperature = _at_fitted_temperature(preds, labels, options, state)
+    return evaluation
+
+
+def _at_fitted_temperature(
+    preds: Table, labels: Table | None, options: EvalOptions, state: EvalState
+) -> dict[str, Any] | None:
+    """The cross-entropy (nats) and the ECE at T*, by a second pass over the inputs."""
+    assert state.temperature_fit is not None
+    temperature = state.temperature_fit.best()
+    if not math.isfinite(temperature):
+        return None
+    again = replace(options, temperature=temperature, fit_temperature=False, calibration=True)
+    metrics = evaluate_tables(preds, labels, again, keep_empty=True).state.compute().metrics
+    return {
+        "temperature": temperature,
+        "at_grid_edge": state.temperature_fit.at_edge(),
+        "cross_entropy": metrics["cross_entropy"],
+        "ece": metrics["ece"],
+    }
+
+
+def calibrated_names(options: EvalOptions) -> list[str]:
+    """The metrics of ``eval`` this run reports, as far as the calibration settings decide."""
+    asked = {"calibration": options.calibration, "fit_temperature": options.fit_temperature}
+    return [m.name for m in metrics_of("eval") if asked.get(m.needs or "", True)]
 
 
 def evaluate_arrays(

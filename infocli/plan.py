@@ -40,6 +40,10 @@ class EvalOptions:
     chunk_rows: int | None = None
     ignore_index: int | None = None
     input_format: str = "csv"
+    calibration: bool = False
+    bins: int = 15
+    bin_strategy: str = "uniform"
+    fit_temperature: bool = False
 
     @property
     def label_name(self) -> str:
@@ -59,6 +63,34 @@ class EvalOptions:
             if kind != "auto" and kind not in KINDS:
                 raise InfoCliError(f"{param(name)} must be auto, {', '.join(KINDS)}; got {kind!r}")
         check_chunk_rows(self.chunk_rows)
+        check_calibration(self)
+
+
+def check_calibration(options: EvalOptions) -> None:
+    """Reject calibration settings that cannot work.
+
+    Raises:
+        InfoCliError: Bins below 1 (or above the grid of quantile bins), an unknown bin
+            strategy, or a temperature fit over probabilities or on top of a temperature.
+    """
+    from infocli.metrics.calibration import GRID, STRATEGIES
+
+    if options.bin_strategy not in STRATEGIES:
+        raise InfoCliError(
+            f"{param('bin_strategy')} must be one of {', '.join(STRATEGIES)}; got {options.bin_strategy!r}"
+        )
+    if not 1 <= options.bins <= GRID:
+        raise InfoCliError(f"{param('bins')} must be between 1 and {GRID:,}, got {options.bins}")
+    if options.fit_temperature and options.temperature != 1.0:
+        raise InfoCliError(
+            f"{param('fit_temperature')} fits the temperature; it cannot be combined with {param('temperature')}",
+            hint=f"Leave out {param('temperature')}",
+        )
+    if options.fit_temperature and options.kind == "probs":
+        raise InfoCliError(
+            f"{param('fit_temperature')} needs logits or log-probabilities, but {param('kind')} is probs",
+            hint=f"Pass {param('kind')} logits or logprobs, or the scores before the softmax",
+        )
 
 
 MAX_CHUNK_ROWS = 1 << 31
@@ -305,6 +337,10 @@ class EvalPlan:
             "tol": float(o.tol),
             "ignore_index": o.ignore_index if layout.label_form == "index" else None,
             "format_version": FORMAT_VERSION,
+            "calibration": {"bins": o.bins, "strategy": o.bin_strategy}
+            if o.calibration and layout.label_form is not None
+            else None,
+            "fit_temperature": o.fit_temperature and layout.label_form is not None,
         }
 
     def description(self) -> dict[str, Any]:
@@ -356,6 +392,13 @@ def plan_eval(
     kind = options.kind
     if kind == "auto":
         kind = _detect(first_values, options.tol)
+    if options.fit_temperature and kind == "probs" and layout.label_form is not None:
+        raise InfoCliError(
+            f"{param('fit_temperature')} needs logits or log-probabilities, but the predictions were read "
+            "as probabilities",
+            path=preds.path,
+            hint=f"Pass {param('kind')} logits or logprobs if that is what they are",
+        )
     target_kind = None
     if layout.label_form == "dist":
         target_kind = options.target_kind
@@ -405,4 +448,9 @@ def signature(settings: Mapping[str, Any], base: str) -> str:
         parts += [f"eps:{settings['eps']!r}", f"T:{settings['temperature']!r}", f"tol:{settings['tol']!r}"]
         if settings["ignore_index"] is not None:
             parts.append(f"ignore:{settings['ignore_index']}")
+        if settings.get("calibration") is not None:  # the bin rule: (lower, upper], the first [0, upper]
+            calibration = settings["calibration"]
+            parts.append(f"bins:{calibration['strategy']}-{calibration['bins']}-right-closed")
+        if settings.get("fit_temperature"):
+            parts.append("fitT:grid64-0.05-20")
     return "|".join([*parts, f"version:{__version__}"])

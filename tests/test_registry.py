@@ -12,7 +12,7 @@ from infocli.metrics.registry import METRICS, REGISTRY, names_of
 from .conftest import REPO_ROOT, SAMPLE_DATA
 from cli_helpers import assert_bad_input, invoke, run_json
 
-EVAL_ARGS = ["eval", SAMPLE_DATA / "probs.parquet", SAMPLE_DATA / "labels.parquet"]
+EVAL_ARGS = ["eval", SAMPLE_DATA / "logits.npy", SAMPLE_DATA / "labels.npy", "--calibration", "--fit-temperature"]
 TOKEN_ARGS = [
     "perplexity",
     SAMPLE_DATA / "tokens.parquet",
@@ -59,7 +59,7 @@ def test_every_metric_of_a_command_is_a_gate(command) -> None:
 @pytest.mark.parametrize("unknown", ["nosuch_metric", "perplexity_mean", "kl"])
 def test_an_unknown_gate_metric_is_refused_listing_the_names(command, unknown) -> None:
     line = assert_bad_input(invoke(*RUNS[command], "--fail-if", f"{unknown} > 1"), unknown)
-    listed = re.findall(r"[a-z_]+", line.split(unknown, 1)[1])
+    listed = re.findall(r"[a-z0-9_]+", line.split(unknown, 1)[1])
     assert set(names_of(command)) <= set(listed), line
 
 

@@ -140,9 +140,10 @@ class CalibrationState:
 
     Example:
         >>> state = CalibrationState(bins=2)
-        >>> state.update(np.array([0.9, 0.9, 0.6, 0.6]), np.array([True, True, True, False]))
-        >>> round(float(state.compute().ece[0]), 6)  # bin (0.5, 1]: |0.75 - 0.75| = 0
-        0.0
+        >>> state.update(np.array([0.9, 0.9, 0.3, 0.3]), np.array([True, False, False, False]))
+        >>> # bin [0, 0.5]: |0.3 - 0| = 0.3; bin (0.5, 1]: |0.9 - 0.5| = 0.4; each half the rows
+        >>> round(state.compute().group(0)["ece"], 6)
+        0.35
     """
 
     bins: int = 15

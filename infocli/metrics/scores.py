@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from infocli.metrics.inputs import (
     check_settings,
     to_distributions,
 )
-from infocli.metrics.kernels import row_dot
+from infocli.metrics.kernels import pick, row_dot
 from infocli.metrics.state import EvalState, Renormalised
 
 
@@ -44,6 +44,57 @@ class RowScores:
     correct: np.ndarray | None = None
     n_clipped: int = 0
     class_indices: bool = False
+    calibration: CalibrationRows | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationRows:
+    """Per-row inputs of the calibration metrics and the Brier score.
+
+    Attributes:
+        confidence: (n,) the top-label confidence max_c q_c, or q_1 for a binary classifier.
+        outcome: (n,) whether the top label is the target's (for a binary classifier:
+            whether the target is class 1).
+        brier: (n,) Σ_c (q_c − y_c)², y the one-hot label or the target distribution.
+        probs: (n, C) the normalised q, for the classwise ECE.
+        labels: (n,) the target's class (argmax p for distributions).
+    """
+
+    confidence: np.ndarray
+    outcome: np.ndarray
+    brier: np.ndarray
+    probs: np.ndarray
+    labels: np.ndarray
+
+
+def calibration_rows(
+    pred: Distributions, target: np.ndarray | Distributions, correct: np.ndarray, *, binary: bool
+) -> CalibrationRows:
+    """The calibration inputs of a chunk: confidence, outcome and the Brier terms.
+
+    Args:
+        pred: The predicted distributions q.
+        target: (n,) class indices, or target distributions p.
+        correct: (n,) whether each row's argmax is the target's.
+        binary: One score per row: calibrate the positive class (class 1).
+
+    Returns:
+        The rows.
+    """
+    probs = pred.weights / pred.sums[:, None]
+    probs = probs.astype(np.float64, copy=False)
+    squares = row_dot(probs, probs)
+    if isinstance(target, np.ndarray):
+        labels = target
+        brier = squares - 2 * pick(probs, labels) + 1
+    else:
+        labels = target.argmax
+        p = (target.weights / target.sums[:, None]).astype(np.float64, copy=False)
+        brier = squares - 2 * row_dot(probs, p) + row_dot(p, p)
+    np.maximum(brier, 0.0, out=brier)  # rounding can take 1 - 2 q_y + Σ q² just below 0
+    if binary:
+        return CalibrationRows(probs[:, 1].copy(), labels == 1, brier, probs, labels)
+    return CalibrationRows(pick(probs, pred.argmax), correct, brier, probs, labels)
 
 
 def entropy_rows(dist: Distributions) -> np.ndarray:
@@ -51,17 +102,34 @@ def entropy_rows(dist: Distributions) -> np.ndarray:
     return dist.log_sums - dist.weighted_logs / dist.sums
 
 
-def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *, eps: float) -> RowScores:
+def score_rows(
+    pred: Distributions,
+    target: np.ndarray | Distributions | None,
+    *,
+    eps: float,
+    calibration: bool = False,
+    binary: bool = False,
+) -> RowScores:
     """Every per-row term of a chunk: entropy, and against a target cross-entropy, KL and hits.
 
     Args:
         pred: The predicted distributions q.
         target: None; (n,) int64 class indices; or target distributions p.
         eps: In the cross-entropy and KL terms, log q is floored at log(eps); 0 for none.
+        calibration: Also the calibration inputs (:func:`calibration_rows`), given a target.
+        binary: The predictions are a binary classifier's (for the calibration inputs).
 
     Returns:
         The per-row terms, in nats.
     """
+    scores = _score_rows(pred, target, eps=eps)
+    if calibration and target is not None:
+        assert scores.correct is not None
+        return replace(scores, calibration=calibration_rows(pred, target, scores.correct, binary=binary))
+    return scores
+
+
+def _score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *, eps: float) -> RowScores:
     entropy = entropy_rows(pred)
     if target is None:
         return RowScores(entropy)
@@ -226,7 +294,11 @@ class Scorer:
             The chunk's state.
         """
         state = EvalState(self.settings)
-        state.update(score_rows(pred, target, eps=self.eps))
+        calibration = self.settings.get("calibration") is not None
+        state.update(score_rows(pred, target, eps=self.eps, calibration=calibration, binary=self.binary))
+        if state.temperature_fit is not None and target is not None:
+            probs = target if isinstance(target, np.ndarray) else target.weights / target.sums[:, None]
+            state.temperature_fit.update(pred.scores, probs)
         state.n_ignored = n_ignored
         for note in renormalised:
             state.note_renormalised(note)

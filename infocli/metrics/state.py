@@ -15,9 +15,11 @@ from typing import Any
 
 from infocli import __version__
 from infocli.errors import InfoCliError
+from infocli.metrics.calibration import STRATEGIES, CalibrationState
 from infocli.metrics.inputs import KINDS
 from infocli.metrics.moments import Moments
 from infocli.metrics.registry import UNITS, metrics_of
+from infocli.metrics.temperature import TemperatureFit
 
 FORMAT_VERSION = 1
 """The version of the state-file format this infocli writes and reads."""
@@ -163,8 +165,23 @@ EVAL_SETTINGS: dict[str, Check] = {
     "tol": real(0.0, strict=True),
     "ignore_index": optional(INTEGER),
     "format_version": POSITIVE,
+    "calibration": optional(
+        (
+            lambda x: (
+                isinstance(x, dict)
+                and set(x) == {"bins", "strategy"}
+                and POSITIVE[0](x["bins"])
+                and x["strategy"] in STRATEGIES
+            ),
+            f"bins (an integer >= 1) and strategy ({', '.join(STRATEGIES)})",
+        )
+    ),
+    "fit_temperature": BOOL,
 }
 """The settings an eval state holds, each with its test."""
+
+CALIBRATION_OFF = {"calibration": None, "fit_temperature": False}
+"""The calibration settings of a state file written before they existed: off."""
 
 
 def header(state: Any) -> dict[str, Any]:
@@ -305,6 +322,9 @@ class Results:
     n_samples: int
     n_clipped: int
     base: str
+    calibration: Any = None  # infocli.metrics.calibration.Calibration, with --calibration
+    binary: bool = False
+    temperature: float | None = None  # T* of the cross-entropy, with --fit-temperature
 
     @property
     def unit(self) -> str:
@@ -317,6 +337,9 @@ STATISTICS = ("entropy", "target_entropy", "cross_entropy", "kl_divergence", "ac
 
 _DERIVED = {"perplexity": "cross_entropy"}
 """Metrics that are exp of another statistic's mean in nats, their standard error by the delta method."""
+
+_CALIBRATED = ("calibration", "fit_temperature")
+"""The ``needs`` of metrics reported only when a setting asks for them."""
 
 
 @dataclass
@@ -355,8 +378,21 @@ class EvalState:
     n_clipped: int = 0
     n_ignored: int = 0
     renormalised: dict[str, Renormalised] = field(default_factory=dict)
+    calibration: CalibrationState | None = None
+    brier: Moments | None = None
+    temperature_fit: TemperatureFit | None = None
 
     command = "eval"
+
+    def __post_init__(self) -> None:
+        calibration = self.settings.get("calibration")
+        if calibration is not None and self.calibration is None:
+            self.calibration = CalibrationState(
+                calibration["bins"], calibration["strategy"], self.settings["n_classes"]
+            )
+            self.brier = Moments()
+        if self.settings.get("fit_temperature") and self.temperature_fit is None:
+            self.temperature_fit = TemperatureFit()
 
     @property
     def n_samples(self) -> int:
@@ -393,6 +429,10 @@ class EvalState:
             stats["kl_divergence"].add(scores.kl_divergence)
             stats["target_entropy"].add(scores.target_entropy)
         stats["accuracy"].merge(Moments.of(scores.correct))
+        rows = scores.calibration
+        if rows is not None and self.calibration is not None and self.brier is not None:
+            self.calibration.update(rows.confidence, rows.outcome, probs=rows.probs, labels=rows.labels)
+            self.brier.add(rows.brier)
 
     def note_renormalised(self, note: Renormalised) -> None:
         """Count rows of an input file renormalised within the tolerance.
@@ -422,6 +462,12 @@ class EvalState:
         for note in other.renormalised.values():
             self.note_renormalised(note)
         self.inputs.extend(other.inputs)
+        if self.calibration is not None and other.calibration is not None:
+            self.calibration.merge(other.calibration)
+        if self.brier is not None and other.brier is not None:
+            self.brier.merge(other.brier)
+        if self.temperature_fit is not None and other.temperature_fit is not None:
+            self.temperature_fit.merge(other.temperature_fit)
 
     def compute(self, base: str = "e") -> Results:
         """The metrics and their standard errors, in the units of ``base``.
@@ -439,9 +485,11 @@ class EvalState:
         metrics: dict[str, float] = {}
         errors: dict[str, float] = {}
         for metric in metrics_of("eval"):
-            if metric.needs == "labels" and not self.has_targets:
+            if metric.needs in ("labels", *_CALIBRATED) and not self.has_targets:
                 continue
             name = metric.name
+            if metric.needs in _CALIBRATED:
+                continue
             if name in _DERIVED:
                 moments = self.stats[_DERIVED[name]]
                 metrics[name] = exp_or_inf(moments.mean)
@@ -450,7 +498,21 @@ class EvalState:
                 moments = self.stats[name]
                 metrics[name] = moments.mean / metric.divisor(base)
                 errors[name] = moments.std_error / metric.divisor(base)
-        return Results(metrics, errors, self.n_samples, self.n_clipped, base)
+        calibration, temperature = None, None
+        if self.calibration is not None and self.brier is not None and self.has_targets:
+            calibration = self.calibration.compute()
+            found = {"brier_score": self.brier.mean, **calibration.group(0)}
+            for metric in metrics_of("eval"):
+                if metric.needs == "calibration":  # NaN: the classwise ECE skipped (warned)
+                    metrics[metric.name] = found.get(metric.name, math.nan)
+                    if metric.standard_error != "none":
+                        errors[metric.name] = self.brier.std_error
+        if self.temperature_fit is not None and self.has_targets:
+            temperature = metrics["fitted_temperature"] = self.temperature_fit.best()
+        binary = bool(self.settings.get("binary"))
+        return Results(
+            metrics, errors, self.n_samples, self.n_clipped, base, calibration, binary, temperature
+        )
 
     def warnings(self) -> list[str]:
         """What the report warns of: rows renormalised, terms floored at eps.
@@ -470,6 +532,13 @@ class EvalState:
             lines.append(
                 f"no rows to score: all {self.n_ignored:,} rows were left out by {param('ignore_index')}, "
                 "so the metrics are NaN"
+            )
+        if self.calibration is not None and self.calibration.classwise_skipped:
+            lines.append(self.calibration.classwise_skipped + ", so it is reported as NaN")
+        if self.temperature_fit is not None and self.temperature_fit.at_edge():
+            lines.append(
+                f"the fitted temperature is at the end of the grid ({self.temperature_fit.best():g}); "
+                "the cross-entropy may fall further beyond it"
             )
         if self.n_clipped:
             lines.append(
@@ -495,6 +564,9 @@ class EvalState:
                 for r in self.renormalised.values()
             ],
             "statistics": {name: moments_to_dict(m) for name, m in self.stats.items()},
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "brier_score": None if self.brier is None else moments_to_dict(self.brier),
+            "temperature_fit": None if self.temperature_fit is None else self.temperature_fit.to_dict(),
         }
 
     @classmethod
@@ -511,6 +583,8 @@ class EvalState:
             InfoCliError: A missing field, a negative count, more clipped terms than
                 scored terms, a NaN sum, or counts that do not add up.
         """
+        if isinstance(data.get("settings"), dict):
+            data = {**data, "settings": {**CALIBRATION_OFF, **data["settings"]}}
         settings = check_settings_shape(data, EVAL_SETTINGS)
         raw = data.get("statistics")
         if not isinstance(raw, dict) or set(raw) != set(STATISTICS):
@@ -575,7 +649,35 @@ class EvalState:
             )
         if count(data.get("n_renormalised", state.n_renormalised), "n_renormalised") != state.n_renormalised:
             raise InfoCliError("n_renormalised does not match the renormalised rows listed")
+        _read_calibration(state, data, with_targets)
         return state
+
+
+def _read_calibration(state: EvalState, data: dict[str, Any], with_targets: int) -> None:
+    """The calibration parts of a state file, refused unless its settings ask for them."""
+    settings = state.settings
+    spec = settings["calibration"]
+    for key, wanted in (("calibration", spec is not None), ("brier_score", spec is not None),
+                        ("temperature_fit", settings["fit_temperature"])):  # fmt: skip
+        if (data.get(key) is not None) != wanted:
+            raise InfoCliError(
+                f"{key} is {'missing' if wanted else 'present'}, but the settings say otherwise"
+            )
+    if spec is not None:
+        calibration = CalibrationState.from_dict(data["calibration"], "calibration")
+        if calibration.settings != {**spec, "n_classes": settings["n_classes"]} or calibration.n_groups != 1:
+            raise InfoCliError(
+                "calibration was accumulated under other bins or classes than the settings say"
+            )
+        brier = moments_from_dict(data["brier_score"], "brier_score")
+        if int(calibration.n_samples.sum()) != with_targets or brier.n != with_targets:
+            raise InfoCliError(f"calibration or brier_score holds another number of rows than {with_targets}")
+        state.calibration, state.brier = calibration, brier
+    if settings["fit_temperature"]:
+        fit = TemperatureFit.from_dict(data["temperature_fit"], "temperature_fit")
+        if fit.n != with_targets:
+            raise InfoCliError(f"temperature_fit holds {fit.n} rows; expected {with_targets}")
+        state.temperature_fit = fit
 
 
 def exp_or_inf(x: float) -> float:
