@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from infocli.errors import InfoCliError
+from infocli.metrics.kernels import right_closed_cells
 
 GRID = 10_000
 """Cells of the fine grid that ``quantile`` bins are formed from."""
@@ -103,9 +104,7 @@ def cell_of(values: np.ndarray, cells: int) -> np.ndarray:
     Returns:
         Cell indices in [0, cells), as intp.
     """
-    edges = np.linspace(0.0, 1.0, cells + 1)
-    cell = np.searchsorted(edges, values, side="left") - 1
-    return np.clip(cell, 0, cells - 1)
+    return right_closed_cells(values, cells)
 
 
 def _grow(array: np.ndarray, n_groups: int) -> np.ndarray:
@@ -250,14 +249,14 @@ class CalibrationState:
             index += codes * cells
         size = self.n_groups * cells
         shape = (self.n_groups, cells)
-        hit = confidence[correct]
-        hit_index = index[correct]
+        # count and correct from one count of (cell, correct) pairs
+        pairs = np.bincount(index * 2 + correct, minlength=2 * size).reshape(-1, 2)
         add = {
-            "count": np.bincount(index, minlength=size),
-            "correct": np.bincount(hit_index, minlength=size),
+            "count": pairs.sum(axis=1),
+            "correct": pairs[:, 1],
             "confidence": np.bincount(index, confidence, size),
             "confidence_sq": np.bincount(index, confidence * confidence, size),
-            "confidence_correct": np.bincount(hit_index, hit, size),
+            "confidence_correct": np.bincount(index, np.where(correct, confidence, 0.0), size),
         }
         for name, values in add.items():
             self.sums[name] += values.reshape(shape).astype(self.sums[name].dtype, copy=False)

@@ -56,45 +56,54 @@ class CalibrationRows:
         outcome: (n,) whether the top label is the target's (for a binary classifier:
             whether the target is class 1).
         brier: (n,) Σ_c (q_c − y_c)², y the one-hot label or the target distribution.
-        probs: (n, C) the normalised q, for the classwise ECE.
+        probs: (n, C) the normalised q, for the classwise ECE (None when not kept).
         labels: (n,) the target's class (argmax p for distributions).
     """
 
     confidence: np.ndarray
     outcome: np.ndarray
     brier: np.ndarray
-    probs: np.ndarray
+    probs: np.ndarray | None
     labels: np.ndarray
 
 
 def calibration_rows(
-    pred: Distributions, target: np.ndarray | Distributions, correct: np.ndarray, *, binary: bool
+    pred: Distributions,
+    target: np.ndarray | Distributions,
+    correct: np.ndarray,
+    *,
+    binary: bool,
+    classwise: bool = True,
 ) -> CalibrationRows:
     """The calibration inputs of a chunk: confidence, outcome and the Brier terms.
+
+    With q = w / s: Σ_c (q_c − y_c)² = Σ_c w_c² / s² − 2 w_y / s + 1 for a label y, and
+    Σ_c w_c² / s² − 2 Σ_c w_c u_c / (s t) + Σ_c u_c² / t² for a target p = u / t.
 
     Args:
         pred: The predicted distributions q.
         target: (n,) class indices, or target distributions p.
         correct: (n,) whether each row's argmax is the target's.
         binary: One score per row: calibrate the positive class (class 1).
+        classwise: Also the normalised probabilities, for the classwise ECE.
 
     Returns:
-        The rows.
+        The rows (``probs`` None without ``classwise``).
     """
-    probs = pred.weights / pred.sums[:, None]
-    probs = probs.astype(np.float64, copy=False)
-    squares = row_dot(probs, probs)
+    w, s = pred.weights, pred.sums
+    squares = row_dot(w, w) / (s * s)
     if isinstance(target, np.ndarray):
         labels = target
-        brier = squares - 2 * pick(probs, labels) + 1
+        brier = squares - 2 * pick(w, labels) / s + 1
     else:
         labels = target.argmax
-        p = (target.weights / target.sums[:, None]).astype(np.float64, copy=False)
-        brier = squares - 2 * row_dot(probs, p) + row_dot(p, p)
-    np.maximum(brier, 0.0, out=brier)  # rounding can take 1 - 2 q_y + Σ q² just below 0
+        u, t = target.weights, target.sums
+        brier = squares - 2 * row_dot(w, u) / (s * t) + row_dot(u, u) / (t * t)
+    np.maximum(brier, 0.0, out=brier)  # rounding can take a near-perfect row just below 0
+    probs = w / s.astype(w.dtype)[:, None] if classwise else None
     if binary:
-        return CalibrationRows(probs[:, 1].copy(), labels == 1, brier, probs, labels)
-    return CalibrationRows(pick(probs, pred.argmax), correct, brier, probs, labels)
+        return CalibrationRows(w[:, 1] / s, labels == 1, brier, probs, labels)
+    return CalibrationRows(pick(w, pred.argmax) / s, correct, brier, probs, labels)
 
 
 def entropy_rows(dist: Distributions) -> np.ndarray:
@@ -109,6 +118,7 @@ def score_rows(
     eps: float,
     calibration: bool = False,
     binary: bool = False,
+    classwise: bool = True,
 ) -> RowScores:
     """Every per-row term of a chunk: entropy, and against a target cross-entropy, KL and hits.
 
@@ -118,6 +128,7 @@ def score_rows(
         eps: In the cross-entropy and KL terms, log q is floored at log(eps); 0 for none.
         calibration: Also the calibration inputs (:func:`calibration_rows`), given a target.
         binary: The predictions are a binary classifier's (for the calibration inputs).
+        classwise: With ``calibration``, also the probabilities for the classwise ECE.
 
     Returns:
         The per-row terms, in nats.
@@ -125,7 +136,10 @@ def score_rows(
     scores = _score_rows(pred, target, eps=eps)
     if calibration and target is not None:
         assert scores.correct is not None
-        return replace(scores, calibration=calibration_rows(pred, target, scores.correct, binary=binary))
+        return replace(
+            scores,
+            calibration=calibration_rows(pred, target, scores.correct, binary=binary, classwise=classwise),
+        )
     return scores
 
 
@@ -294,8 +308,12 @@ class Scorer:
             The chunk's state.
         """
         state = EvalState(self.settings)
-        calibration = self.settings.get("calibration") is not None
-        state.update(score_rows(pred, target, eps=self.eps, calibration=calibration, binary=self.binary))
+        calibration = state.calibration is not None
+        classwise = calibration and state.calibration.classwise is not None
+        rows = score_rows(
+            pred, target, eps=self.eps, calibration=calibration, binary=self.binary, classwise=classwise
+        )
+        state.update(rows)
         if state.temperature_fit is not None and target is not None:
             probs = target if isinstance(target, np.ndarray) else target.weights / target.sums[:, None]
             state.temperature_fit.update(pred.scores, probs)
