@@ -12,9 +12,10 @@ The bin rule
     ``uniform`` accumulates ``bins`` equal-width cells, which are the bins. ``quantile``
     accumulates a fine grid of :data:`GRID` equal-width cells and forms ``bins``
     equal-count bins from it at :meth:`CalibrationState.compute`: a cell goes to the bin
-    in which the rank of its first row falls, so every edge is a grid edge within
-    ``1 / GRID`` (``edge_accuracy``) of the exact quantile of the confidences. Empty bins
-    contribute 0.
+    in which the middle rank of its rows falls, so every edge is a grid edge within
+    ``1 / GRID`` (``edge_accuracy``) of the confidence at the bin's first (or last) rank.
+    A cell is never split: confidences tied in one cell share a bin, and bins they skip
+    are empty. Empty bins contribute 0.
 
 What is accumulated (per group g and cell k)
     ``count`` (int64), ``correct`` (int64: rows whose prediction was right),
@@ -327,8 +328,8 @@ class CalibrationState:
         count = self.sums["count"]
         total = count.sum(axis=1, keepdims=True)
         before = np.cumsum(count, axis=1) - count  # rows in the cells below each cell
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rank = np.where(total > 0, before * bins // np.maximum(total, 1), 0)
+        # the bin of a cell's middle rank, before + count / 2, in integers
+        rank = (2 * before + count) * bins // np.maximum(2 * total, 1)
         bin_of_cell = np.minimum(rank, bins - 1)
         flat = (bin_of_cell + np.arange(n_groups)[:, None] * bins).ravel()
         size = n_groups * bins
@@ -365,8 +366,9 @@ class CalibrationState:
             ece = (weight * gap).sum(axis=1)
             mce = np.where(total > 0, gap.max(axis=1, initial=0.0), np.nan)
             l2 = (weight * gap * gap).sum(axis=1)
-            debias = np.where(n >= 2, accuracy * (1 - accuracy) / (n - 1), 0.0)
-            debiased = np.sqrt(np.maximum((weight * (gap * gap - debias)).sum(axis=1), 0.0))
+            # a bin of fewer than 2 rows gives 0 (its sampling variance is unknown)
+            term = np.where(n >= 2, gap * gap - accuracy * (1 - accuracy) / (n - 1), 0.0)
+            debiased = np.sqrt(np.maximum((weight * term).sum(axis=1), 0.0))
             debiased[total == 0] = np.nan
             f, f2, fo, o = (
                 sums[k].sum(axis=1) for k in ("confidence", "confidence_sq", "confidence_correct", "correct")
@@ -505,7 +507,9 @@ class CalibrationState:
             "count": n >= 1,
             "correct": (values["correct"] >= 0) & (values["correct"] <= n),
             "confidence": (f >= edges[cell] * n - slack) & (f <= edges[cell + 1] * n + slack),
-            "confidence_sq": (values["confidence_sq"] >= 0) & (values["confidence_sq"] <= f + slack),
+            # Σ f² lies between (Σ f)² / n (Cauchy-Schwarz) and Σ f (as f <= 1)
+            "confidence_sq": (values["confidence_sq"] >= f * f / np.maximum(n, 1) - slack)
+            & (values["confidence_sq"] <= f + slack),
             "confidence_correct": (values["confidence_correct"] >= 0)
             & (values["confidence_correct"] <= np.minimum(f, values["correct"]) + slack),
         }

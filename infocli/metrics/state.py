@@ -584,7 +584,9 @@ class EvalState:
                 scored terms, a NaN sum, or counts that do not add up.
         """
         if isinstance(data.get("settings"), dict):
-            data = {**data, "settings": {**CALIBRATION_OFF, **data["settings"]}}
+            data = {**data, "settings": {**data["settings"]}}
+            for key, off in CALIBRATION_OFF.items():
+                data["settings"].setdefault(key, off)
         settings = check_settings_shape(data, EVAL_SETTINGS)
         raw = data.get("statistics")
         if not isinstance(raw, dict) or set(raw) != set(STATISTICS):
