@@ -152,14 +152,16 @@ def test_confidences_on_bin_edges_fall_in_the_bin_below_and_one_in_the_last() ->
     assert cells.tolist() == [0, 0, 1, 6, 14]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cells", [1, 2, 7, 10, 15, 32, 33, 100, GRID])
-def test_right_closed_cells_is_the_searchsorted_rule(cells) -> None:
+def test_right_closed_cells_is_the_searchsorted_rule(cells, dtype) -> None:
     rng = np.random.default_rng(cells)
     edges = np.linspace(0.0, 1.0, cells + 1)
-    values = np.concatenate([edges, np.nextafter(edges, 2), np.nextafter(edges, -1), rng.random(5000)])
-    values = np.clip(values, 0.0, 1.0)
-    for v in (values, values[:5000].reshape(-1, 5)[:, ::-1]):
-        expected = np.clip(np.searchsorted(edges, v, side="left") - 1, 0, cells - 1)
+    near = edges.astype(dtype)  # the edges as the values' precision holds them, and neighbours
+    values = np.concatenate([near, np.nextafter(near, dtype(2)), np.nextafter(near, dtype(-1))])
+    values = np.clip(np.concatenate([values, rng.random(5000).astype(dtype)]), 0, 1).astype(dtype)
+    for v in (values, values[:5000].reshape(-1, 5)[:, ::-1], values[:5000].reshape(5, -1).T):
+        expected = np.clip(np.searchsorted(edges, v.astype(np.float64), side="left") - 1, 0, cells - 1)
         assert np.array_equal(right_closed_cells(v, cells), expected)
 
 
@@ -735,3 +737,29 @@ def test_calibration_state_from_dict_refuses_impossible_contents() -> None:
     ]:
         with pytest.raises(InfoCliError):
             CalibrationState.from_dict({**good, key: value})
+
+
+# ------------------------------------------------------------------------------ README
+
+
+def _readme_commands() -> list[list[str]]:
+    """The ``infocli`` commands of the README's calibration and temperature sections."""
+    import shlex
+
+    from .conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Calibration: `--calibration`") : text.index("## In CI and pipelines")]
+    lines = [line.split("  #")[0] for line in section.splitlines() if line.startswith("infocli ")]
+    return [shlex.split(line)[1:] for line in lines]
+
+
+def test_the_readme_commands_work_as_written(tmp_path, monkeypatch) -> None:
+    commands = _readme_commands()
+    assert len(commands) == 6
+    (tmp_path / "sample_data").symlink_to(SAMPLE_DATA)
+    monkeypatch.chdir(tmp_path)
+    for args in commands:
+        result = invoke(*args)
+        assert result.exit_code == 0, (args, result.stderr)
+    assert (tmp_path / "reliability.png").stat().st_size > 10_000

@@ -12,7 +12,13 @@ from infocli.metrics.registry import METRICS, REGISTRY, names_of
 from .conftest import REPO_ROOT, SAMPLE_DATA
 from cli_helpers import assert_bad_input, invoke, run_json
 
-EVAL_ARGS = ["eval", SAMPLE_DATA / "logits.npy", SAMPLE_DATA / "labels.npy", "--calibration", "--fit-temperature"]
+EVAL_ARGS = [
+    "eval",
+    SAMPLE_DATA / "logits.npy",
+    SAMPLE_DATA / "labels.npy",
+    "--calibration",
+    "--fit-temperature",
+]
 TOKEN_ARGS = [
     "perplexity",
     SAMPLE_DATA / "tokens.parquet",

@@ -226,7 +226,8 @@ class CalibrationState:
             correct: (n,) booleans: the row's prediction was right (the label is 1, for a
                 binary classifier's positive class).
             codes: (n,) integer group codes >= 0, or None for group 0.
-            probs: (n, n_classes) probabilities, for the classwise ECE (when kept).
+            probs: (n, n_classes) probabilities, for the classwise ECE (when kept), in any
+                float precision (binned in it, summed in float64).
             labels: (n,) class indices, with ``probs``.
 
         Raises:
@@ -262,7 +263,7 @@ class CalibrationState:
         for name, values in add.items():
             self.sums[name] += values.reshape(shape).astype(self.sums[name].dtype, copy=False)
         if self.classwise is not None and probs is not None:
-            self._update_classwise(np.asarray(probs, dtype=np.float64), np.asarray(labels), codes)
+            self._update_classwise(np.asarray(probs), np.asarray(labels), codes)
 
     def _update_classwise(self, probs: np.ndarray, labels: np.ndarray, codes: np.ndarray | None) -> None:
         n, n_classes = probs.shape
@@ -271,16 +272,19 @@ class CalibrationState:
                 f"probs must be (n, {self.n_classes}) with (n,) labels, got {probs.shape}, {labels.shape}"
             )
         bins = self.bins
-        # flat index ((group * classes) + class) * bins + bin, for every (row, class)
-        base = np.arange(n_classes) * bins
+        # Class by class (a transposed view: columnar chunks are class-major in memory), the
+        # flat index ((group * classes) + class) * bins + bin of every (class, row).
+        by_class = probs.T
+        index = cell_of(by_class, bins)
+        index += (np.arange(n_classes) * bins)[:, None]
         if codes is not None:
-            base = base + (codes * (n_classes * bins))[:, None]
-        index = cell_of(probs, bins) + base
+            index += (codes * (n_classes * bins))[None, :]
         size = self.n_groups * n_classes * bins
-        labels = labels.astype(np.intp, copy=False)
-        at_label = np.take_along_axis(index, labels[:, None], axis=1)[:, 0]
+        at_label = index[labels.astype(np.intp, copy=False), np.arange(n)]
         shape = (self.n_groups, n_classes, bins)
-        self.classwise["confidence"] += np.bincount(index.ravel(), probs.ravel(), size).reshape(shape)
+        flat = index.ravel()
+        weights = np.ascontiguousarray(by_class).ravel()  # a view for class-major chunks
+        self.classwise["confidence"] += np.bincount(flat, weights, size).reshape(shape)
         self.classwise["correct"] += np.bincount(at_label, minlength=size).reshape(shape)
 
     def merge(self, other: CalibrationState, codes: np.ndarray | None = None) -> None:

@@ -104,12 +104,17 @@ def right_closed_cells(values: np.ndarray, cells: int) -> np.ndarray:
     search (see BENCHMARKS.md, "Why these defaults").
     """
     edges = np.linspace(0.0, 1.0, cells + 1)
-    if cells > FEW_CELLS:
+    if cells > FEW_CELLS or values.dtype.kind != "f":
         return np.clip(np.searchsorted(edges, values, side="left") - 1, 0, cells - 1)
-    cell = np.zeros(values.shape, np.intp)
-    for edge in edges[1:-1]:
-        cell += values > edge
-    return cell
+    # In the values' precision: v > edge exactly when v > the largest such value <= edge.
+    inner = edges[1:-1]
+    thresholds = inner.astype(values.dtype)
+    over = thresholds.astype(np.float64) > inner
+    thresholds[over] = np.nextafter(thresholds[over], values.dtype.type(-np.inf))
+    cell = np.zeros(values.shape, np.uint8)
+    for threshold in thresholds:
+        cell += values > threshold
+    return cell.astype(np.intp)
 
 
 FEW_CELLS = 32
