@@ -1,6 +1,6 @@
 """Time ``infocli`` on a workload with extra flags against plain ``infocli``, interleaved.
 
-    python benchmarks/variants.py W1 --variant calibration="--calibration" --repeats 9
+    python benchmarks/flag_cost.py W1 --variant calibration="--calibration" --repeats 9
 
 Each variant is a name and the flags added to the workload's plain command line; every
 round runs the plain command and each variant once, in turn, as whole processes. Prints
