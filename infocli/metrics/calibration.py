@@ -108,18 +108,6 @@ def cell_of(values: np.ndarray, cells: int) -> np.ndarray:
     return right_closed_cells(values, cells)
 
 
-def _first_edge(bins: int, dtype: np.dtype) -> Any:
-    """The largest value of ``dtype`` at most the first bin's upper edge: values above it
-    are above the edge (the bin rule's comparison in the values' own precision)."""
-    edge = np.linspace(0.0, 1.0, bins + 1)[1]
-    if bins == 1:
-        return dtype.type(1.0)
-    threshold = dtype.type(edge)
-    if float(threshold) > edge:
-        threshold = np.nextafter(threshold, dtype.type(-1))
-    return threshold
-
-
 def _grow(array: np.ndarray, n_groups: int) -> np.ndarray:
     """``array`` with zero rows appended up to ``n_groups`` along the first axis."""
     if array.shape[0] >= n_groups:
@@ -283,26 +271,21 @@ class CalibrationState:
             raise ValueError(
                 f"probs must be (n, {self.n_classes}) with (n,) labels, got {probs.shape}, {labels.shape}"
             )
-        bins, groups = self.bins, np.zeros(n, np.intp) if codes is None else codes
+        bins = self.bins
+        # Class by class (a transposed view: columnar chunks are class-major in memory), the
+        # flat index ((group * classes) + class) * bins + bin of every (class, row).
+        by_class = probs.T
+        index = cell_of(by_class, bins)
+        index += (np.arange(n_classes) * bins)[:, None]
+        if codes is not None:
+            index += (codes * (n_classes * bins))[None, :]
         size = self.n_groups * n_classes * bins
+        at_label = index[labels.astype(np.intp, copy=False), np.arange(n)]
         shape = (self.n_groups, n_classes, bins)
-        labels = labels.astype(np.intp, copy=False)
-        # Most probabilities lie in the first bin [0, 1 / bins]: its sums are each (group,
-        # class)'s totals less the other bins', so only the larger values are binned one by one.
-        total_conf = np.zeros((self.n_groups, n_classes))
-        np.add.at(total_conf, groups, probs)
-        total_hits = np.bincount(groups * n_classes + labels, minlength=self.n_groups * n_classes)
-        by_class = probs.T  # a transposed view: columnar chunks are class-major in memory
-        classes, rows = np.nonzero(by_class > _first_edge(bins, probs.dtype))
-        values = by_class[classes, rows]
-        flat = (groups[rows] * n_classes + classes) * bins + cell_of(values, bins)
-        conf = np.bincount(flat, values, size).reshape(shape).astype(np.float64)  # int64 when empty
-        hit = labels[rows] == classes
-        hits = np.bincount(flat[hit], minlength=size).reshape(shape)
-        conf[:, :, 0] = total_conf - conf[:, :, 1:].sum(axis=2)
-        hits[:, :, 0] = total_hits.reshape(self.n_groups, n_classes) - hits[:, :, 1:].sum(axis=2)
-        self.classwise["confidence"] += conf
-        self.classwise["correct"] += hits
+        flat = index.ravel()
+        weights = np.ascontiguousarray(by_class).ravel()  # a view for class-major chunks
+        self.classwise["confidence"] += np.bincount(flat, weights, size).reshape(shape)
+        self.classwise["correct"] += np.bincount(at_label, minlength=size).reshape(shape)
 
     def merge(self, other: CalibrationState, codes: np.ndarray | None = None) -> None:
         """Fold in another state.
