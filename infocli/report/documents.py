@@ -107,7 +107,7 @@ def _calibration(evaluation: Evaluation, results: Results) -> dict[str, Any]:
         out["temperature_fit"] = {
             "temperature": json_number(results.temperature),
             "grid": "64 temperatures log-spaced over [0.05, 20], refined by a parabola in log T",
-            "at_grid_edge": None if fit is None else fit["at_grid_edge"],
+            "at_grid_edge": evaluation.state.temperature_fit.at_edge(),
             # From a second pass over the inputs; a merge of saved states has no data for it.
             "cross_entropy": None if fit is None else json_number(fit["cross_entropy"] / divisor),
             "ece": None if fit is None else json_number(fit["ece"]),
