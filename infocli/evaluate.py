@@ -18,13 +18,14 @@ import numpy as np
 
 from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
-from infocli.ignored import eval_ignored
+from infocli.ignored import eval_ignored, npz_ignored
 from infocli.metrics.inputs import Distributions, check_class_indices
 from infocli.metrics.registry import metrics_of, names_of
 from infocli.metrics.scores import Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
     MAX_CHUNK_ROWS,
+    Decided,
     EvalOptions,
     EvalPlan,
     InputInfo,
@@ -37,7 +38,7 @@ from infocli.plan import (
 from infocli.readers import (
     Batch,
     Table,
-    aligned,
+    aligned_many,
     class_codes,
     in_order,
     open_table,
@@ -83,6 +84,7 @@ class Evaluation:
 
     state: EvalState
     warnings: list[str] = field(default_factory=list)
+    decided: Decided | None = None  # the kinds the run's plan settled
     at_temperature: dict[str, Any] | None = None  # cross-entropy (nats) and ECE at T*, with --fit-temperature
 
     @property
@@ -195,26 +197,54 @@ class _Work:
 def _chunks(
     preds: Table, labels: Table | None, layout: Layout, rows: int, read_rows: int
 ) -> Iterator[tuple[Batch, Batch | None]]:
-    """The aligned chunks of ``rows`` rows of the predictions and the labels, each file
-    read ahead, ``read_rows`` at a time, in a thread of its own."""
-    from_preds = layout.label_source is preds
+    """The aligned chunks of ``rows`` rows of the predictions and the labels."""
+    for batches in aligned_chunks(layout, [(preds, layout.pred_cols)], rows, read_rows):
+        yield batches[0], batches[1] if len(batches) > 1 else None
+
+
+def aligned_chunks(
+    layout: Layout, predictions: Sequence[tuple[Table, list[str]]], rows: int, read_rows: int
+) -> Iterator[tuple[Batch, ...]]:
+    """The aligned chunks of ``rows`` rows of prediction files (each with its columns) and
+    of the labels of ``layout``, every file read ahead, ``read_rows`` at a time, in a thread
+    of its own.
+
+    The labels come from ``layout.label_source``: the first prediction file (its label
+    column is read with its predictions), a file of their own, or none.
+
+    Yields:
+        One batch per prediction file, then the labels' batch when they have a file of
+        their own.
+    """
+    first = predictions[0][0]
+    from_preds = layout.label_source is first
     vectors = [layout.label_vector] if layout.label_vector is not None else []
     depth = max(1, default_chunk_rows(layout.n_classes, READ_AHEAD_BYTES) // read_rows)
-    pred_batches = prefetch(preds.batches(layout.pred_cols, vectors if from_preds else [], read_rows), depth)
-    if layout.label_source is None or from_preds:
-        return aligned(preds, pred_batches, None, None, rows)
-    assert labels is not None
-    label_batches = prefetch(labels.batches(layout.target_cols, vectors, read_rows), depth)
-    return aligned(preds, pred_batches, labels, label_batches, rows)
+    tables = [table for table, _ in predictions]
+    streams = [
+        prefetch(table.batches(columns, vectors if i == 0 and from_preds else [], read_rows), depth)
+        for i, (table, columns) in enumerate(predictions)
+    ]
+    source = layout.label_source
+    if source is not None and not from_preds:
+        tables.append(source)
+        streams.append(prefetch(source.batches(layout.target_cols, vectors, read_rows), depth))
+    return aligned_many(tables, streams, rows)
 
 
 class _Run:
     """One evaluation while its chunks stream through: the plan, and where errors point."""
 
-    def __init__(self, preds: Table, layout: Layout, options: EvalOptions) -> None:
-        self.preds, self.layout, self.options = preds, layout, options
+    def __init__(
+        self, preds: Table, layout: Layout, options: EvalOptions, decided: Decided | None = None
+    ) -> None:
+        self.preds, self.layout, self.options, self.decided = preds, layout, options, decided
         self.plan: EvalPlan | None = None
         self.scorer: Scorer | None = None
+        if decided is not None:  # a later shard of a dataset: the plan needs no rows
+            if layout.n_classes is None:
+                layout.n_classes = decided.n_classes
+            self.make_plan(None, None)
 
     def _targets(self, batch: Batch, table: Table) -> tuple[np.ndarray | Batch | None, np.ndarray | None]:
         """The chunk's class indices (validated) or rows of target scores, and the rows
@@ -290,12 +320,24 @@ class _Run:
 
     def make_plan(self, values: np.ndarray | None, targets: np.ndarray | None) -> EvalPlan:
         """Freeze the plan, the kinds decided from the first chunk's scores."""
-        self.plan = plan_eval(self.preds, self.layout, self.options, values, targets)
+        self.plan = plan_eval(self.preds, self.layout, self.options, values, targets, self.decided)
         self.scorer = self.plan.scorer()
         return self.plan
 
     def compute(self, work: _Work) -> EvalState:
         """Validate and score a prepared chunk (thread-safe: nothing is accumulated)."""
+        pred, note = self.predictions(work)
+        target, target_note = self.targets(work)
+        notes = [note] if target_note is None else [note, target_note]
+        assert self.scorer is not None
+        return self.scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
+
+    def predictions(self, work: _Work) -> tuple[Distributions, Renormalised]:
+        """A prepared chunk's predictions, validated (thread-safe), and its rows renormalised.
+
+        Raises:
+            InfoCliError: The chunk's error, or invalid predictions (the file row named).
+        """
         if work.error is not None:
             raise work.error
         scorer = self.scorer
@@ -304,19 +346,24 @@ class _Run:
             pred = scorer.predictions(work.values())
         except InfoCliError as error:
             raise _unfiltered(error, work.kept).at(self.preds.path, row_offset=work.first_row) from None
-        notes = [_renormalised(self.preds.path, pred, work.first_row, work.kept)]
-        target: np.ndarray | Distributions | None
-        if isinstance(work.targets, Batch):
-            source = self.layout.label_source
-            assert source is not None and work.targets.matrix is not None
-            try:
-                target = scorer.targets(work.targets.matrix)
-            except InfoCliError as error:
-                raise error.at(source.path, row_offset=work.label_first_row) from None
-            notes.append(_renormalised(source.path, target, work.label_first_row, None))
-        else:
-            target = work.targets
-        return scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
+        return pred, _renormalised(self.preds.path, pred, work.first_row, work.kept)
+
+    def targets(self, work: _Work) -> tuple[np.ndarray | Distributions | None, Renormalised | None]:
+        """A prepared chunk's class indices, or its target distributions validated
+        (thread-safe) with their rows renormalised.
+
+        Raises:
+            InfoCliError: Invalid target distributions (the file row named).
+        """
+        if not isinstance(work.targets, Batch):
+            return work.targets, None
+        scorer, source = self.scorer, self.layout.label_source
+        assert scorer is not None and source is not None and work.targets.matrix is not None
+        try:
+            target = scorer.targets(work.targets.matrix)
+        except InfoCliError as error:
+            raise error.at(source.path, row_offset=work.label_first_row) from None
+        return target, _renormalised(source.path, target, work.label_first_row, None)
 
 
 def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarray | None) -> Renormalised:
@@ -358,14 +405,29 @@ def evaluate(
     options.check()
     if preds_path == "-" and labels_path == "-":
         raise InfoCliError("only one of the inputs can be read from stdin (-)")
+    from infocli.readers.dataset import is_dataset
+
+    if is_dataset(preds_path) or is_dataset(labels_path):
+        from infocli.datasets import evaluate_dataset
+
+        return evaluate_dataset(
+            preds_path, labels_path, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
+        )
     with ExitStack() as stack:
-        preds = stack.enter_context(open_table(preds_path, stdin_format=options.input_format))
+        fmt = options.input_format
+        preds = stack.enter_context(open_table(preds_path, stdin_format=fmt, npz_key=options.npz_key))
         labels = None
         if labels_path is not None:
-            labels = stack.enter_context(open_table(labels_path, stdin_format=options.input_format))
-        return evaluate_tables(
+            labels = stack.enter_context(
+                open_table(
+                    labels_path, stdin_format=fmt, npz_key=options.label_npz_key, key_param="label_npz_key"
+                )
+            )
+        evaluation = evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
+    evaluation.warnings += npz_ignored(options, {"npz_key": preds_path, "label_npz_key": labels_path})
+    return evaluation
 
 
 def evaluate_tables(
@@ -376,6 +438,8 @@ def evaluate_tables(
     gates: Sequence[Gate] = (),
     on_progress: ProgressCallback | None = None,
     keep_empty: bool = False,
+    decided: Decided | None = None,
+    part: bool = False,
 ) -> Evaluation:
     """The evaluation pipeline, for open tables: plan -> aligned chunks -> states -> merge.
 
@@ -386,6 +450,10 @@ def evaluate_tables(
         gates: As for :func:`evaluate`.
         on_progress: As for :func:`evaluate`.
         keep_empty: As for :func:`evaluate`.
+        decided: The kinds an earlier shard of the same dataset settled (see
+            :class:`~infocli.plan.Decided`).
+        part: The tables are a shard of a dataset: its state is returned whatever rows it
+            holds, for the dataset to judge the whole.
 
     Returns:
         The evaluation.
@@ -404,7 +472,7 @@ def evaluate_tables(
             short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
     rows, read_rows = chunking(preds, layout.n_classes, options.chunk_rows)
-    run = _Run(preds, layout, options)
+    run = _Run(preds, layout, options, decided)
     chunks = _chunks(preds, labels, layout, rows, read_rows)
     work = run.planned(run.prepare(batch, label_batch) for batch, label_batch in chunks)
     workers = _workers(preds, soft_targets=layout.label_form == "dist")
@@ -421,7 +489,7 @@ def evaluate_tables(
     if state is None:
         state = EvalState(plan.settings())
     state.inputs = [plan.description()]
-    if state.n_samples == 0 and not (keep_empty and state.n_ignored):
+    if state.n_samples == 0 and not part and not (keep_empty and state.n_ignored):
         if state.n_ignored:
             raise InfoCliError(
                 f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to evaluate",
@@ -433,7 +501,7 @@ def evaluate_tables(
         options, label_kind=layout.label_form, pred_kind=plan.kind, target_kind=plan.target_kind,
         binary=layout.binary, stdin="-" in (preds.path, labels.path if labels else None),
     )  # fmt: skip
-    evaluation = Evaluation(state, [*layout.warnings, *ignored, *state.warnings()])
+    evaluation = Evaluation(state, [*layout.warnings, *ignored, *state.warnings()], plan.decided())
     if state.temperature_fit is not None:
         evaluation.at_temperature = _at_fitted_temperature(preds, labels, options, state)
     return evaluation

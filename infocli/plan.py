@@ -44,6 +44,8 @@ class EvalOptions:
     bins: int = 15
     bin_strategy: str = "uniform"
     fit_temperature: bool = False
+    npz_key: str | None = None  # the array of a .npz of predictions
+    label_npz_key: str | None = None  # ... and of labels
 
     @property
     def label_name(self) -> str:
@@ -343,6 +345,10 @@ class EvalPlan:
             "fit_temperature": o.fit_temperature and layout.label_form is not None,
         }
 
+    def decided(self) -> Decided:
+        """The kinds this plan settled from the data (see :class:`Decided`)."""
+        return Decided(self.kind, self.target_kind, self.n_classes)
+
     def description(self) -> dict[str, Any]:
         """What the report says about the inputs.
 
@@ -370,12 +376,23 @@ class EvalPlan:
         )
 
 
+@dataclass(frozen=True)
+class Decided:
+    """The decisions of a plan that come from the data rather than the files' columns:
+    what the later shards of a dataset are read with, on this process or another."""
+
+    kind: str
+    target_kind: str | None
+    n_classes: int  # of a list column whose width only its rows tell
+
+
 def plan_eval(
     preds: Table,
     layout: Layout,
     options: EvalOptions,
     first_values: np.ndarray | None,
     first_targets: np.ndarray | None,
+    decided: Decided | None = None,
 ) -> EvalPlan:
     """Settle the kinds (from the first chunk where ``auto``) and freeze the plan.
 
@@ -385,12 +402,16 @@ def plan_eval(
         options: The settings.
         first_values: The first chunk of prediction scores (None if there are no rows).
         first_targets: The first chunk of target scores, for target distributions.
+        decided: The kinds an earlier shard of the same dataset settled, if any: they are
+            taken as they are.
 
     Returns:
         The plan.
     """
     kind = options.kind
-    if kind == "auto":
+    if decided is not None:
+        kind = decided.kind
+    elif kind == "auto":
         kind = _detect(first_values, options.tol)
     if options.fit_temperature and kind == "probs" and layout.label_form is not None:
         raise InfoCliError(
@@ -402,7 +423,9 @@ def plan_eval(
     target_kind = None
     if layout.label_form == "dist":
         target_kind = options.target_kind
-        if target_kind == "auto":
+        if decided is not None:
+            target_kind = decided.target_kind
+        elif target_kind == "auto":
             target_kind = _detect(first_targets, options.tol)
     labels = None
     if layout.label_source is not None:
@@ -453,4 +476,7 @@ def signature(settings: Mapping[str, Any], base: str) -> str:
             parts.append(f"bins:{calibration['strategy']}-{calibration['bins']}-right-closed")
         if settings.get("fit_temperature"):
             parts.append("fitT:grid64-0.05-20")
+        if "candidate_kinds" in settings:  # a comparison: the candidates and the tests
+            parts.insert(1, f"candidates:{','.join(settings['candidate_kinds'])}")
+            parts += [f"confidence:{settings['confidence']!r}", f"alpha:{settings['alpha']!r}"]
     return "|".join([*parts, f"version:{__version__}"])

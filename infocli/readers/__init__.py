@@ -1,4 +1,5 @@
-"""Readers: CSV, Parquet and .npy files (or stdin) as tables read in row-aligned batches.
+"""Readers: CSV, Parquet, .npy, .npz, Arrow IPC and JSON Lines files (or stdin) as tables
+read in row-aligned batches.
 
 :func:`open_table` opens a file by its extension; :func:`aligned` pairs the batches of
 two files row by row and stops with an error when their row counts differ;
@@ -33,10 +34,13 @@ __all__ = [
     "Column",
     "Table",
     "aligned",
+    "aligned_many",
     "check_paths",
     "class_codes",
+    "extension",
     "file_format",
     "in_order",
+    "open_source",
     "open_table",
     "prefetch",
     "row_count_error",
@@ -51,15 +55,36 @@ EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
     ".npy": "npy",
+    ".npz": "npz",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".jsonl": "jsonl",
+    ".jsonl.gz": "jsonl",
+    ".ndjson": "jsonl",
+    ".ndjson.gz": "jsonl",
 }
 """Supported file name endings (matched case-insensitively) and the format of each."""
 
-INPUT_FORMATS = ("csv", "tsv", "parquet", "npy")
+INPUT_FORMATS = ("csv", "tsv", "parquet", "npy", "npz", "arrow", "jsonl")
 """Formats that ``--input-format`` can name for stdin."""
 
-_SUFFIXES = {"csv": ".csv", "tsv": ".tsv", "parquet": ".parquet", "npy": ".npy"}
+_SUFFIXES = {
+    "csv": ".csv",
+    "tsv": ".tsv",
+    "parquet": ".parquet",
+    "npy": ".npy",
+    "npz": ".npz",
+    "arrow": ".arrow",
+    "jsonl": ".jsonl",
+}
 _GZIP_MAGIC = b"\x1f\x8b"
-_MAGIC = {"npy": b"\x93NUMPY", "parquet": b"PAR1"}
+_MAGIC: dict[str, bytes | tuple[bytes, ...]] = {
+    "npy": b"\x93NUMPY",
+    "parquet": b"PAR1",
+    "npz": b"PK\x03\x04",
+    "arrow": (b"ARROW1", b"\xff\xff\xff\xff"),  # the IPC file form, and a stream's first message
+}
 _HEAD_BYTES = 64 << 10
 """Bytes of stdin looked at before the rest is copied: where they cannot start a file of
 the format (no magic bytes; NUL bytes in text), the rest is not read, so that
@@ -78,15 +103,14 @@ def file_format(path: str) -> str:
         path: A file name.
 
     Returns:
-        ``"csv"``, ``"tsv"``, ``"parquet"`` or ``"npy"``.
+        A format of :data:`EXTENSIONS`.
 
     Raises:
         InfoCliError: The extension is not supported.
     """
-    lower = path.lower()
-    for ending in sorted(EXTENSIONS, key=len, reverse=True):
-        if lower.endswith(ending):
-            return EXTENSIONS[ending]
+    ending = extension(path)
+    if ending is not None:
+        return EXTENSIONS[ending]
     raise InfoCliError(
         "unsupported file extension; supported: " + ", ".join(EXTENSIONS),
         path=path,
@@ -102,6 +126,14 @@ def _open(source: str, path: str, fmt: str) -> Table:
 
 
 def _open_format(source: str, path: str, fmt: str) -> Table:
+    if fmt == "arrow":
+        from infocli.readers.ipc import IpcTable
+
+        return IpcTable(source, path)
+    if fmt == "jsonl":
+        from infocli.readers.jsonl import JsonLinesTable
+
+        return JsonLinesTable(source, path)
     if fmt == "parquet":
         from infocli.readers.parquet import ParquetTable
 
@@ -130,18 +162,61 @@ def check_paths(named: dict[str, str | None]) -> None:
             raise InfoCliError(f"empty path given for {name}", hint="Give a file name, or - to read stdin")
 
 
-def _check_readable(path: str) -> None:
-    check_paths({"the input": path})
-    if not os.path.exists(path):
+@contextmanager
+def open_source(
+    source: str, path: str, *, npz_key: str | None = None, key_param: str = "npz_key"
+) -> Iterator[Table]:
+    """Open a local file as a :class:`Table` named ``path`` in messages.
+
+    Args:
+        source: The file to open.
+        path: The file as messages name it.
+        npz_key: The array of a ``.npz`` archive (needed where it holds several).
+        key_param: The parameter that gives ``npz_key``, for messages.
+
+    Yields:
+        The open table.
+
+    Raises:
+        InfoCliError: The file is missing, unreadable, of an unsupported kind, or corrupt.
+    """
+    check_paths({"the input": source})
+    if not os.path.exists(source):
         raise InfoCliError("no such file", path=path)
-    if os.path.isdir(path):
+    if os.path.isdir(source):
         raise InfoCliError("is a directory; expected a file", path=path)
-    if not os.access(path, os.R_OK):
+    if not os.access(source, os.R_OK):
         raise InfoCliError("cannot be read (permission denied)", path=path)
+    ending = extension(source)
+    fmt = EXTENSIONS[ending] if ending is not None else file_format(path)
+    with contextlib.ExitStack() as stack:
+        if fmt == "npz":
+            from infocli.readers.npz import npz_member
+
+            source = stack.enter_context(npz_member(source, path, npz_key, key_param))
+            fmt = "npy"
+        table = _open(source, path, fmt)
+        stack.callback(table.close)
+        yield table
+
+
+def extension(path: str) -> str | None:
+    """The supported extension a file name ends with (the longest, matched in any case).
+
+    Args:
+        path: A file name.
+
+    Returns:
+        A key of :data:`EXTENSIONS`, or None.
+    """
+    lower = path.lower()
+    return next((e for e in sorted(EXTENSIONS, key=len, reverse=True) if lower.endswith(e)), None)
 
 
 @contextmanager
-def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
+def open_table(
+    path: str, *, stdin_format: str = "csv", npz_key: str | None = None, key_param: str = "npz_key"
+) -> Iterator[Table]:
     """Open a file, or stdin for ``-``, as a :class:`Table`.
 
     Stdin is first copied to a temporary file (removed afterwards): Parquet needs random
@@ -150,6 +225,8 @@ def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
     Args:
         path: A file name, or ``-`` for stdin.
         stdin_format: The format of stdin (a gzipped CSV is recognised by its magic bytes).
+        npz_key: The array of a ``.npz`` archive (see :func:`open_source`).
+        key_param: The parameter that gives ``npz_key``, for messages.
 
     Yields:
         The open table.
@@ -157,14 +234,14 @@ def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
     Raises:
         InfoCliError: The file is missing, unreadable, of an unsupported kind, or corrupt.
     """
-    with contextlib.ExitStack() as stack:
-        if path == "-":
-            copy = stack.enter_context(_stdin_copy(stdin_format))
-            table = _open(copy, "-", stdin_format)
-        else:
-            _check_readable(path)
-            table = _open(path, path, file_format(path))
-        stack.callback(table.close)
+    if path != "-":
+        with open_source(path, path, npz_key=npz_key, key_param=key_param) as table:
+            yield table
+        return
+    with (
+        _stdin_copy(stdin_format) as copy,
+        open_source(copy, "-", npz_key=npz_key, key_param=key_param) as table,
+    ):
         yield table
 
 
@@ -203,7 +280,7 @@ def _stdin_copy(fmt: str) -> Iterator[str]:
             head += more
     except OSError as error:  # open for writing only (0>file), or a read error
         raise InfoCliError(f"stdin cannot be read ({error.strerror or error})", path="-") from error
-    gzipped = fmt in ("csv", "tsv") and head.startswith(_GZIP_MAGIC)
+    gzipped = fmt in ("csv", "tsv", "jsonl") and head.startswith(_GZIP_MAGIC)
     suffix = _SUFFIXES[fmt] + (".gz" if gzipped else "")
     magic = _MAGIC.get(fmt)
     foreign = not head.startswith(magic) if magic else not gzipped and b"\0" in head
@@ -251,39 +328,51 @@ def aligned(
             for start in range(0, batch.n_rows, rows):
                 yield batch.slice(start, min(start + rows, batch.n_rows)), None
         return
-    a: Batch | None = None
-    b: Batch | None = None
+    yield from aligned_many([first, second], [first_batches, second_batches], rows)  # type: ignore[misc]
+
+
+def aligned_many(
+    tables: list[Table], batches: list[Iterator[Batch]], rows: int
+) -> Iterator[tuple[Batch, ...]]:
+    """Pair any number of files' batches row by row, cut to at most ``rows`` rows.
+
+    Args:
+        tables: The files (for messages).
+        batches: Each file's batches.
+        rows: The largest batch to yield.
+
+    Yields:
+        One batch per file, all with the same ``first_row`` and ``n_rows``.
+
+    Raises:
+        InfoCliError: One file ends before another; names both files and both counts.
+    """
+    current: list[Batch | None] = [None] * len(tables)
     while True:
-        if a is None or a.n_rows == 0:
-            a = next(first_batches, None)
-        if b is None or b.n_rows == 0:
-            b = next(second_batches, None)
-        if a is None or b is None:
-            if a is not b:
-                _mismatch(first, first_batches, a, second, second_batches, b)
+        for i, batch in enumerate(current):
+            if batch is None or batch.n_rows == 0:
+                current[i] = next(batches[i], None)
+        going = [i for i, batch in enumerate(current) if batch is not None]
+        if len(going) < len(tables):
+            if going:
+                _mismatch(tables, batches, current, going[0])
             return
-        n = min(a.n_rows, b.n_rows, rows)
-        yield a.slice(0, n), b.slice(0, n)
-        a, b = a.slice(n, a.n_rows), b.slice(n, b.n_rows)
+        found = [batch for batch in current if batch is not None]
+        n = min(rows, *(batch.n_rows for batch in found))
+        yield tuple(batch.slice(0, n) for batch in found)
+        current = [batch.slice(n, batch.n_rows) for batch in found]
 
 
 def _mismatch(
-    first: Table,
-    first_batches: Iterator[Batch],
-    a: Batch | None,
-    second: Table,
-    second_batches: Iterator[Batch],
-    b: Batch | None,
+    tables: list[Table], batches: list[Iterator[Batch]], current: list[Batch | None], going: int
 ) -> None:
-    """Raise the row-count error, counting the rest of the longer file."""
-    if a is None:
-        assert b is not None
-        short, long, n_short = first, second, b.first_row
-        n_long = b.first_row + b.n_rows + sum(batch.n_rows for batch in second_batches)
-    else:
-        short, long, n_short = second, first, a.first_row
-        n_long = a.first_row + a.n_rows + sum(batch.n_rows for batch in first_batches)
-    raise row_count_error(short, n_short, long, n_long)
+    """Raise the row-count error of the first file that ended, counting the rest of a
+    file that goes on (``going``)."""
+    batch = current[going]
+    assert batch is not None
+    short = tables[current.index(None)]
+    n_long = batch.first_row + batch.n_rows + sum(b.n_rows for b in batches[going])
+    raise row_count_error(short, batch.first_row, tables[going], n_long)
 
 
 def row_count_error(short: Table, n_short: int, long: Table, n_long: int) -> InfoCliError:
