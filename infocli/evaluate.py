@@ -410,9 +410,13 @@ def evaluate(
     if is_dataset(preds_path) or is_dataset(labels_path):
         from infocli.datasets import evaluate_dataset
 
-        return evaluate_dataset(
+        evaluation = evaluate_dataset(
             preds_path, labels_path, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
+        _at_fitted_temperature(
+            evaluation, options, lambda again: evaluate_dataset(preds_path, labels_path, again)
+        )
+        return evaluation
     with ExitStack() as stack:
         fmt = options.input_format
         preds = stack.enter_context(open_table(preds_path, stdin_format=fmt, npz_key=options.npz_key))
@@ -426,6 +430,7 @@ def evaluate(
         evaluation = evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
+        _at_fitted_temperature(evaluation, options, lambda again: evaluate_tables(preds, labels, again))
     evaluation.warnings += npz_ignored(options, {"npz_key": preds_path, "label_npz_key": labels_path})
     return evaluation
 
@@ -502,24 +507,23 @@ def evaluate_tables(
         binary=layout.binary, stdin="-" in (preds.path, labels.path if labels else None),
     )  # fmt: skip
     evaluation = Evaluation(state, [*layout.warnings, *ignored, *state.warnings()], plan.decided())
-    if state.temperature_fit is not None:
-        evaluation.at_temperature = _at_fitted_temperature(preds, labels, options, state)
     return evaluation
 
 
 def _at_fitted_temperature(
-    preds: Table, labels: Table | None, options: EvalOptions, state: EvalState
-) -> dict[str, Any] | None:
-    """The cross-entropy (nats) and the ECE at T*, by a second pass over the inputs."""
-    assert state.temperature_fit is not None
-    temperature = state.temperature_fit.best()
-    if not math.isfinite(temperature):
-        return None
+    evaluation: Evaluation, options: EvalOptions, run: Callable[[EvalOptions], Evaluation]
+) -> None:
+    """With a fitted temperature T*, the cross-entropy (nats) and the ECE at T*, by a second
+    pass over the inputs (``run`` evaluates them again under other options)."""
+    fit = evaluation.state.temperature_fit
+    temperature = math.nan if fit is None else fit.best()
+    if fit is None or not math.isfinite(temperature):
+        return
     again = replace(options, temperature=temperature, fit_temperature=False, calibration=True)
-    metrics = evaluate_tables(preds, labels, again, keep_empty=True).state.compute().metrics
-    return {
+    metrics = run(again).state.compute().metrics
+    evaluation.at_temperature = {
         "temperature": temperature,
-        "at_grid_edge": state.temperature_fit.at_edge(),
+        "at_grid_edge": fit.at_edge(),
         "cross_entropy": metrics["cross_entropy"],
         "ece": metrics["ece"],
     }

@@ -384,6 +384,24 @@ def test_fit_temperature_reads_stdin_twice_through_its_copy(tmp_path) -> None:
     assert piped["temperature_fit"] == direct["temperature_fit"]
 
 
+def test_fit_temperature_of_a_dataset_is_that_of_one_file_of_its_rows(tmp_path) -> None:
+    z, labels = _model(59, n=900, sharpness=3.0)
+    for folder in ("preds", "labels"):
+        (tmp_path / folder).mkdir()
+    for i, part in enumerate(np.array_split(np.arange(900), 3)):
+        np.save(tmp_path / "preds" / f"part-{i}.npy", z[part])
+        np.save(tmp_path / "labels" / f"part-{i}.npy", labels[part])
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", labels)
+    sharded = run_json("eval", tmp_path / "preds", tmp_path / "labels", "--fit-temperature")[
+        "temperature_fit"
+    ]
+    whole = run_json("eval", tmp_path / "z.npy", tmp_path / "y.npy", "--fit-temperature")["temperature_fit"]
+    assert sharded["temperature"] == pytest.approx(whole["temperature"], rel=1e-12)
+    assert sharded["cross_entropy"] == pytest.approx(whole["cross_entropy"], rel=1e-12)
+    assert sharded["ece"] == pytest.approx(whole["ece"], rel=1e-9)
+
+
 def test_a_temperature_beyond_the_grid_is_its_end_with_a_warning() -> None:
     z, labels = _model(58, n=400, sharpness=1.0)
     state = evaluate_arrays(z * 0 + np.eye(5)[labels] * 1e-3, labels, kind="logits", fit_temperature=True)

@@ -69,7 +69,9 @@ def compared_metrics(*, labels: bool) -> tuple[Metric, ...]:
     return tuple(
         m
         for m in metrics_of("eval")
-        if _ROW_MEAN.match(m.statistic) and _USES_Q.search(m.formula) and (labels or m.needs is None)
+        if _ROW_MEAN.match(m.statistic)
+        and _USES_Q.search(m.formula)
+        and m.needs in ((None, "labels") if labels else (None,))  # not the metrics of an option
     )
 
 

@@ -219,6 +219,8 @@ def check_settings_shape(data: Mapping[str, Any], schema: Mapping[str, Check]) -
     settings = data.get("settings")
     if not isinstance(settings, dict):
         raise InfoCliError("settings are missing")
+    # settings added since format 1 began, off where a file does not have them
+    settings = {**settings, **{k: v for k, v in CALIBRATION_OFF.items() if k in schema and k not in settings}}
     for key in dict.fromkeys([*schema, *settings]):
         if key not in settings or key not in schema:
             what = "missing" if key in schema else "not a setting of this command"
@@ -583,10 +585,6 @@ class EvalState:
             InfoCliError: A missing field, a negative count, more clipped terms than
                 scored terms, a NaN sum, or counts that do not add up.
         """
-        if isinstance(data.get("settings"), dict):
-            data = {**data, "settings": {**data["settings"]}}
-            for key, off in CALIBRATION_OFF.items():
-                data["settings"].setdefault(key, off)
         settings = check_settings_shape(data, EVAL_SETTINGS)
         raw = data.get("statistics")
         if not isinstance(raw, dict) or set(raw) != set(STATISTICS):
