@@ -20,7 +20,7 @@ from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
 from infocli.ignored import eval_ignored, npz_ignored
 from infocli.metrics.inputs import Distributions, check_class_indices
-from infocli.metrics.registry import metrics_of, names_of
+from infocli.metrics.registry import REGISTRY, gate_names
 from infocli.metrics.scores import Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
@@ -375,6 +375,32 @@ def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarr
     return Renormalised(path, dist.renormalised, row, total)
 
 
+def _check_gates(gates: Sequence[Gate], layout: Layout, options: EvalOptions) -> None:
+    """Refuse gates on what this run will not report, each with the reason, before any row is read."""
+    targets = {None: None, "dist": "distributions"}.get(layout.label_form, "classes")
+    settings = {
+        "js_beta": options.js_beta if options.js else None,
+        "calibration": {"bins": options.bins} if options.calibration else None,
+        "fit_temperature": True if options.fit_temperature else None,
+    }
+    available = gate_names("eval", targets, settings)
+    for gate in gates:
+        metric = REGISTRY.get(gate.metric.split(".")[0])
+        if targets is None:
+            why = "without labels only the entropy is reported"
+        elif metric is not None and gate.metric != metric.name:
+            why = "percentiles of the per-row KL are kept against target distributions only"
+        elif metric is not None and metric.option == "js_beta" and targets == "distributions":
+            why = f"it needs {param('js')} or {param('js_beta')}"
+        elif metric is not None and metric.option in ("calibration", "fit_temperature"):
+            why = f"it needs {param(metric.option)}"
+        else:
+            why = "it needs target distributions" + (
+                "; against class labels, gate on accuracy" if metric and metric.alias else ""
+            )
+        check_available([gate], available, why)
+
+
 def evaluate(
     preds_path: str,
     labels_path: str | None,
@@ -467,11 +493,7 @@ def evaluate_tables(
         InfoCliError: Bad options or bad input.
     """
     layout = layout_of(preds, labels, options)
-    available = names_of("eval") if layout.label_source is not None else ("entropy",)
-    check_available(gates, available, "without labels only the entropy is reported")
-    check_available(
-        gates, calibrated_names(options), f"pass {param('calibration')} or {param('fit_temperature')} for it"
-    )
+    _check_gates(gates, layout, options)
     if labels is not None and preds.n_rows is not None and labels.n_rows is not None:
         if preds.n_rows != labels.n_rows:
             short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)
@@ -527,12 +549,6 @@ def _at_fitted_temperature(
         "cross_entropy": metrics["cross_entropy"],
         "ece": metrics["ece"],
     }
-
-
-def calibrated_names(options: EvalOptions) -> list[str]:
-    """The metrics of ``eval`` this run reports, as far as the calibration settings decide."""
-    asked = {"calibration": options.calibration, "fit_temperature": options.fit_temperature}
-    return [m.name for m in metrics_of("eval") if asked.get(m.needs or "", True)]
 
 
 def evaluate_arrays(
