@@ -29,7 +29,7 @@ RUNS = {"eval": EVAL_ARGS, "perplexity": TOKEN_ARGS}
 """A run of each command that reports every metric the command can report (against class
 labels, for eval: :data:`REPORTED` has those against target distributions)."""
 REPORTED = {
-    "eval": names_of("eval", "classes"),
+    "eval": names_of("eval", "classes", {"calibration": {"bins": 15}, "fit_temperature": True}),
     "eval-distill": names_of("eval", "distributions", {"js_beta": 0.5}),
     "perplexity": names_of("perplexity"),
 }
