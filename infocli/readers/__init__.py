@@ -1,4 +1,5 @@
-"""Readers: CSV, Parquet and .npy files (or stdin) as tables read in row-aligned batches.
+"""Readers: CSV, Parquet, .npy, .npz, Arrow IPC and JSON Lines files (or stdin) as tables
+read in row-aligned batches.
 
 :func:`open_table` opens a file by its extension; :func:`aligned` pairs the batches of
 two files row by row and stops with an error when their row counts differ;
@@ -35,8 +36,10 @@ __all__ = [
     "aligned",
     "check_paths",
     "class_codes",
+    "extension",
     "file_format",
     "in_order",
+    "open_source",
     "open_table",
     "prefetch",
     "row_count_error",
@@ -51,6 +54,14 @@ EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
     ".npy": "npy",
+    ".npz": "npz",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".jsonl": "jsonl",
+    ".jsonl.gz": "jsonl",
+    ".ndjson": "jsonl",
+    ".ndjson.gz": "jsonl",
 }
 """Supported file name endings (matched case-insensitively) and the format of each."""
 
@@ -78,15 +89,14 @@ def file_format(path: str) -> str:
         path: A file name.
 
     Returns:
-        ``"csv"``, ``"tsv"``, ``"parquet"`` or ``"npy"``.
+        A format of :data:`EXTENSIONS`.
 
     Raises:
         InfoCliError: The extension is not supported.
     """
-    lower = path.lower()
-    for ending in sorted(EXTENSIONS, key=len, reverse=True):
-        if lower.endswith(ending):
-            return EXTENSIONS[ending]
+    ending = extension(path)
+    if ending is not None:
+        return EXTENSIONS[ending]
     raise InfoCliError(
         "unsupported file extension; supported: " + ", ".join(EXTENSIONS),
         path=path,
@@ -102,6 +112,14 @@ def _open(source: str, path: str, fmt: str) -> Table:
 
 
 def _open_format(source: str, path: str, fmt: str) -> Table:
+    if fmt == "arrow":
+        from infocli.readers.ipc import IpcTable
+
+        return IpcTable(source, path)
+    if fmt == "jsonl":
+        from infocli.readers.jsonl import JsonLinesTable
+
+        return JsonLinesTable(source, path)
     if fmt == "parquet":
         from infocli.readers.parquet import ParquetTable
 
@@ -130,18 +148,61 @@ def check_paths(named: dict[str, str | None]) -> None:
             raise InfoCliError(f"empty path given for {name}", hint="Give a file name, or - to read stdin")
 
 
-def _check_readable(path: str) -> None:
-    check_paths({"the input": path})
-    if not os.path.exists(path):
+@contextmanager
+def open_source(
+    source: str, path: str, *, npz_key: str | None = None, key_param: str = "npz_key"
+) -> Iterator[Table]:
+    """Open a local file as a :class:`Table` named ``path`` in messages.
+
+    Args:
+        source: The file to open.
+        path: The file as messages name it.
+        npz_key: The array of a ``.npz`` archive (needed where it holds several).
+        key_param: The parameter that gives ``npz_key``, for messages.
+
+    Yields:
+        The open table.
+
+    Raises:
+        InfoCliError: The file is missing, unreadable, of an unsupported kind, or corrupt.
+    """
+    check_paths({"the input": source})
+    if not os.path.exists(source):
         raise InfoCliError("no such file", path=path)
-    if os.path.isdir(path):
+    if os.path.isdir(source):
         raise InfoCliError("is a directory; expected a file", path=path)
-    if not os.access(path, os.R_OK):
+    if not os.access(source, os.R_OK):
         raise InfoCliError("cannot be read (permission denied)", path=path)
+    ending = extension(source)
+    fmt = EXTENSIONS[ending] if ending is not None else file_format(path)
+    with contextlib.ExitStack() as stack:
+        if fmt == "npz":
+            from infocli.readers.npz import npz_member
+
+            source = stack.enter_context(npz_member(source, path, npz_key, key_param))
+            fmt = "npy"
+        table = _open(source, path, fmt)
+        stack.callback(table.close)
+        yield table
+
+
+def extension(path: str) -> str | None:
+    """The supported extension a file name ends with (the longest, matched in any case).
+
+    Args:
+        path: A file name.
+
+    Returns:
+        A key of :data:`EXTENSIONS`, or None.
+    """
+    lower = path.lower()
+    return next((e for e in sorted(EXTENSIONS, key=len, reverse=True) if lower.endswith(e)), None)
 
 
 @contextmanager
-def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
+def open_table(
+    path: str, *, stdin_format: str = "csv", npz_key: str | None = None, key_param: str = "npz_key"
+) -> Iterator[Table]:
     """Open a file, or stdin for ``-``, as a :class:`Table`.
 
     Stdin is first copied to a temporary file (removed afterwards): Parquet needs random
@@ -150,6 +211,8 @@ def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
     Args:
         path: A file name, or ``-`` for stdin.
         stdin_format: The format of stdin (a gzipped CSV is recognised by its magic bytes).
+        npz_key: The array of a ``.npz`` archive (see :func:`open_source`).
+        key_param: The parameter that gives ``npz_key``, for messages.
 
     Yields:
         The open table.
@@ -157,13 +220,13 @@ def open_table(path: str, *, stdin_format: str = "csv") -> Iterator[Table]:
     Raises:
         InfoCliError: The file is missing, unreadable, of an unsupported kind, or corrupt.
     """
+    if path != "-":
+        with open_source(path, path, npz_key=npz_key, key_param=key_param) as table:
+            yield table
+        return
     with contextlib.ExitStack() as stack:
-        if path == "-":
-            copy = stack.enter_context(_stdin_copy(stdin_format))
-            table = _open(copy, "-", stdin_format)
-        else:
-            _check_readable(path)
-            table = _open(path, path, file_format(path))
+        copy = stack.enter_context(_stdin_copy(stdin_format))
+        table = _open(copy, "-", stdin_format)
         stack.callback(table.close)
         yield table
 
