@@ -1,0 +1,225 @@
+"""Datasets on an engine (``--jobs N``, ``--engine dask``): each command's per-shard task
+and the merge of the shards' states in shard order.
+
+A command plugs in with two pieces: a task (a frozen dataclass of its settings whose
+call scores one shard into a state, see :class:`infocli.engines.ShardTask`) and a fold
+of the states, in shard order, into the report's state. :func:`evaluate_sharded` and
+:func:`perplexity_sharded` are the two that exist; each gives the report its command's
+single-process run over the same dataset gives, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from infocli.engines import EngineOptions, Scored, ShardProgress, scored_in_order
+from infocli.errors import InfoCliError, param
+from infocli.evaluate import Evaluation
+from infocli.gates import Gate, check_available
+from infocli.metrics.registry import names_of
+from infocli.metrics.state import EvalState
+from infocli.metrics.tokens import TokenState
+from infocli.perplexity import PerplexityOptions, PerplexityRun
+from infocli.plan import EvalOptions, InputInfo
+from infocli.readers.dataset import Shard, shards, without_credentials
+
+__all__ = ["EvalShards", "TokenShards", "evaluate_sharded", "perplexity_sharded"]
+
+
+@dataclass(frozen=True)
+class EvalShards:
+    """``eval``'s task: one shard's evaluation under the kinds and columns of the first.
+
+    Attributes:
+        options: The settings.
+        shared_labels: One labels file that every shard reads its own rows of.
+        last: The last shard's relative path: its task checks that the shared labels
+            file ends with it.
+        dataset: The PREDS argument, as messages name it.
+    """
+
+    options: EvalOptions
+    shared_labels: bool
+    last: str
+    dataset: str
+
+    def __call__(self, shard: Shard, settled: Any) -> Scored:
+        """Score a shard; ``settled`` is (kinds, columns) of the shards before it, or None."""
+        from infocli.datasets import _Cursor, _open_labels, evaluate_shard
+
+        decided, schema = settled if settled is not None else (None, None)
+        with ExitStack() as stack:
+            cursor = None
+            if self.shared_labels:
+                cursor = _Cursor(stack.enter_context(_open_labels(shard.labels, self.options)))
+            evaluation, schema = evaluate_shard(shard, self.options, decided, schema=schema, cursor=cursor)
+            if cursor is not None and shard.relative == self.last:
+                cursor.check_end(self.dataset)
+        state = evaluation.state
+        decided = decided or (evaluation.decided if state.n_samples else None)
+        own = tuple(w for w in evaluation.warnings if w not in state.warnings())
+        rows = state.n_samples + state.n_ignored
+        return Scored(state.to_dict(), (decided, schema), decided is not None, rows, own)
+
+
+@dataclass(frozen=True)
+class TokenShards:
+    """``perplexity``'s task: one shard's tokens, read with the first shard's columns.
+
+    Attributes:
+        options: The settings.
+    """
+
+    options: PerplexityOptions
+
+    def __call__(self, shard: Shard, settled: Any) -> Scored:
+        """Score a shard; ``settled`` is (columns, plain array) of the first shard, or None."""
+        from infocli.datasets import Schema, open_part
+        from infocli.perplexity import _columns, _read_tokens
+
+        options = self.options
+        schema = settled[0] if settled is not None else None
+        with open_part(shard.preds, shard.relative, schema, npz_key=options.npz_key) as table:
+            schema = schema or Schema(table.path, tuple(table.columns))
+            columns = _columns(table, options)
+            state = TokenState(options.settings(), top=options.top)
+            rows = _read_tokens(table, columns, options, state, 0, None, None)
+            state.inputs = [{"tokens": vars(InputInfo(table.path, table.format, "logprobs")).copy()}]
+        plain = columns == {"logprob": ""}  # a plain array: the options of named columns are ignored
+        return Scored(state.to_dict(), (schema, plain), True, rows)
+
+
+def evaluate_sharded(
+    preds: str,
+    labels: str | None,
+    options: EvalOptions,
+    engine: EngineOptions,
+    *,
+    gates: Sequence[Gate] = (),
+    on_progress: ShardProgress | None = None,
+    keep_empty: bool = False,
+) -> Evaluation:
+    """:func:`infocli.datasets.evaluate_dataset` with its shards scored on an engine.
+
+    Args:
+        preds: A file, directory, glob, ``@list`` file or URI.
+        labels: The same, or None.
+        options: The settings.
+        engine: Where the shards are scored.
+        gates: ``--fail-if`` gates, checked before any row is read.
+        on_progress: Called after each shard.
+        keep_empty: As for :func:`~infocli.evaluate.evaluate`.
+
+    Returns:
+        The evaluation, bit for bit that of a single process.
+
+    Raises:
+        InfoCliError: Bad datasets or bad input (the shard and its row named), or a
+            worker that died.
+    """
+    from infocli.datasets import _description
+
+    options.check()
+    engine.check()
+    if "-" in (preds, labels):
+        raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
+    notes: list[str] = []
+    found = shards(preds, labels, notes=notes)
+    shared = found[0].labels is not None and len(found) > 1 and found[0].labels == found[1].labels
+    task = EvalShards(options, shared, found[-1].relative, without_credentials(preds))
+    state: EvalState | None = None
+    first: EvalState | None = None
+    own: tuple[str, ...] = ()
+    pending_ignored = 0  # rows ignored in the leading shards that settled nothing
+    for index, result in enumerate(scored_in_order(task, found, engine, on_progress=on_progress)):
+        part = EvalState.from_dict(result.state)
+        if index == 0:
+            first, own = part, result.warnings
+            with_labels = part.inputs[0]["labels"] is not None
+            check_available(
+                gates,
+                names_of("eval") if with_labels else ("entropy",),
+                "without labels only the entropy is reported",
+            )
+        if state is None and not part.n_samples:
+            pending_ignored += part.n_ignored
+            continue
+        if state is None:
+            state = part
+            state.n_ignored += pending_ignored
+        else:
+            state.merge(part)
+    assert first is not None
+    if state is None:  # no shard had a row to score
+        state = first
+        state.n_ignored = pending_ignored
+    state.inputs = [_description(first.inputs[0], preds, labels)]
+    if state.n_samples == 0 and not (keep_empty and state.n_ignored):
+        if state.n_ignored:
+            raise InfoCliError(
+                f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to evaluate",
+                path=without_credentials(labels or preds),
+                hint=f"With {param('save_state')}, such a part is saved, for its ignored rows to be merged",
+            )
+        raise InfoCliError(
+            "no rows in any shard; expected at least one row of predictions", path=without_credentials(preds)
+        )
+    return Evaluation(state, list(dict.fromkeys([*notes, *own, *state.warnings()])))
+
+
+def perplexity_sharded(
+    path: str,
+    options: PerplexityOptions,
+    engine: EngineOptions,
+    *,
+    on_progress: ShardProgress | None = None,
+    keep_empty: bool = False,
+) -> PerplexityRun:
+    """:func:`infocli.perplexity.perplexity` of a dataset, its shards scored on an engine.
+
+    Args:
+        path: A directory, glob, ``@list`` file or URI (or one file).
+        options: The settings.
+        engine: Where the shards are scored.
+        on_progress: Called after each shard.
+        keep_empty: As for :func:`~infocli.perplexity.perplexity`.
+
+    Returns:
+        The run, bit for bit that of a single process.
+
+    Raises:
+        InfoCliError: Bad datasets or bad input (the shard and its row named), or a
+            worker that died.
+    """
+    from infocli.ignored import perplexity_ignored
+
+    options.check()
+    engine.check()
+    if path == "-":
+        raise InfoCliError("a dataset cannot be read from stdin (-)")
+    notes: list[str] = []
+    found = shards(path, None, notes=notes, role="TOKENS")
+    state: TokenState | None = None
+    plain = False
+    for result in scored_in_order(TokenShards(options), found, engine, on_progress=on_progress):
+        part = TokenState.from_dict(result.state)
+        if state is None:
+            state, plain = part, result.settled[1]
+        else:
+            state.merge(part)
+    assert state is not None
+    name = without_credentials(path)
+    if state.tokens.n == 0 and not (keep_empty and state.n_masked):
+        if state.n_masked:
+            raise InfoCliError(
+                "every token is masked out; nothing to evaluate",
+                path=name,
+                hint=f"With {param('save_state')}, such a part is saved, for its masked rows to be merged",
+            )
+        raise InfoCliError("no rows; expected one row per token", path=name)
+    state.inputs = [{"tokens": {**state.inputs[0]["tokens"], "path": name}}]
+    ignored = perplexity_ignored(options, plain_array=plain, stdin=False)
+    return PerplexityRun(state, [*notes, *ignored, *state.warnings()])
