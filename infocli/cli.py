@@ -171,6 +171,27 @@ OutputOption = Annotated[
 InputFormatOption = Annotated[
     InputFormat, typer.Option("--input-format", help="Format of the input read from stdin (-).")
 ]
+NpzKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--npz-key",
+        metavar="NAME",
+        help="The array of a .npz input (needed where it holds several; never unpickled).",
+    ),
+]
+LabelNpzKeyOption = Annotated[
+    str | None, typer.Option("--label-npz-key", metavar="NAME", help="The array of a .npz of labels.")
+]
+DATASETS_HELP = (
+    "Any input may be a dataset: a directory (read recursively; names starting with . or _ "
+    "skipped), a quoted glob ('preds/*.parquet'), @list.txt (one path or URI a line), or a URI "
+    "(s3://bucket/prefix/, gs://, file://; S3 endpoint from AWS_ENDPOINT_URL_S3 or "
+    "AWS_ENDPOINT_URL). Shards are read in natural order (part-2 before part-10) as one "
+    "evaluation; a PREDS dataset pairs with a LABELS dataset by relative path with the "
+    "extension aside, one to one with equal row counts, and a single LABELS file aligns with "
+    "the shards' rows in order. Every shard has the first one's columns; Hive folders "
+    "(split=test/) are columns, never classes."
+)
 
 
 def _fail_if(command: str) -> Any:
@@ -349,18 +370,21 @@ def _progress(no_progress: bool, description: str = "reading") -> Any:
     return progress_bar(description)
 
 
-@app.command("eval", epilog=EXIT_CODES_HELP)
+@app.command("eval", epilog=DATASETS_HELP + "\n\n" + EXIT_CODES_HELP)
 def eval_command(
     preds: Annotated[
         str,
         typer.Argument(
-            metavar="PREDS", help="Predictions: .csv, .tsv, .csv.gz, .parquet, .pq or .npy; - for stdin."
+            metavar="PREDS",
+            help="Predictions: .csv, .tsv, .csv.gz, .parquet, .pq, .npy, .npz, .arrow/.feather/.ipc "
+            "(IPC file or stream), .jsonl/.ndjson (.gz); a dataset; - for stdin.",
         ),
     ],
     labels: Annotated[
         str | None,
         typer.Argument(
-            metavar="[LABELS]", help="Class indices, class names or target distributions; - for stdin."
+            metavar="[LABELS]",
+            help="Class indices, class names or target distributions (a file or a dataset); - for stdin.",
         ),
     ] = None,
     kind: KindOption = Kind.auto,
@@ -377,6 +401,8 @@ def eval_command(
     output: OutputOption = None,
     save_state: SaveStateOption = None,
     input_format: InputFormatOption = InputFormat.csv,
+    npz_key: NpzKeyOption = None,
+    label_npz_key: LabelNpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
@@ -398,7 +424,7 @@ def eval_command(
     options = _eval_options(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
         temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
-        input_format=input_format,
+        input_format=input_format, npz_key=npz_key, label_npz_key=label_npz_key,
     )  # fmt: skip
     gates = [parse_gate(expr, names_of("eval")) for expr in fail_if or []]
     check_paths({"PREDS": preds, "LABELS": labels})
@@ -427,13 +453,14 @@ def _eval_outcome(evaluation: Any, base: str, gates: list[Any]) -> _Outcome:
     )
 
 
-@app.command("perplexity", epilog=EXIT_CODES_HELP)
+@app.command("perplexity", epilog=DATASETS_HELP + "\n\n" + EXIT_CODES_HELP)
 def perplexity_command(
     tokens: Annotated[
         str,
         typer.Argument(
             metavar="TOKENS",
-            help="One row per token with its log-probability: CSV, Parquet or .npy; - for stdin.",
+            help="One row per token with its log-probability: any format eval reads, or a dataset; "
+            "- for stdin.",
         ),
     ],
     logprob_col: LogprobColOption = "logprob",
@@ -449,6 +476,7 @@ def perplexity_command(
     output: OutputOption = None,
     save_state: SaveStateOption = None,
     input_format: InputFormatOption = InputFormat.csv,
+    npz_key: NpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
@@ -469,7 +497,7 @@ def perplexity_command(
     options = _perplexity_options(
         logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
         bytes_col=bytes_col, words_col=words_col, top=top, base=base, chunk_rows=chunk_rows,
-        input_format=input_format,
+        input_format=input_format, npz_key=npz_key,
     )  # fmt: skip
     gates = [parse_gate(expr, names_of("perplexity")) for expr in fail_if or []]
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
@@ -497,13 +525,13 @@ def _perplexity_outcome(run: Any, base: str, gates: list[Any], top: int | None =
     )
 
 
-@app.command("trend", epilog=EXIT_CODES_HELP)
+@app.command("trend", epilog=DATASETS_HELP + "\n\n" + EXIT_CODES_HELP)
 def trend_command(
     files: Annotated[
         list[str],
         typer.Argument(
             metavar="FILE...",
-            help="Checkpoints: predictions (with --labels) or token files; the step is the last "
+            help="Checkpoints: predictions (with --labels) or token files, each a file or a dataset; the step is the last "
             "number in each name, or else in its own folders (step_2000/preds.parquet).",
         ),
     ],
@@ -542,6 +570,8 @@ def trend_command(
     base: BaseOption = Base.e,
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
+    npz_key: NpzKeyOption = None,
+    label_npz_key: LabelNpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
@@ -573,10 +603,11 @@ def trend_command(
     eval_options = _eval_options(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
         temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
+        npz_key=npz_key, label_npz_key=label_npz_key,
     )  # fmt: skip
     token_options = _perplexity_options(
         logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
-        base=base, chunk_rows=chunk_rows, top=0,
+        base=base, chunk_rows=chunk_rows, top=0, npz_key=npz_key,
     )  # fmt: skip
     trend = run_trend(
         files,

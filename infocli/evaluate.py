@@ -24,6 +24,7 @@ from infocli.metrics.scores import Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
     MAX_CHUNK_ROWS,
+    Decided,
     EvalOptions,
     EvalPlan,
     InputInfo,
@@ -82,6 +83,7 @@ class Evaluation:
 
     state: EvalState
     warnings: list[str] = field(default_factory=list)
+    decided: Decided | None = None  # the kinds the run's plan settled
 
     @property
     def predictions(self) -> InputInfo:
@@ -209,10 +211,16 @@ def _chunks(
 class _Run:
     """One evaluation while its chunks stream through: the plan, and where errors point."""
 
-    def __init__(self, preds: Table, layout: Layout, options: EvalOptions) -> None:
-        self.preds, self.layout, self.options = preds, layout, options
+    def __init__(
+        self, preds: Table, layout: Layout, options: EvalOptions, decided: Decided | None = None
+    ) -> None:
+        self.preds, self.layout, self.options, self.decided = preds, layout, options, decided
         self.plan: EvalPlan | None = None
         self.scorer: Scorer | None = None
+        if decided is not None:  # a later shard of a dataset: the plan needs no rows
+            if layout.n_classes is None:
+                layout.n_classes = decided.n_classes
+            self.make_plan(None, None)
 
     def _targets(self, batch: Batch, table: Table) -> tuple[np.ndarray | Batch | None, np.ndarray | None]:
         """The chunk's class indices (validated) or rows of target scores, and the rows
@@ -288,7 +296,7 @@ class _Run:
 
     def make_plan(self, values: np.ndarray | None, targets: np.ndarray | None) -> EvalPlan:
         """Freeze the plan, the kinds decided from the first chunk's scores."""
-        self.plan = plan_eval(self.preds, self.layout, self.options, values, targets)
+        self.plan = plan_eval(self.preds, self.layout, self.options, values, targets, self.decided)
         self.scorer = self.plan.scorer()
         return self.plan
 
@@ -356,11 +364,24 @@ def evaluate(
     options.check()
     if preds_path == "-" and labels_path == "-":
         raise InfoCliError("only one of the inputs can be read from stdin (-)")
+    from infocli.readers.dataset import is_dataset
+
+    if is_dataset(preds_path) or is_dataset(labels_path):
+        from infocli.datasets import evaluate_dataset
+
+        return evaluate_dataset(
+            preds_path, labels_path, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
+        )
     with ExitStack() as stack:
-        preds = stack.enter_context(open_table(preds_path, stdin_format=options.input_format))
+        fmt = options.input_format
+        preds = stack.enter_context(open_table(preds_path, stdin_format=fmt, npz_key=options.npz_key))
         labels = None
         if labels_path is not None:
-            labels = stack.enter_context(open_table(labels_path, stdin_format=options.input_format))
+            labels = stack.enter_context(
+                open_table(
+                    labels_path, stdin_format=fmt, npz_key=options.label_npz_key, key_param="label_npz_key"
+                )
+            )
         return evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
@@ -374,6 +395,8 @@ def evaluate_tables(
     gates: Sequence[Gate] = (),
     on_progress: ProgressCallback | None = None,
     keep_empty: bool = False,
+    decided: Decided | None = None,
+    part: bool = False,
 ) -> Evaluation:
     """The evaluation pipeline, for open tables: plan -> aligned chunks -> states -> merge.
 
@@ -384,6 +407,10 @@ def evaluate_tables(
         gates: As for :func:`evaluate`.
         on_progress: As for :func:`evaluate`.
         keep_empty: As for :func:`evaluate`.
+        decided: The kinds an earlier shard of the same dataset settled (see
+            :class:`~infocli.plan.Decided`).
+        part: The tables are a shard of a dataset: its state is returned whatever rows it
+            holds, for the dataset to judge the whole.
 
     Returns:
         The evaluation.
@@ -399,7 +426,7 @@ def evaluate_tables(
             short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
     rows, read_rows = chunking(preds, layout.n_classes, options.chunk_rows)
-    run = _Run(preds, layout, options)
+    run = _Run(preds, layout, options, decided)
     chunks = _chunks(preds, labels, layout, rows, read_rows)
     work = run.planned(run.prepare(batch, label_batch) for batch, label_batch in chunks)
     workers = _workers(preds, soft_targets=layout.label_form == "dist")
@@ -416,7 +443,7 @@ def evaluate_tables(
     if state is None:
         state = EvalState(plan.settings())
     state.inputs = [plan.description()]
-    if state.n_samples == 0 and not (keep_empty and state.n_ignored):
+    if state.n_samples == 0 and not part and not (keep_empty and state.n_ignored):
         if state.n_ignored:
             raise InfoCliError(
                 f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to evaluate",
@@ -428,7 +455,7 @@ def evaluate_tables(
         options, label_kind=layout.label_form, pred_kind=plan.kind, target_kind=plan.target_kind,
         binary=layout.binary, stdin="-" in (preds.path, labels.path if labels else None),
     )  # fmt: skip
-    return Evaluation(state, [*layout.warnings, *ignored, *state.warnings()])
+    return Evaluation(state, [*layout.warnings, *ignored, *state.warnings()], plan.decided())
 
 
 def evaluate_arrays(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from infocli.metrics.state import FORMAT_VERSION
 from infocli.metrics.tokens import TokenState
 from infocli.plan import MAX_CHUNK_ROWS, InputInfo, check_chunk_rows, signature
 from infocli.readers import Table, aligned, open_table, prefetch
+from infocli.readers.dataset import is_dataset, shards, without_credentials
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class PerplexityOptions:
     top: int = 5
     chunk_rows: int | None = None
     input_format: str = "csv"
+    npz_key: str | None = None  # the array of a .npz
 
     def check(self) -> None:
         """Reject settings that cannot work, before any file is opened.
@@ -165,37 +168,86 @@ def perplexity(
     """
     options.check()
     state = TokenState(options.settings(), top=options.top)
-    with open_table(path, stdin_format=options.input_format) as table:
-        columns = _columns(table, options)
-        names = list(columns.values())
-        rows = min(options.chunk_rows or max(1, CHUNK_BYTES // (8 * len(names))), MAX_CHUNK_ROWS)
-        keys = [columns["seq"]] if "seq" in columns else []
-        batches = table.batches([], names, rows, keys=keys)
-        for batch, _ in prefetch(aligned(table, batches, None, None, rows)):
-            data = {role: batch.vectors[name] for role, name in columns.items()}
-            sequence, seq_names = _sequence_ids(data["seq"]) if "seq" in data else (None, None)
-            try:
-                state.update(
-                    data["logprob"],
-                    sequence=sequence,
-                    names=seq_names,
-                    mask=data.get("mask"),
-                    n_bytes=data.get("bytes"),
-                    words=data.get("words"),
-                    logprob_base=options.logprob_base,
-                )
-            except InfoCliError as error:
-                raise error.at(table.path, row_offset=batch.first_row) from None
-            if on_progress:
-                on_progress(batch.first_row + batch.n_rows, table.n_rows)
+    notes: list[str] = []
+    with ExitStack() as stack:
+        tables = stack.enter_context(_token_tables(path, options, notes))
+        first: Table | None = None
+        columns: dict[str, str] = {}
+        done = 0
+        for table in tables:
+            if first is None:
+                first, columns = table, _columns(table, options)
+            else:
+                _columns(table, options)  # the same columns, each shard checked on its own
+            total = None if is_dataset(path) else table.n_rows
+            done = _read_tokens(table, columns, options, state, done, total, on_progress)
+        assert first is not None
+        name = without_credentials(path) if is_dataset(path) else first.path
         if state.tokens.n == 0 and not (keep_empty and state.n_masked):
             if state.n_masked:
                 raise InfoCliError(
                     "every token is masked out; nothing to evaluate",
-                    path=table.path,
+                    path=name,
                     hint=f"With {param('save_state')}, such a part is saved, for its masked rows to be merged",
                 )
-            raise InfoCliError("no rows; expected one row per token", path=table.path)
-        state.inputs = [{"tokens": vars(InputInfo(table.path, table.format, "logprobs")).copy()}]
+            raise InfoCliError("no rows; expected one row per token", path=name)
+        state.inputs = [{"tokens": vars(InputInfo(name, first.format, "logprobs")).copy()}]
         ignored = perplexity_ignored(options, plain_array=columns == {"logprob": ""}, stdin=path == "-")
-    return PerplexityRun(state, [*ignored, *state.warnings()])
+    return PerplexityRun(state, [*notes, *ignored, *state.warnings()])
+
+
+def _read_tokens(
+    table: Table,
+    columns: dict[str, str],
+    options: PerplexityOptions,
+    state: TokenState,
+    done: int,
+    total: int | None,
+    on_progress: ProgressCallback | None,
+) -> int:
+    """Fold a file's tokens into the state; the rows done, those of earlier shards counted
+    (progress is reported against ``total`` rows)."""
+    names = list(columns.values())
+    rows = min(options.chunk_rows or max(1, CHUNK_BYTES // (8 * len(names))), MAX_CHUNK_ROWS)
+    keys = [columns["seq"]] if "seq" in columns else []
+    batches = table.batches([], names, rows, keys=keys)
+    read = 0
+    for batch, _ in prefetch(aligned(table, batches, None, None, rows)):
+        data = {role: batch.vectors[name] for role, name in columns.items()}
+        sequence, seq_names = _sequence_ids(data["seq"]) if "seq" in data else (None, None)
+        try:
+            state.update(
+                data["logprob"],
+                sequence=sequence,
+                names=seq_names,
+                mask=data.get("mask"),
+                n_bytes=data.get("bytes"),
+                words=data.get("words"),
+                logprob_base=options.logprob_base,
+            )
+        except InfoCliError as error:
+            raise error.at(table.path, row_offset=batch.first_row) from None
+        read = batch.first_row + batch.n_rows
+        if on_progress:
+            on_progress(done + read, total)
+    return done + read
+
+
+@contextmanager
+def _token_tables(path: str, options: PerplexityOptions, notes: list[str]) -> Iterator[Iterator[Table]]:
+    """The token files, one open at a time: the file, or the shards of a dataset in order."""
+    if not is_dataset(path):
+        with open_table(path, stdin_format=options.input_format, npz_key=options.npz_key) as table:
+            yield iter([table])
+        return
+    from infocli.datasets import Schema, open_part
+
+    def shard_tables() -> Iterator[Table]:
+        schema: Schema | None = None
+        for shard in shards(path, None, notes=notes, role="TOKENS"):
+            with open_part(shard.preds, shard.relative, schema, npz_key=options.npz_key) as table:
+                schema = schema or Schema(table.path, tuple(table.columns))
+                yield table
+
+    with closing(shard_tables()) as tables:
+        yield tables

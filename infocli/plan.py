@@ -40,6 +40,8 @@ class EvalOptions:
     chunk_rows: int | None = None
     ignore_index: int | None = None
     input_format: str = "csv"
+    npz_key: str | None = None  # the array of a .npz of predictions
+    label_npz_key: str | None = None  # ... and of labels
 
     @property
     def label_name(self) -> str:
@@ -307,6 +309,10 @@ class EvalPlan:
             "format_version": FORMAT_VERSION,
         }
 
+    def decided(self) -> Decided:
+        """The kinds this plan settled from the data (see :class:`Decided`)."""
+        return Decided(self.kind, self.target_kind, self.n_classes)
+
     def description(self) -> dict[str, Any]:
         """What the report says about the inputs.
 
@@ -334,12 +340,23 @@ class EvalPlan:
         )
 
 
+@dataclass(frozen=True)
+class Decided:
+    """The decisions of a plan that come from the data rather than the files' columns:
+    what the later shards of a dataset are read with, on this process or another."""
+
+    kind: str
+    target_kind: str | None
+    n_classes: int  # of a list column whose width only its rows tell
+
+
 def plan_eval(
     preds: Table,
     layout: Layout,
     options: EvalOptions,
     first_values: np.ndarray | None,
     first_targets: np.ndarray | None,
+    decided: Decided | None = None,
 ) -> EvalPlan:
     """Settle the kinds (from the first chunk where ``auto``) and freeze the plan.
 
@@ -349,17 +366,23 @@ def plan_eval(
         options: The settings.
         first_values: The first chunk of prediction scores (None if there are no rows).
         first_targets: The first chunk of target scores, for target distributions.
+        decided: The kinds an earlier shard of the same dataset settled, if any: they are
+            taken as they are.
 
     Returns:
         The plan.
     """
     kind = options.kind
-    if kind == "auto":
+    if decided is not None:
+        kind = decided.kind
+    elif kind == "auto":
         kind = _detect(first_values, options.tol)
     target_kind = None
     if layout.label_form == "dist":
         target_kind = options.target_kind
-        if target_kind == "auto":
+        if decided is not None:
+            target_kind = decided.target_kind
+        elif target_kind == "auto":
             target_kind = _detect(first_targets, options.tol)
     labels = None
     if layout.label_source is not None:

@@ -7,7 +7,7 @@ The conversions go through ``RecordBatch.to_tensor`` and Arrow buffers rather th
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,3 +242,32 @@ class ArrowColumns:
 def _tensor_type(t: pa.DataType) -> bool:
     """Whether ``RecordBatch.to_tensor`` takes columns of this type among others."""
     return pa.types.is_integer(t) or pa.types.is_float32(t) or pa.types.is_float64(t)
+
+
+def coalesced(record_batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches joined into batches of at least ``rows`` rows (but the last).
+
+    Files written in small record batches (Hugging Face datasets write 1,000 rows each,
+    JSON Lines come a block of text at a time) would otherwise be scored in chunks that
+    small. A batch of ``rows`` or more is passed on as it is, without a copy.
+
+    Args:
+        record_batches: Of one schema.
+        rows: The fewest rows a joined batch holds.
+
+    Yields:
+        The batches, in order.
+    """
+    held: list[pa.RecordBatch] = []
+    n = 0
+    for record_batch in record_batches:
+        if not held and record_batch.num_rows >= rows:
+            yield record_batch
+            continue
+        held.append(record_batch)
+        n += record_batch.num_rows
+        if n >= rows:
+            yield held[0] if len(held) == 1 else pa.concat_batches(held)
+            held, n = [], 0
+    if held:
+        yield held[0] if len(held) == 1 else pa.concat_batches(held)

@@ -32,6 +32,7 @@ __all__ = [
     "open_shard",
     "partitions",
     "shards",
+    "without_credentials",
 ]
 
 _WILDCARDS = re.compile(r"[*?\[]")
@@ -130,12 +131,12 @@ def display(uri: str) -> str:
         The name to show.
     """
     if is_remote(uri):
-        return _without_credentials(uri)
+        return without_credentials(uri)
     relative = os.path.relpath(uri)
     return uri if relative.startswith(os.pardir) else relative
 
 
-def _without_credentials(uri: str) -> str:
+def without_credentials(uri: str) -> str:
     """``s3://KEY:SECRET@bucket/x`` as ``s3://bucket/x``; never show what precedes an ``@``."""
     parts = urlsplit(uri)
     if "@" not in parts.netloc:
@@ -179,15 +180,17 @@ def filesystem(spec: str) -> tuple[Any, str]:
     try:
         if endpoint is not None:
             region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-            rest = spec.split("://", 1)[1]
-            bucket_path = rest.rsplit("@", 1)[1] if "@" in rest.split("/", 1)[0] else rest
-            s3 = pafs.S3FileSystem(endpoint_override=endpoint[1], scheme=endpoint[0], region=region)
-            return s3, bucket_path
+            parts = urlsplit(spec)
+            keys: dict[str, str] = {}
+            if parts.username is not None:  # s3://KEY:SECRET@bucket/..., as pyarrow's own URIs take them
+                keys = {"access_key": unquote(parts.username), "secret_key": unquote(parts.password or "")}
+            s3 = pafs.S3FileSystem(endpoint_override=endpoint[1], scheme=endpoint[0], region=region, **keys)
+            return s3, parts.hostname + unquote(parts.path) if parts.hostname else unquote(parts.path)
         return pafs.FileSystem.from_uri(spec)
     except (OSError, ValueError) as error:  # pyarrow.lib.ArrowInvalid is a ValueError
         raise InfoCliError(
             f"not a URI that pyarrow's filesystems open ({_scrubbed(error, spec)})",
-            path=_without_credentials(spec),
+            path=without_credentials(spec),
             hint="Use s3://bucket/prefix/, gs://bucket/prefix/ or file:///path",
         ) from error
 
@@ -220,7 +223,7 @@ def _info(fs: Any, path: str, spec: str) -> Any:
         return fs.get_file_info(path)
     except OSError as error:
         raise InfoCliError(
-            f"cannot be read ({_scrubbed(error, spec)})", path=_without_credentials(spec)
+            f"cannot be read ({_scrubbed(error, spec)})", path=without_credentials(spec)
         ) from error
 
 
@@ -233,7 +236,7 @@ def _listing(fs: Any, root: str, spec: str) -> list[tuple[str, str]]:
         infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
     except OSError as error:
         raise InfoCliError(
-            f"cannot be listed ({_scrubbed(error, spec)})", path=_without_credentials(spec)
+            f"cannot be listed ({_scrubbed(error, spec)})", path=without_credentials(spec)
         ) from error
     found = []
     for info in infos:
@@ -292,7 +295,7 @@ def _discover(spec: str, role: str) -> _Discovered:
         if not entries:
             raise InfoCliError(
                 "the pattern matches no file",
-                path=_without_credentials(spec),
+                path=without_credentials(spec),
                 hint="Quote the pattern for infocli to expand it ('preds/*.parquet'); "
                 "names that start with . or _ are skipped",
             )
@@ -303,9 +306,12 @@ def _discover(spec: str, role: str) -> _Discovered:
     if info.type == pafs.FileType.File:
         return _Discovered(spec, [_found(_uri(spec, path), posixpath.basename(path), spec)], single=True)
     if info.type != pafs.FileType.Directory:
+        bucket = path.split("/", 1)[0]
+        if is_remote(spec) and bucket != path and _info(fs, bucket, spec).type == pafs.FileType.NotFound:
+            raise InfoCliError(f"no such bucket {bucket!r}", path=without_credentials(spec))
         raise InfoCliError(
-            "no such file, directory or object" if is_remote(spec) else "no such file or directory",
-            path=_without_credentials(spec),
+            "no such object or prefix" if is_remote(spec) else "no such file or directory",
+            path=without_credentials(spec),
         )
     entries = [(_uri(spec, p), r) for p, r in _listing(fs, path.rstrip("/") or "/", spec)]
     return _dataset(spec, role, entries)
@@ -360,7 +366,7 @@ def _dataset(spec: str, role: str, entries: list[tuple[str, str]]) -> _Discovere
             skipped.append(relative)
         else:
             files.append(_Found(uri, relative, _extensions()[ending]))
-    name = _without_credentials(spec)
+    name = without_credentials(spec)
     if not files:
         what = (
             f" ({len(skipped)} of other kinds: {', '.join(map(shown, sorted(skipped)[:3]))})"
@@ -408,7 +414,8 @@ def partitions(relative: str) -> dict[str, str]:
     import pyarrow.dataset as ds
 
     hive = ds.HivePartitioning(pa.schema([(n, pa.string()) for n in dict.fromkeys(names)]))
-    return {str(k): str(v) for k, v in ds.get_partition_keys(hive.parse("/" + "/".join(folders))).items()}
+    # The last component is the file's name, as pyarrow's discovery parses a path.
+    return {str(k): str(v) for k, v in ds.get_partition_keys(hive.parse("/" + relative)).items()}
 
 
 def _rows(uri: str, *, count: bool) -> int | None:
@@ -425,7 +432,7 @@ def _skipped_note(found: _Discovered) -> list[str]:
         return []
     listed = ", ".join(map(shown, found.skipped[:3])) + (", ..." if len(found.skipped) > 3 else "")
     return [
-        f"{shown(_without_credentials(found.spec))}: {len(found.skipped)} file(s) of other kinds "
+        f"{shown(without_credentials(found.spec))}: {len(found.skipped)} file(s) of other kinds "
         f"skipped ({listed})"
     ]
 
@@ -467,7 +474,7 @@ def shards(
     if found.single:
         raise InfoCliError(
             f"LABELS is a dataset of {len(label_found.files)} shard(s) but {role} is one file",
-            path=_without_credentials(labels),
+            path=without_credentials(labels),
             hint=f"Give {role} as a dataset of the same layout, or LABELS as one file",
         )
     return _paired(found, label_found)
@@ -485,7 +492,7 @@ def _aligned(found: _Discovered, labels: str) -> list[Shard]:
         n_labels = _rows(labels, count=False)
         if n_labels is not None and n_labels != offset:
             raise InfoCliError(
-                f"{n_labels:,} rows but the {len(result)} shards of {shown(_without_credentials(found.spec))} "
+                f"{n_labels:,} rows but the {len(result)} shards of {shown(without_credentials(found.spec))} "
                 f"have {offset:,}; the labels must align with the shards' rows in order",
                 path=display(labels),
                 hint="Rows are paired by position: one label per prediction row, shards in natural order",
@@ -500,8 +507,8 @@ def _paired(preds: _Discovered, labels: _Discovered) -> list[Shard]:
     unpaired = [f for f in preds.files if f.key not in by_key] + [
         f for f in labels.files if f.key not in pred_keys
     ]
-    counts = f"{shown(_without_credentials(preds.spec))} has {len(preds.files)} shard(s), " + (
-        f"{shown(_without_credentials(labels.spec))} {len(labels.files)}"
+    counts = f"{shown(without_credentials(preds.spec))} has {len(preds.files)} shard(s), " + (
+        f"{shown(without_credentials(labels.spec))} {len(labels.files)}"
     )
     if unpaired:
         first = min(unpaired, key=lambda f: _natural(f.key))

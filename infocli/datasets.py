@@ -1,0 +1,384 @@
+"""Datasets through the one pipeline: the shards in order, as one evaluation.
+
+The first shard with rows settles the plan's kinds (:class:`~infocli.plan.Decided`);
+every later shard is read with them, through :func:`~infocli.evaluate.evaluate_tables`,
+and the shards' states are merged in shard order. A shard's errors name the shard and
+the row within it; a single labels file read against a dataset keeps its own rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from infocli.errors import InfoCliError, param, shown
+from infocli.evaluate import Evaluation, ProgressCallback, evaluate_tables
+from infocli.gates import Gate
+from infocli.metrics.state import EvalState
+from infocli.plan import Decided, EvalOptions
+from infocli.readers import Batch, Column, Table
+from infocli.readers.dataset import Shard, display, open_shard, partitions, shards, without_credentials
+
+__all__ = ["Schema", "evaluate_dataset", "evaluate_shard", "open_part"]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The columns of a dataset's first shard, which every other shard must have.
+
+    Attributes:
+        shard: The first shard, as messages name it.
+        columns: Its columns, partitions aside.
+    """
+
+    shard: str
+    columns: tuple[Column, ...]
+
+    def check(self, table: Table) -> None:
+        """Refuse a shard whose columns differ by name, order, kind or list width (float
+        widths may differ).
+
+        Raises:
+            InfoCliError: Naming the shard and the first difference.
+        """
+        mine = [c.name for c in self.columns]
+        theirs = [c.name for c in table.columns]
+        first = shown(self.shard)
+        if mine != theirs:
+            missing = [n for n in mine if n not in theirs]
+            extra = [n for n in theirs if n not in mine]
+            if missing or extra:
+                parts = [f"no column {', '.join(map(repr, missing))}" if missing else ""]
+                parts.append(f"column(s) {', '.join(map(repr, extra))} not in it" if extra else "")
+                what = "; ".join(p for p in parts if p)
+            else:
+                what = f"the same columns in another order ({', '.join(map(repr, theirs[:8]))})"
+            raise InfoCliError(
+                f"its columns differ from those of the first shard {first}: {what}",
+                path=table.path,
+                hint="Every shard of a dataset needs the same columns, in the same order",
+            )
+        for a, b in zip(self.columns, table.columns, strict=True):
+            if a.kind != b.kind or (a.width is not None and b.width is not None and a.width != b.width):
+                here = f"{b.type}" + (f" of {b.width}" if b.width is not None else "")
+                there = f"{a.type}" + (f" of {a.width}" if a.width is not None else "")
+                raise InfoCliError(
+                    f"column {b.name!r} is {here} but {there} in the first shard {first}",
+                    path=table.path,
+                    hint="Every shard of a dataset needs the same columns, of the same kinds",
+                )
+
+
+class _Partitioned(Table):
+    """A shard with its Hive partition values as columns of text: readable by name (a
+    label, a sequence id), never among the prediction classes or target columns."""
+
+    def __init__(self, table: Table, values: dict[str, str]) -> None:
+        self._table, self._values = table, values
+        self.path, self.format = table.path, table.format
+        self.columns, self.n_rows, self.block_rows = table.columns, table.n_rows, table.block_rows
+        self._extra = {name: Column(name, "string", None, "partition") for name in values}
+
+    def column(self, name: str) -> Column | None:
+        """A column of the shard, or else a partition."""
+        return self._table.column(name) or self._extra.get(name)
+
+    def non_number(self, name: str) -> InfoCliError | None:
+        """As the shard says (a partition is text)."""
+        return None if name in self._extra else self._table.non_number(name)
+
+    def batches(
+        self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
+    ) -> Iterator[Batch]:
+        """The shard's batches, each partition requested added as a constant text column."""
+        import numpy as np
+        import pyarrow as pa
+
+        own = [v for v in vectors if v not in self._extra]
+        added = [v for v in vectors if v in self._extra]
+        for batch in self._table.batches(matrix, own, rows, keys=[k for k in keys if k in own]):
+            for name in added:
+                codes = pa.array(np.zeros(batch.n_rows, dtype=np.int32))
+                batch.vectors[name] = pa.DictionaryArray.from_arrays(codes, pa.array([self._values[name]]))
+            yield batch
+
+    def close(self) -> None:
+        """Close the shard."""
+        self._table.close()
+
+
+@contextmanager
+def open_part(
+    uri: str, relative: str, schema: Schema | None, *, npz_key: str | None = None, key_param: str = "npz_key"
+) -> Iterator[Table]:
+    """Open a shard with its partitions as columns, its columns checked against the
+    first shard's.
+
+    Args:
+        uri: The shard (:attr:`Shard.preds` or :attr:`Shard.labels`).
+        relative: Its relative path, which holds its partitions.
+        schema: The first shard's columns, or None for the first shard.
+        npz_key: The array of a ``.npz`` shard.
+        key_param: The parameter that gave it.
+
+    Yields:
+        The table.
+    """
+    with open_shard(uri, npz_key=npz_key, key_param=key_param) as table:
+        if schema is not None:
+            schema.check(table)
+        values = partitions(relative)
+        yield _Partitioned(table, values) if values else table
+
+
+class _Cursor:
+    """One pass over a single labels file, shared by the windows of consecutive shards.
+
+    Args:
+        table: The open labels file.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.position = 0  # rows taken (or skipped) so far
+        self._batches: Iterator[Batch] | None = None
+        self._held: Batch | None = None
+
+    def _next(self, matrix: Sequence[str], vectors: Sequence[str], rows: int) -> Batch | None:
+        if self._held is not None:
+            batch, self._held = self._held, None
+            return batch
+        if self._batches is None:
+            self._batches = self.table.batches(matrix, vectors, rows)
+        return next(self._batches, None)
+
+    def take(
+        self, start: int, n: int, shard: str, matrix: Sequence[str], vectors: Sequence[str], rows: int
+    ) -> Iterator[Batch]:
+        """Rows ``start`` to ``start + n`` of the file, skipping any before them.
+
+        Raises:
+            InfoCliError: The file ends first (naming the shard the rows were for).
+        """
+        end = start + n
+        while self.position < end:
+            batch = self._next(matrix, vectors, rows)
+            if batch is None:
+                raise InfoCliError(
+                    f"{self.position:,} rows but the shards need {end:,} or more: the file ends within "
+                    f"the rows of shard {shown(shard)}",
+                    path=self.table.path,
+                    hint="Rows are paired by position: one label per prediction row, shards in natural order",
+                )
+            skip = max(0, start - self.position)
+            keep = min(batch.n_rows, end - self.position)
+            if keep < batch.n_rows:
+                self._held = batch.slice(keep, batch.n_rows)
+            self.position += keep
+            if keep > skip:
+                yield batch.slice(skip, keep)
+
+    def check_end(self, dataset: str) -> None:
+        """Refuse rows beyond the last shard's.
+
+        Raises:
+            InfoCliError: Naming both counts.
+        """
+        rest = self._held or next(self._batches, None) if self._batches is not None else None
+        if rest is None:
+            return
+        total = self.position + rest.n_rows + sum(b.n_rows for b in self._batches or ())
+        raise InfoCliError(
+            f"{total:,} rows but the shards of {shown(dataset)} have {self.position:,}",
+            path=self.table.path,
+            hint="Rows are paired by position: one label per prediction row, shards in natural order",
+        )
+
+
+class _Window(Table):
+    """The rows of a single labels file that align with one shard.
+
+    Args:
+        cursor: The labels file's pass.
+        shard: The shard (its offset into the labels and its row count).
+    """
+
+    def __init__(self, cursor: _Cursor, shard: Shard) -> None:
+        table = cursor.table
+        self._cursor, self._shard = cursor, shard
+        self.path, self.format, self.columns = table.path, table.format, table.columns
+        self.n_rows = shard.rows
+        self.block_rows = table.block_rows
+
+    def column(self, name: str) -> Column | None:
+        """As the labels file says."""
+        return self._cursor.table.column(name)
+
+    def non_number(self, name: str) -> InfoCliError | None:
+        """As the labels file says."""
+        return self._cursor.table.non_number(name)
+
+    def batches(
+        self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
+    ) -> Iterator[Batch]:
+        """The shard's labels, rows numbered as in the labels file."""
+        shard = self._shard
+        assert shard.rows is not None
+        yield from self._cursor.take(
+            shard.label_offset, shard.rows, display(shard.preds), matrix, vectors, rows
+        )
+
+
+def evaluate_shard(
+    shard: Shard,
+    options: EvalOptions,
+    decided: Decided | None = None,
+    *,
+    schema: Schema | None = None,
+    cursor: _Cursor | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[Evaluation, Schema]:
+    """One shard's evaluation: its state, its warnings and the kinds its plan settled.
+
+    Args:
+        shard: The shard and its labels.
+        options: The settings.
+        decided: The kinds an earlier shard settled; None to detect them from this one.
+        schema: The first shard's columns, which this one must have; None for the first.
+        cursor: The pass over a single labels file that consecutive shards share; without
+            one, a single labels file is read from the shard's ``label_offset``.
+        on_progress: Called with the shard's rows done.
+
+    Returns:
+        The evaluation (a state that may hold no rows) and the schema later shards must have.
+    """
+    with ExitStack() as stack:
+        preds = stack.enter_context(open_part(shard.preds, shard.relative, schema, npz_key=options.npz_key))
+        labels: Table | None = None
+        if shard.labels is not None:
+            windowed = shard.rows is not None and (cursor is not None or shard.label_offset > 0)
+            if cursor is None and windowed:
+                source = stack.enter_context(_open_labels(shard.labels, options))
+                cursor = _Cursor(source)
+            if windowed:
+                assert cursor is not None
+                labels = _Window(cursor, shard)
+            else:
+                labels = stack.enter_context(_open_labels(shard.labels, options, shard.relative))
+        evaluation = evaluate_tables(
+            preds, labels, options, on_progress=on_progress, decided=decided, part=True
+        )
+        return evaluation, schema or Schema(preds.path, tuple(preds.columns))
+
+
+def _open_labels(uri: str, options: EvalOptions, relative: str = "") -> Any:
+    return open_part(uri, relative, None, npz_key=options.label_npz_key, key_param="label_npz_key")
+
+
+def evaluate_dataset(
+    preds: str,
+    labels: str | None,
+    options: EvalOptions,
+    *,
+    gates: Sequence[Gate] = (),
+    on_progress: ProgressCallback | None = None,
+    keep_empty: bool = False,
+) -> Evaluation:
+    """Evaluate a dataset of predictions (and labels), shard after shard, as one evaluation.
+
+    Args:
+        preds: A file, directory, glob, ``@list`` file or URI.
+        labels: The same, or None.
+        options: The settings.
+        gates: ``--fail-if`` gates, checked before any row is read.
+        on_progress: Called after each chunk with (rows done, total rows if known).
+        keep_empty: As for :func:`~infocli.evaluate.evaluate`.
+
+    Returns:
+        The evaluation, equal to that of one file holding the shards' rows in order.
+
+    Raises:
+        InfoCliError: Bad datasets or bad input; the shard and its row named.
+    """
+    from infocli.gates import check_available
+    from infocli.metrics.registry import names_of
+
+    if labels == "-" or preds == "-":
+        raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
+    notes: list[str] = []
+    found = shards(preds, labels, notes=notes)
+    shared = found[0].labels is not None and len(found) > 1 and found[0].labels == found[1].labels
+    known = [s.rows for s in found]
+    total = sum(r for r in known if r is not None) if None not in known else None
+    state: EvalState | None = None
+    decided: Decided | None = None
+    schema: Schema | None = None
+    first: Evaluation | None = None
+    pending_ignored = 0  # rows ignored in leading shards that settled nothing
+    done = 0
+    with ExitStack() as stack:
+        cursor = _Cursor(stack.enter_context(_open_labels(found[0].labels, options))) if shared else None
+        for shard in found:
+            progress = _offset(on_progress, done, total)
+            evaluation, schema = evaluate_shard(
+                shard, options, decided, schema=schema, cursor=cursor, on_progress=progress
+            )
+            if first is None:
+                first = evaluation
+                layout_labels = evaluation.labels is not None
+                available = names_of("eval") if layout_labels else ("entropy",)
+                check_available(gates, available, "without labels only the entropy is reported")
+            part = evaluation.state
+            done += part.n_samples + part.n_ignored
+            if decided is None and not part.n_samples:
+                pending_ignored += part.n_ignored
+                continue
+            decided = decided or evaluation.decided
+            if state is None:
+                state = part
+                state.n_ignored += pending_ignored
+            else:
+                state.merge(part)
+        if cursor is not None and first is not None:
+            cursor.check_end(display_spec(preds))
+    assert first is not None
+    if state is None:  # no shard had a row to score
+        state = first.state
+        state.n_ignored = pending_ignored
+    state.inputs = [_description(first.state.inputs[0], preds, labels)]
+    if state.n_samples == 0 and not (keep_empty and state.n_ignored):
+        if state.n_ignored:
+            raise InfoCliError(
+                f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to evaluate",
+                path=display_spec(labels or preds),
+                hint=f"With {param('save_state')}, such a part is saved, for its ignored rows to be merged",
+            )
+        raise InfoCliError(
+            "no rows in any shard; expected at least one row of predictions", path=display_spec(preds)
+        )
+    own = [w for w in first.warnings if w not in first.state.warnings()]
+    return Evaluation(state, list(dict.fromkeys([*notes, *own, *state.warnings()])), decided)
+
+
+def _description(inputs: dict[str, Any], preds: str, labels: str | None) -> dict[str, Any]:
+    """What the report says of the inputs: the first shard's, named by the datasets."""
+    described = {key: (dict(value) if value is not None else None) for key, value in inputs.items()}
+    described["predictions"]["path"] = display_spec(preds)
+    if described.get("labels") is not None and labels is not None:
+        described["labels"]["path"] = display_spec(labels)
+    return described
+
+
+def display_spec(spec: str) -> str:
+    """A dataset argument as messages show it (credentials taken out of a URI)."""
+    return without_credentials(spec)
+
+
+def _offset(on_progress: ProgressCallback | None, done: int, total: int | None) -> ProgressCallback | None:
+    """A shard's progress callback, counting the rows of the shards before it."""
+    if on_progress is None:
+        return None
+    callback: Callable[[int, int | None], None] = on_progress
+    return lambda rows, _: callback(done + rows, total)
