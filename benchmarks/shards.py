@@ -12,6 +12,8 @@ per-shard CPU seconds come from the ``--jobs 1`` run's CPU time over the shards.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import statistics
 import subprocess
 import sys
@@ -142,9 +144,11 @@ def main() -> None:
                 f"client {run.client_mib:.0f} MiB, worker {run.worker_mib:.0f} MiB",
                 flush=True,
             )
-    reports = {name: r[-1].stdout for name, r in runs.items()}
-    metrics = {name: text[text.index('"metrics"') :] for name, text in reports.items()}
-    assert len(set(metrics.values())) == 1, "the contenders' metrics differ"
+    reports = {name: json.loads(r[-1].stdout) for name, r in runs.items()}
+    sharded = [reports[name]["metrics"] for name in commands if name != "one file"]
+    assert all(m == sharded[0] for m in sharded), "the engines' reports differ"
+    for name, value in reports["one file"]["metrics"].items():
+        assert math.isclose(value, sharded[0][name], rel_tol=1e-12), name
     med = {name: statistics.median(r.seconds for r in rs) for name, rs in runs.items()}
     print("\n| contender | median s | ratio | CPU s | client peak MiB | worker peak MiB |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -254,3 +254,33 @@ def test_progress_counts_shards_and_rows(tmp_path: Path) -> None:
         on_progress=lambda *a: seen.append(a),
     )
     assert seen == [(1, 3, 100), (2, 3, 300), (3, 3, 500)]
+
+
+def test_the_readme_engine_commands_on_the_sharded_sample_data(tmp_path: Path) -> None:
+    """The README's --jobs and --engine dask commands (a LocalCluster of infocli's own),
+    on the copy sample_data/shard.py writes: the --jobs 1 report, bit for bit."""
+    import runpy
+
+    from .conftest import SAMPLE_DATA
+
+    runpy.run_path(str(SAMPLE_DATA / "shard.py"), run_name="shard")["main"](tmp_path)
+    dataset = (tmp_path / "preds", tmp_path / "labels")
+    one = run_json("eval", *dataset)
+    assert run_json("eval", *dataset, "--jobs", "2") == one
+    assert run_json("eval", *dataset, "--engine", "dask") == one
+    tokens = ("perplexity", tmp_path / "tokens", "--seq-col", "seq")
+    assert run_json(*tokens, "--jobs", "2") == run_json(*tokens)
+
+
+def test_one_labels_file_against_the_shards_on_two_jobs(tmp_path: Path) -> None:
+    """Each worker reads its own rows of a single labels file; rows beyond the shards'
+    are refused as with --jobs 1."""
+    probs, labels = _rows(900, 10)
+    preds_dir, _ = _write(tmp_path, probs, labels, [200, 550], "parquet")
+    write_table(tmp_path / "labels.csv", {"label": labels}, "csv")
+    one = run_json("eval", preds_dir, tmp_path / "labels.csv")
+    assert one["n_samples"] == 900
+    assert run_json("eval", preds_dir, tmp_path / "labels.csv", "--jobs", "2") == one
+    write_table(tmp_path / "long.csv", {"label": np.concatenate([labels, labels[:3]])}, "csv")
+    single = assert_bad_input(invoke("eval", preds_dir, tmp_path / "long.csv"), "long.csv", "903")
+    assert assert_bad_input(invoke("eval", preds_dir, tmp_path / "long.csv", "--jobs", "2")) == single

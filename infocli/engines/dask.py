@@ -107,9 +107,10 @@ class DaskPool:
             name = (
                 f"{worker.name} ({worker.address})" if str(worker.name) != worker.address else worker.address
             )
+            before = error.allowed_failures
+            tried = f", as did the {before} worker(s) it was tried on before" if before else ""
             raise InfoCliError(
-                f"Dask worker {name} died scoring this shard, and so did the "
-                f"{error.allowed_failures} other(s) it was retried on",
+                f"Dask worker {name} died scoring this shard{tried}",
                 path=display(shard.preds),
                 hint="A worker that runs out of memory is restarted by its nanny: see the workers' logs",
             ) from None
