@@ -420,11 +420,37 @@ def partitions(relative: str) -> dict[str, str]:
 
 def _rows(uri: str, *, count: bool) -> int | None:
     """A file's row count: from its metadata where it has one, else, with ``count``, by
-    reading it through."""
+    reading it through. An object's metadata is read in place (a Parquet footer, an IPC
+    file's), without copying the object."""
+    if is_remote(uri) and not uri.lower().startswith("file://"):
+        rows = _remote_rows(uri)
+        if rows is not None or not count:
+            return rows
     with open_shard(uri) as table:
         if table.n_rows is not None or not count:
             return table.n_rows
         return sum(batch.n_rows for batch in table.batches([], [], 1 << 16))
+
+
+def _remote_rows(uri: str) -> int | None:
+    """The row count a Parquet or Arrow IPC object states, read by range requests; None
+    for other formats, or where it cannot be read (the read of the shard says why)."""
+    import pyarrow as pa
+
+    fs, path = filesystem(uri)
+    fmt = _extensions().get(_ending(path) or "")
+    try:
+        with fs.open_input_file(path) as file:
+            if fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                return pq.ParquetFile(file).metadata.num_rows
+            if fmt == "arrow" and file.read(6) == b"ARROW1":
+                file.seek(0)
+                return pa.ipc.open_file(file).count_rows()
+    except (OSError, pa.ArrowException):
+        return None
+    return None
 
 
 def _skipped_note(found: _Discovered) -> list[str]:
