@@ -268,7 +268,7 @@ def test_the_readme_engine_commands_on_the_sharded_sample_data(tmp_path: Path) -
     one = run_json("eval", *dataset)
     assert run_json("eval", *dataset, "--jobs", "2") == one
     assert run_json("eval", *dataset, "--engine", "dask") == one
-    tokens = ("perplexity", tmp_path / "tokens", "--seq-col", "seq")
+    tokens = ("perplexity", tmp_path / "tokens", "--seq-col", "seq", "--mask-col", "mask")
     assert run_json(*tokens, "--jobs", "2") == run_json(*tokens)
 
 
