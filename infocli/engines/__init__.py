@@ -112,15 +112,15 @@ class Pool(Protocol):
         ...
 
 
-def open_pool(options: EngineOptions, n_shards: int, stack: ExitStack) -> Pool:
-    """The pool of ``options``, closed (its workers stopped) as ``stack`` unwinds."""
+def open_pool(options: EngineOptions, n_shards: int, task: ShardTask, stack: ExitStack) -> Pool:
+    """The pool of ``options`` for ``task``, closed (its workers stopped) as ``stack`` unwinds."""
     if options.engine == "dask":
         from infocli.engines.dask import DaskPool
 
         return stack.enter_context(DaskPool(options.scheduler, options.jobs if options.jobs > 1 else None))
     from infocli.engines.local import ProcessPool
 
-    return stack.enter_context(ProcessPool(min(options.jobs, n_shards)))
+    return stack.enter_context(ProcessPool(min(options.jobs, n_shards), [type(task).__module__]))
 
 
 def scored_in_order(
@@ -159,7 +159,7 @@ def scored_in_order(
         return scored
 
     with ExitStack() as stack:
-        pool = open_pool(options, len(shards), stack)
+        pool = open_pool(options, len(shards), task, stack)
         settled: Any = None
         index = 0
         while index < len(shards):

@@ -27,17 +27,23 @@ JOIN_SECONDS = 5.0
 
 
 def _start_worker() -> None:
-    """In each worker: the terminal's Ctrl-C and hang-up are for the client to handle."""
+    """In each worker: the process tuned as the console script tunes its own (the
+    allocator), and the terminal's Ctrl-C and hang-up left for the client to handle."""
+    from infocli import process
+
+    process.prepare()
     for name in ("SIGINT", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
-def _context() -> Any:
+def _context(preload: list[str]) -> Any:
+    """Fresh processes: forked from a server that has imported ``preload`` (the task's
+    modules) where the platform has one, else spawned."""
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if "forkserver" in methods:  # workers forked from a server that has imported the pipeline
-        context.set_forkserver_preload(["infocli.engines.local", "infocli.evaluate"])
+    if "forkserver" in methods:
+        context.set_forkserver_preload(["infocli.engines.local", *preload])
     return context
 
 
@@ -58,10 +64,12 @@ class ProcessPool:
 
     Args:
         workers: How many processes.
+        preload: Modules the workers import before their first task.
     """
 
-    def __init__(self, workers: int) -> None:
-        self.executor = ProcessPoolExecutor(max(1, workers), mp_context=_context(), initializer=_start_worker)
+    def __init__(self, workers: int, preload: list[str]) -> None:
+        context = _context(preload)
+        self.executor = ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=_start_worker)
         self._seen: dict[int, Any] = {}  # pid -> process, of every worker started
 
     def __enter__(self) -> ProcessPool:
