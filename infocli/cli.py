@@ -150,6 +150,9 @@ class InputFormat(StrEnum):
     tsv = "tsv"
     parquet = "parquet"
     npy = "npy"
+    npz = "npz"
+    arrow = "arrow"
+    jsonl = "jsonl"
 
 
 # Options shared by the commands: one definition each.

@@ -16,10 +16,19 @@ from typing import Any
 from infocli.errors import InfoCliError, param, shown
 from infocli.evaluate import Evaluation, ProgressCallback, evaluate_tables
 from infocli.gates import Gate
+from infocli.ignored import npz_ignored
 from infocli.metrics.state import EvalState
 from infocli.plan import Decided, EvalOptions
 from infocli.readers import Batch, Column, Table
-from infocli.readers.dataset import Shard, display, open_shard, partitions, shards, without_credentials
+from infocli.readers.dataset import (
+    Shard,
+    display,
+    labels_shared,
+    open_shard,
+    partitions,
+    shards,
+    without_credentials,
+)
 
 __all__ = ["Schema", "evaluate_dataset", "evaluate_shard", "open_part"]
 
@@ -186,7 +195,9 @@ class _Cursor:
         Raises:
             InfoCliError: Naming both counts.
         """
-        rest = self._held or next(self._batches, None) if self._batches is not None else None
+        rest = self._held
+        if rest is None and self._batches is not None:
+            rest = next(self._batches, None)
         if rest is None:
             return
         total = self.position + rest.n_rows + sum(b.n_rows for b in self._batches or ())
@@ -239,6 +250,8 @@ def evaluate_shard(
     schema: Schema | None = None,
     cursor: _Cursor | None = None,
     on_progress: ProgressCallback | None = None,
+    gates: Sequence[Gate] = (),
+    shared_labels: bool = False,
 ) -> tuple[Evaluation, Schema]:
     """One shard's evaluation: its state, its warnings and the kinds its plan settled.
 
@@ -247,9 +260,13 @@ def evaluate_shard(
         options: The settings.
         decided: The kinds an earlier shard settled; None to detect them from this one.
         schema: The first shard's columns, which this one must have; None for the first.
-        cursor: The pass over a single labels file that consecutive shards share; without
-            one, a single labels file is read from the shard's ``label_offset``.
+        cursor: The pass over a single labels file that consecutive shards share.
+        shared_labels: The shard's labels are a single file of the whole dataset's
+            (:func:`~infocli.readers.dataset.labels_shared`): without a cursor, it is read
+            from the shard's ``label_offset``, the rows before it skipped.
         on_progress: Called with the shard's rows done.
+        gates: ``--fail-if`` gates, checked against what the shard's columns can report
+            before it is read (for the first shard).
 
     Returns:
         The evaluation (a state that may hold no rows) and the schema later shards must have.
@@ -258,7 +275,7 @@ def evaluate_shard(
         preds = stack.enter_context(open_part(shard.preds, shard.relative, schema, npz_key=options.npz_key))
         labels: Table | None = None
         if shard.labels is not None:
-            windowed = shard.rows is not None and (cursor is not None or shard.label_offset > 0)
+            windowed = cursor is not None or shared_labels
             if cursor is None and windowed:
                 source = stack.enter_context(_open_labels(shard.labels, options))
                 cursor = _Cursor(source)
@@ -268,7 +285,7 @@ def evaluate_shard(
             else:
                 labels = stack.enter_context(_open_labels(shard.labels, options, shard.relative))
         evaluation = evaluate_tables(
-            preds, labels, options, on_progress=on_progress, decided=decided, part=True
+            preds, labels, options, gates=gates, on_progress=on_progress, decided=decided, part=True
         )
         return evaluation, schema or Schema(preds.path, tuple(preds.columns))
 
@@ -302,20 +319,19 @@ def evaluate_dataset(
     Raises:
         InfoCliError: Bad datasets or bad input; the shard and its row named.
     """
-    from infocli.gates import check_available
-    from infocli.metrics.registry import names_of
-
     if labels == "-" or preds == "-":
         raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
     notes: list[str] = []
     found = shards(preds, labels, notes=notes)
-    shared = found[0].labels is not None and len(found) > 1 and found[0].labels == found[1].labels
+    shared = labels_shared(found)
     known = [s.rows for s in found]
     total = sum(r for r in known if r is not None) if None not in known else None
     state: EvalState | None = None
     decided: Decided | None = None
     schema: Schema | None = None
-    first: Evaluation | None = None
+    first: Evaluation | None = None  # the first shard's
+    settled: Evaluation | None = None  # the first with rows, whose plan every shard's reading follows
+    own: list[str] = []
     pending_ignored = 0  # rows ignored in leading shards that settled nothing
     done = 0
     with ExitStack() as stack:
@@ -323,13 +339,14 @@ def evaluate_dataset(
         for shard in found:
             progress = _offset(on_progress, done, total)
             evaluation, schema = evaluate_shard(
-                shard, options, decided, schema=schema, cursor=cursor, on_progress=progress
-            )
+                shard, options, decided, schema=schema, cursor=cursor, on_progress=progress,
+                gates=gates if first is None else (),
+            )  # fmt: skip
             if first is None:
                 first = evaluation
-                layout_labels = evaluation.labels is not None
-                available = names_of("eval") if layout_labels else ("entropy",)
-                check_available(gates, available, "without labels only the entropy is reported")
+                # What the first shard warns of its layout and options (its state's own
+                # warnings are the merged state's, at the end).
+                own = [w for w in evaluation.warnings if w not in evaluation.state.warnings()]
             part = evaluation.state
             done += part.n_samples + part.n_ignored
             if decided is None and not part.n_samples:
@@ -337,7 +354,7 @@ def evaluate_dataset(
                 continue
             decided = decided or evaluation.decided
             if state is None:
-                state = part
+                state, settled = part, evaluation
                 state.n_ignored += pending_ignored
             else:
                 state.merge(part)
@@ -347,7 +364,7 @@ def evaluate_dataset(
     if state is None:  # no shard had a row to score
         state = first.state
         state.n_ignored = pending_ignored
-    state.inputs = [_description(first.state.inputs[0], preds, labels)]
+    state.inputs = [_description((settled or first).state.inputs[0], preds, labels)]
     if state.n_samples == 0 and not (keep_empty and state.n_ignored):
         if state.n_ignored:
             raise InfoCliError(
@@ -358,8 +375,8 @@ def evaluate_dataset(
         raise InfoCliError(
             "no rows in any shard; expected at least one row of predictions", path=display_spec(preds)
         )
-    own = [w for w in first.warnings if w not in first.state.warnings()]
-    return Evaluation(state, list(dict.fromkeys([*notes, *own, *state.warnings()])), decided)
+    keys = npz_ignored(options, {"npz_key": found[0].preds, "label_npz_key": found[0].labels})
+    return Evaluation(state, list(dict.fromkeys([*notes, *own, *state.warnings(), *keys])), decided)
 
 
 def _description(inputs: dict[str, Any], preds: str, labels: str | None) -> dict[str, Any]:

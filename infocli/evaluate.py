@@ -17,7 +17,7 @@ import numpy as np
 
 from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
-from infocli.ignored import eval_ignored
+from infocli.ignored import eval_ignored, npz_ignored
 from infocli.metrics.inputs import Distributions, check_class_indices
 from infocli.metrics.registry import names_of
 from infocli.metrics.scores import Scorer
@@ -382,9 +382,11 @@ def evaluate(
                     labels_path, stdin_format=fmt, npz_key=options.label_npz_key, key_param="label_npz_key"
                 )
             )
-        return evaluate_tables(
+        evaluation = evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
+    evaluation.warnings += npz_ignored(options, {"npz_key": preds_path, "label_npz_key": labels_path})
+    return evaluation
 
 
 def evaluate_tables(

@@ -128,3 +128,28 @@ def trend_ignored(
         unused = [n for n in changed(eval_options) if n in EVAL_ONLY]
         why = "without --labels the checkpoints are token files, as for perplexity"
     return [f"{param(name)} is ignored: {why}" for name in unused]
+
+
+def npz_ignored(options: Any, inputs: dict[str, str | None]) -> list[str]:
+    """Warnings for ``npz_key`` / ``label_npz_key`` given where the input is no .npz.
+
+    Args:
+        options: Options with the key fields (:class:`~infocli.plan.EvalOptions`,
+            :class:`~infocli.perplexity.PerplexityOptions`).
+        inputs: Each key field's name -> the file it chooses from (a dataset's first
+            shard; ``-`` for stdin, of ``options.input_format``), or None where there is none.
+
+    Returns:
+        One warning per ignored key.
+    """
+    from infocli.readers import extension
+
+    def npz(path: str) -> bool:
+        return options.input_format == "npz" if path == "-" else extension(path) == ".npz"
+
+    warnings = []
+    for name, path in inputs.items():
+        if getattr(options, name, None) is not None and (path is None or not npz(path)):
+            what = "no input" if path is None else "the input it chooses from"
+            warnings.append(f"{param(name)} is ignored: it picks an array of a .npz, and {what} is no .npz")
+    return warnings

@@ -11,7 +11,7 @@ import numpy as np
 
 from infocli.errors import InfoCliError, param
 from infocli.evaluate import CHUNK_BYTES, ProgressCallback
-from infocli.ignored import perplexity_ignored
+from infocli.ignored import npz_ignored, perplexity_ignored
 from infocli.metrics.registry import metrics_of
 from infocli.metrics.state import FORMAT_VERSION
 from infocli.metrics.tokens import TokenState
@@ -193,6 +193,7 @@ def perplexity(
             raise InfoCliError("no rows; expected one row per token", path=name)
         state.inputs = [{"tokens": vars(InputInfo(name, first.format, "logprobs")).copy()}]
         ignored = perplexity_ignored(options, plain_array=columns == {"logprob": ""}, stdin=path == "-")
+        ignored += npz_ignored(options, {"npz_key": first.path})
     return PerplexityRun(state, [*notes, *ignored, *state.warnings()])
 
 

@@ -235,7 +235,7 @@ def test_a_directory_of_other_files_only_counts_them(tmp_path):
 def test_a_glob_matching_nothing_is_named(tmp_path):
     _three_shards(tmp_path)
     pattern = str(tmp_path / "preds" / "*.csv")
-    assert_bad_input(invoke("eval", pattern), pattern, "matches no file")
+    assert_bad_input(invoke("eval", pattern), pattern, "no file matches it as a pattern")
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "arrow-file", "npy"])
@@ -365,6 +365,11 @@ def test_the_kind_is_settled_by_the_first_shard_with_rows(tmp_path):
     got = evaluate(str(tmp_path / "preds"), None, EvalOptions())
     _assert_same_report(got, evaluate(str(tmp_path / "one.parquet"), None, EvalOptions()))
     assert got.state.settings["kind"] == "logits"
+    assert got.state.inputs[0]["predictions"] == {
+        "path": str(tmp_path / "preds"),
+        "format": "parquet",
+        "kind": "logits",
+    }
 
 
 def test_ignored_rows_are_counted_across_shards(tmp_path):
@@ -461,3 +466,47 @@ def test_the_readme_sharded_sample_data_reads_as_the_sample_data(tmp_path):
     for name, value in single["metrics"].items():
         assert _close(tokens["metrics"][name], value), name
     assert tokens["n_sequences"] == single["n_sequences"] == 200
+
+
+def test_a_gate_the_dataset_cannot_report_is_refused_before_reading(tmp_path):
+    _three_shards(tmp_path, labels_fmt=None)
+    bad = tmp_path / "preds" / "part-1.parquet"
+    bad.write_bytes(b"PAR1 not read")  # reading it would fail: the gate is judged first
+    result = invoke("eval", tmp_path / "preds", "--fail-if", "cross_entropy > 1")
+    assert_bad_input(result, "cross_entropy", "without labels")
+
+
+def test_the_state_of_a_dataset_merges_as_one_file(tmp_path):
+    _three_shards(tmp_path)
+    state = tmp_path / "state.json"
+    got = run_json("eval", tmp_path / "preds", tmp_path / "labels", "--save-state", state)
+    merged = run_json("merge", state)
+    assert merged["metrics"] == got["metrics"]
+    assert merged["predictions"]["path"] == str(tmp_path / "preds")
+
+
+@pytest.mark.parametrize("labels_fmt", ["csv", "parquet"])
+def test_shards_scored_apart_from_what_pickles_merge_to_the_dataset(tmp_path, labels_fmt):
+    """What another process needs of a shard (the shard, the settled kinds, the first
+    shard's columns, the options) pickles; the states merge to the dataset's report."""
+    import pickle
+
+    from infocli.datasets import evaluate_shard
+    from infocli.readers.dataset import labels_shared, shards
+
+    columns, labels = _data(12, 30, 3, "logits")
+    for i, part in enumerate(_cut(columns, [10, 20])):
+        write_shard(tmp_path / "preds" / f"part-{i}", part, "csv")
+    label_file = write_shard(tmp_path / "labels", {"label": labels}, labels_fmt)
+    options = EvalOptions()
+    found = shards(str(tmp_path / "preds"), str(label_file))
+    assert labels_shared(found) and [s.label_offset for s in found] == [0, 10, 20]
+    first, schema = evaluate_shard(found[0], options, shared_labels=True)
+    state = first.state
+    for shard in found[1:]:
+        args = pickle.loads(pickle.dumps((shard, options, first.decided, schema)))
+        evaluation, _ = evaluate_shard(*args[:3], schema=args[3], shared_labels=True)
+        state.merge(evaluation.state)
+    want = evaluate(str(tmp_path / "preds"), str(label_file), options)
+    assert state.compute("e").metrics == pytest.approx(want.state.compute("e").metrics, rel=1e-12)
+    assert state.n_samples == 30

@@ -230,3 +230,48 @@ def test_perplexity_reads_every_format(tmp_path, fmt):
     want = run_json("perplexity", SAMPLE_DATA / "tokens.parquet", *args)
     assert got["metrics"] == pytest.approx(want["metrics"], rel=1e-12)
     assert got["n_tokens"] == want["n_tokens"]
+
+
+def test_an_npz_key_for_an_input_that_is_no_npz_is_named_in_a_warning(tmp_path):
+    result = invoke(
+        "eval",
+        SAMPLE_DATA / "logits.npy",
+        SAMPLE_DATA / "labels.npy",
+        "--npz-key",
+        "x",
+        "--label-npz-key",
+        "y",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "--npz-key is ignored" in result.stderr and "--label-npz-key is ignored" in result.stderr
+    result = invoke("perplexity", SAMPLE_DATA / "tokens.npy", "--npz-key", "x")
+    assert result.exit_code == 0, result.stderr
+    assert "--npz-key is ignored" in result.stderr
+    np.savez(tmp_path / "run.npz", logits=np.load(SAMPLE_DATA / "logits.npy"))
+    result = invoke("eval", tmp_path / "run.npz", SAMPLE_DATA / "labels.npy", "--npz-key", "logits")
+    assert result.exit_code == 0, result.stderr
+    assert "ignored" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("fmt", "input_format"),
+    [
+        ("arrow-stream", "arrow"),
+        ("arrow-file", "arrow"),
+        ("jsonl", "jsonl"),
+        ("jsonl.gz", "jsonl"),
+        ("npz", "npz"),
+    ],
+)
+def test_the_new_formats_read_from_stdin(tmp_path, fmt, input_format):
+    path = write_shard(tmp_path / "probs", _columns(PROBS), fmt, batch_rows=100)
+    result = invoke("eval", "-", SAMPLE_DATA / "labels.parquet", "--input-format", input_format, "--format", "json", input=path.read_bytes())  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "ignored" not in result.stderr
+    _same_numbers(json.loads(result.stdout), _reference())
+
+
+def test_stdin_that_is_not_of_the_format_given_is_named(tmp_path):
+    data = (SAMPLE_DATA / "probs.parquet").read_bytes()
+    assert_bad_input(invoke("eval", "-", "--input-format", "arrow", input=data), "-:", "Arrow IPC")
+    assert_bad_input(invoke("eval", "-", "--input-format", "npz", input=data), "-:", ".npz archive")

@@ -65,12 +65,25 @@ EXTENSIONS = {
 }
 """Supported file name endings (matched case-insensitively) and the format of each."""
 
-INPUT_FORMATS = ("csv", "tsv", "parquet", "npy")
+INPUT_FORMATS = ("csv", "tsv", "parquet", "npy", "npz", "arrow", "jsonl")
 """Formats that ``--input-format`` can name for stdin."""
 
-_SUFFIXES = {"csv": ".csv", "tsv": ".tsv", "parquet": ".parquet", "npy": ".npy"}
+_SUFFIXES = {
+    "csv": ".csv",
+    "tsv": ".tsv",
+    "parquet": ".parquet",
+    "npy": ".npy",
+    "npz": ".npz",
+    "arrow": ".arrow",
+    "jsonl": ".jsonl",
+}
 _GZIP_MAGIC = b"\x1f\x8b"
-_MAGIC = {"npy": b"\x93NUMPY", "parquet": b"PAR1"}
+_MAGIC: dict[str, bytes | tuple[bytes, ...]] = {
+    "npy": b"\x93NUMPY",
+    "parquet": b"PAR1",
+    "npz": b"PK\x03\x04",
+    "arrow": (b"ARROW1", b"\xff\xff\xff\xff"),  # the IPC file form, and a stream's first message
+}
 _HEAD_BYTES = 64 << 10
 """Bytes of stdin looked at before the rest is copied: where they cannot start a file of
 the format (no magic bytes; NUL bytes in text), the rest is not read, so that
@@ -224,10 +237,10 @@ def open_table(
         with open_source(path, path, npz_key=npz_key, key_param=key_param) as table:
             yield table
         return
-    with contextlib.ExitStack() as stack:
-        copy = stack.enter_context(_stdin_copy(stdin_format))
-        table = _open(copy, "-", stdin_format)
-        stack.callback(table.close)
+    with (
+        _stdin_copy(stdin_format) as copy,
+        open_source(copy, "-", npz_key=npz_key, key_param=key_param) as table,
+    ):
         yield table
 
 
@@ -266,7 +279,7 @@ def _stdin_copy(fmt: str) -> Iterator[str]:
             head += more
     except OSError as error:  # open for writing only (0>file), or a read error
         raise InfoCliError(f"stdin cannot be read ({error.strerror or error})", path="-") from error
-    gzipped = fmt in ("csv", "tsv") and head.startswith(_GZIP_MAGIC)
+    gzipped = fmt in ("csv", "tsv", "jsonl") and head.startswith(_GZIP_MAGIC)
     suffix = _SUFFIXES[fmt] + (".gz" if gzipped else "")
     magic = _MAGIC.get(fmt)
     foreign = not head.startswith(magic) if magic else not gzipped and b"\0" in head

@@ -29,6 +29,7 @@ __all__ = [
     "Shard",
     "display",
     "is_dataset",
+    "labels_shared",
     "open_shard",
     "partitions",
     "shards",
@@ -294,7 +295,7 @@ def _discover(spec: str, role: str) -> _Discovered:
         entries = [(p, r) for p, r in _listing(fs, root, spec) if _matches(r.split("/"), pattern)]
         if not entries:
             raise InfoCliError(
-                "the pattern matches no file",
+                "no such file, and no file matches it as a pattern",
                 path=without_credentials(spec),
                 hint="Quote the pattern for infocli to expand it ('preds/*.parquet'); "
                 "names that start with . or _ are skipped",
@@ -426,10 +427,15 @@ def _rows(uri: str, *, count: bool) -> int | None:
         rows = _remote_rows(uri)
         if rows is not None or not count:
             return rows
-    with open_shard(uri) as table:
-        if table.n_rows is not None or not count:
-            return table.n_rows
-        return sum(batch.n_rows for batch in table.batches([], [], 1 << 16))
+    try:
+        with open_shard(uri) as table:
+            if table.n_rows is not None or not count:
+                return table.n_rows
+            return sum(batch.n_rows for batch in table.batches([], [], 1 << 16))
+    except InfoCliError:
+        if count:
+            raise
+        return None  # the shard's read says what is wrong, in shard order
 
 
 def _remote_rows(uri: str) -> int | None:
@@ -504,6 +510,19 @@ def shards(
             hint=f"Give {role} as a dataset of the same layout, or LABELS as one file",
         )
     return _paired(found, label_found)
+
+
+def labels_shared(found: Sequence[Shard]) -> bool:
+    """Whether a dataset's shards are read against one labels file, each from its
+    ``label_offset`` (rather than against labels shards of their own, or none).
+
+    Args:
+        found: From :func:`shards`.
+
+    Returns:
+        True for a single labels file against a dataset of several shards.
+    """
+    return len(found) > 1 and found[0].labels is not None and found[0].labels == found[1].labels
 
 
 def _aligned(found: _Discovered, labels: str) -> list[Shard]:
