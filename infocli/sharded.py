@@ -18,13 +18,12 @@ from typing import Any
 from infocli.engines import EngineOptions, Scored, ShardProgress, scored_in_order
 from infocli.errors import InfoCliError, param
 from infocli.evaluate import Evaluation
-from infocli.gates import Gate, check_available
-from infocli.metrics.registry import names_of
+from infocli.gates import Gate
 from infocli.metrics.state import EvalState
 from infocli.metrics.tokens import TokenState
 from infocli.perplexity import PerplexityOptions, PerplexityRun
 from infocli.plan import EvalOptions, InputInfo
-from infocli.readers.dataset import Shard, shards, without_credentials
+from infocli.readers.dataset import Shard, labels_shared, shards, without_credentials
 
 __all__ = ["EvalShards", "TokenShards", "evaluate_sharded", "perplexity_sharded"]
 
@@ -35,6 +34,7 @@ class EvalShards:
 
     Attributes:
         options: The settings.
+        gates: ``--fail-if`` gates, checked against the first shard's columns before it is read.
         shared_labels: One labels file that every shard reads its own rows of.
         last: The last shard's relative path: its task checks that the shared labels
             file ends with it.
@@ -42,6 +42,7 @@ class EvalShards:
     """
 
     options: EvalOptions
+    gates: tuple[Gate, ...]
     shared_labels: bool
     last: str
     dataset: str
@@ -51,18 +52,22 @@ class EvalShards:
         from infocli.datasets import _Cursor, _open_labels, evaluate_shard
 
         decided, schema = settled if settled is not None else (None, None)
+        gates = self.gates if settled is None else ()
         with ExitStack() as stack:
             cursor = None
             if self.shared_labels:
                 cursor = _Cursor(stack.enter_context(_open_labels(shard.labels, self.options)))
-            evaluation, schema = evaluate_shard(shard, self.options, decided, schema=schema, cursor=cursor)
+            evaluation, schema = evaluate_shard(
+                shard, self.options, decided, schema=schema, cursor=cursor, gates=gates
+            )
             if cursor is not None and shard.relative == self.last:
                 cursor.check_end(self.dataset)
         state = evaluation.state
         decided = decided or (evaluation.decided if state.n_samples else None)
-        own = tuple(w for w in evaluation.warnings if w not in state.warnings())
         rows = state.n_samples + state.n_ignored
-        return Scored(state.to_dict(), (decided, schema), decided is not None, rows, own)
+        return Scored(
+            state.to_dict(), (decided, schema), decided is not None, rows, tuple(evaluation.warnings)
+        )
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ def evaluate_sharded(
         InfoCliError: Bad datasets or bad input (the shard and its row named), or a
             worker that died.
     """
-    from infocli.datasets import _description
+    from infocli.datasets import fold_shards
 
     options.check()
     engine.check()
@@ -128,46 +133,13 @@ def evaluate_sharded(
         raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
     notes: list[str] = []
     found = shards(preds, labels, notes=notes)
-    shared = found[0].labels is not None and len(found) > 1 and found[0].labels == found[1].labels
-    task = EvalShards(options, shared, found[-1].relative, without_credentials(preds))
-    state: EvalState | None = None
-    first: EvalState | None = None
-    own: tuple[str, ...] = ()
-    pending_ignored = 0  # rows ignored in the leading shards that settled nothing
-    for index, result in enumerate(scored_in_order(task, found, engine, on_progress=on_progress)):
-        part = EvalState.from_dict(result.state)
-        if index == 0:
-            first, own = part, result.warnings
-            with_labels = part.inputs[0]["labels"] is not None
-            check_available(
-                gates,
-                names_of("eval") if with_labels else ("entropy",),
-                "without labels only the entropy is reported",
-            )
-        if state is None and not part.n_samples:
-            pending_ignored += part.n_ignored
-            continue
-        if state is None:
-            state = part
-            state.n_ignored += pending_ignored
-        else:
-            state.merge(part)
-    assert first is not None
-    if state is None:  # no shard had a row to score
-        state = first
-        state.n_ignored = pending_ignored
-    state.inputs = [_description(first.inputs[0], preds, labels)]
-    if state.n_samples == 0 and not (keep_empty and state.n_ignored):
-        if state.n_ignored:
-            raise InfoCliError(
-                f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to evaluate",
-                path=without_credentials(labels or preds),
-                hint=f"With {param('save_state')}, such a part is saved, for its ignored rows to be merged",
-            )
-        raise InfoCliError(
-            "no rows in any shard; expected at least one row of predictions", path=without_credentials(preds)
-        )
-    return Evaluation(state, list(dict.fromkeys([*notes, *own, *state.warnings()])))
+    name = without_credentials(preds)
+    task = EvalShards(options, tuple(gates), labels_shared(found), found[-1].relative, name)
+    evaluations = (
+        Evaluation(EvalState.from_dict(scored.state), list(scored.warnings), scored.settled[0])
+        for scored in scored_in_order(task, found, engine, on_progress=on_progress)
+    )
+    return fold_shards(evaluations, found, preds, labels, options, notes=notes, keep_empty=keep_empty)
 
 
 def perplexity_sharded(
