@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from infocli.engines import EngineOptions, Scored, ShardProgress, scored_in_order
-from infocli.errors import InfoCliError, param
+from infocli.errors import InfoCliError
 from infocli.evaluate import Evaluation
 from infocli.gates import Gate
 from infocli.metrics.state import EvalState
 from infocli.metrics.tokens import TokenState
 from infocli.perplexity import PerplexityOptions, PerplexityRun
-from infocli.plan import EvalOptions, InputInfo
+from infocli.plan import EvalOptions
 from infocli.readers.dataset import Shard, labels_shared, shards, without_credentials
 
 __all__ = ["EvalShards", "TokenShards", "evaluate_sharded", "perplexity_sharded"]
@@ -81,20 +81,15 @@ class TokenShards:
     options: PerplexityOptions
 
     def __call__(self, shard: Shard, settled: Any) -> Scored:
-        """Score a shard; ``settled`` is (columns, plain array) of the first shard, or None."""
+        """Score a shard; ``settled`` is the first shard's (columns, path, format, plain), or None."""
         from infocli.datasets import Schema, open_part
-        from infocli.perplexity import _columns, _read_tokens
+        from infocli.perplexity import token_part
 
-        options = self.options
         schema = settled[0] if settled is not None else None
-        with open_part(shard.preds, shard.relative, schema, npz_key=options.npz_key) as table:
+        with open_part(shard.preds, shard.relative, schema, npz_key=self.options.npz_key) as table:
             schema = schema or Schema(table.path, tuple(table.columns))
-            columns = _columns(table, options)
-            state = TokenState(options.settings(), top=options.top)
-            rows = _read_tokens(table, columns, options, state, 0, None, None)
-            state.inputs = [{"tokens": vars(InputInfo(table.path, table.format, "logprobs")).copy()}]
-        plain = columns == {"logprob": ""}  # a plain array: the options of named columns are ignored
-        return Scored(state.to_dict(), (schema, plain), True, rows)
+            part, rows = token_part(table, self.options)
+        return Scored(part.state.to_dict(), (schema, part.path, part.format, part.plain), True, rows)
 
 
 def evaluate_sharded(
@@ -166,7 +161,7 @@ def perplexity_sharded(
         InfoCliError: Bad datasets or bad input (the shard and its row named), or a
             worker that died.
     """
-    from infocli.ignored import perplexity_ignored
+    from infocli.perplexity import TokenPart, fold_tokens
 
     options.check()
     engine.check()
@@ -174,24 +169,8 @@ def perplexity_sharded(
         raise InfoCliError("a dataset cannot be read from stdin (-)")
     notes: list[str] = []
     found = shards(path, None, notes=notes, role="TOKENS")
-    state: TokenState | None = None
-    plain = False
-    for result in scored_in_order(TokenShards(options), found, engine, on_progress=on_progress):
-        part = TokenState.from_dict(result.state)
-        if state is None:
-            state, plain = part, result.settled[1]
-        else:
-            state.merge(part)
-    assert state is not None
-    name = without_credentials(path)
-    if state.tokens.n == 0 and not (keep_empty and state.n_masked):
-        if state.n_masked:
-            raise InfoCliError(
-                "every token is masked out; nothing to evaluate",
-                path=name,
-                hint=f"With {param('save_state')}, such a part is saved, for its masked rows to be merged",
-            )
-        raise InfoCliError("no rows; expected one row per token", path=name)
-    state.inputs = [{"tokens": {**state.inputs[0]["tokens"], "path": name}}]
-    ignored = perplexity_ignored(options, plain_array=plain, stdin=False)
-    return PerplexityRun(state, [*notes, *ignored, *state.warnings()])
+    parts = (
+        TokenPart(TokenState.from_dict(scored.state), *scored.settled[1:])
+        for scored in scored_in_order(TokenShards(options), found, engine, on_progress=on_progress)
+    )
+    return fold_tokens(parts, path, options, notes, keep_empty)

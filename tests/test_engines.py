@@ -56,10 +56,10 @@ def _write(
     return preds_dir, labels_dir
 
 
-def _tokens(folder: Path, cuts: list[int], n: int = 900) -> Path:
+def _tokens(folder: Path, cuts: list[int], n: int = 20_000) -> Path:
     """Token shards whose sequences run across the cuts."""
     rng = np.random.default_rng(7)
-    seq = np.sort(rng.integers(0, 40, n))
+    seq = np.sort(rng.integers(0, 300, n))
     logprob = -rng.gamma(2.0, 1.0, n)
     folder.mkdir(parents=True)
     bounds = [0, *cuts, n]
@@ -121,10 +121,10 @@ def test_kinds_are_decided_once_from_the_first_shard(tmp_path: Path) -> None:
 
 
 def test_perplexity_on_two_jobs_and_dask(tmp_path: Path, cluster: str) -> None:
-    tokens = _tokens(tmp_path / "tokens", [150, 151, 600])
-    args = ("perplexity", tokens, "--seq-col", "seq", "--top", "3")
+    tokens = _tokens(tmp_path / "tokens", [3000, 3001, 12000])
+    args = ("perplexity", tokens, "--seq-col", "seq", "--top", "3", "--chunk-rows", "100")
     one = run_json(*args)
-    assert one["n_tokens"] == 900
+    assert one["n_tokens"] == 20_000
     assert run_json(*args, "--jobs", "2") == one
     assert run_json(*args, "--engine", "dask", "--scheduler", cluster) == one
 
