@@ -40,6 +40,8 @@ _WILDCARDS = re.compile(r"[*?\[]")
 _IGNORED_PREFIXES = (".", "_")
 """Path components that discovery skips, as ``pyarrow.dataset`` does by default."""
 _NUMBERS = re.compile(r"(\d+)")
+_UNCOUNTED = ("csv", "tsv", "jsonl")
+"""Formats whose row count is known only by reading every row."""
 
 
 @dataclass(frozen=True)
@@ -199,9 +201,13 @@ def filesystem(spec: str) -> tuple[Any, str]:
 def _scrubbed(error: BaseException, spec: str) -> str:
     """An error's text, with any credentials of ``spec`` taken out, on one line."""
     text = " ".join(str(error).split())
-    netloc = urlsplit(spec).netloc if is_remote(spec) else ""
-    if "@" in netloc:
-        text = text.replace(netloc.rsplit("@", 1)[0], "***")
+    if not is_remote(spec) or "@" not in urlsplit(spec).netloc:
+        return text
+    parts = urlsplit(spec)
+    for secret in (parts.netloc.rsplit("@", 1)[0], parts.username, parts.password):
+        for form in {secret, unquote(secret or "")}:
+            if form:
+                text = text.replace(form, "***")
     return text
 
 
@@ -427,6 +433,8 @@ def _rows(uri: str, *, count: bool) -> int | None:
         rows = _remote_rows(uri)
         if rows is not None or not count:
             return rows
+    if not count and _extensions().get(_ending(uri) or "") in _UNCOUNTED:
+        return None
     try:
         with open_shard(uri) as table:
             if table.n_rows is not None or not count:
