@@ -2,6 +2,7 @@
 
     python benchmarks/floor.py PREDS [LABELS]
     python benchmarks/floor.py TOKENS
+    python benchmarks/floor.py BASELINE CANDIDATE LABELS   (the compare benchmark)
 
 A token file's sum is that of its sequence ids and log-probabilities together.
 
@@ -139,8 +140,8 @@ def read(path: str) -> dict:
 
 def main(paths: list[str]) -> None:
     """Read each file and print the results as JSON."""
-    if not 1 <= len(paths) <= 2:
-        raise SystemExit("usage: floor.py PREDS [LABELS] | floor.py TOKENS")
+    if not paths:
+        raise SystemExit("usage: floor.py FILE...")
     print(json.dumps({"files": [read(path) for path in paths]}))
 
 

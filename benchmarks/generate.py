@@ -42,6 +42,7 @@ CHUNK_VALUES = 4_000_000
 _SHAPE = {
     "W1": (1, 1.0, 2.5, 0.0),
     "W1x2": (1, 1.0, 2.5, 0.0),  # W1 at twice the rows: its first half is W1
+    "W1b": (1, 1.0, 2.8, 0.0),  # W1's labels and noise, a larger bump: a second, better model
     "W2": (2, 2.0, 7.0, 0.0),
     "W3": (3, 1.0, 2.5, 0.0),
     "W4": (4, 1.5, 4.0, 0.8),

@@ -53,6 +53,7 @@ from workloads import DEFAULT_DATA_DIR, MANIFEST, WORKLOADS, Workload, select
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_OUT = REPO / "BENCHMARKS.md"
+COMPARE_RESULTS = HERE / "compare_results.md"
 QUICK_SCALE = 0.002
 REL_TOL = 1e-5
 SUM_TOL = 1e-3
@@ -536,6 +537,8 @@ def render(
             if language_models
             else []
         ),
+        # The compare benchmark's section, written by benchmarks/compare.py and carried along.
+        *([COMPARE_RESULTS.read_text()] if COMPARE_RESULTS.is_file() else []),
         "## Start-up",
         "",
         # No peak RSS here: these children are smaller than the harness, so theirs would read as its.

@@ -166,6 +166,8 @@ WORKLOADS = {
         Workload("W2", 200_000, 1_000, "npy", "float32", "logits", False, Targets(1.6, 15, 200)),
         Workload("W3", 1_000_000, 10, "csv", "float64", "probs", False, Targets(1.10, 2.5, 200)),
         Workload("W4", 1_000_000, 100, "parquet", "float32", "probs", True, Targets(1.25, 5, 100, True)),
+        # A second model on W1's rows and labels, for infocli compare (benchmarks/compare.py).
+        Workload("W1b", 5_000_000, 10, "parquet", "float32", "probs", False, None),
         # The memory-growth check: W1 at twice the rows, generated only when asked for.
         Workload("W1x2", 10_000_000, 10, "parquet", "float32", "probs", False, None),
         # Wide tables, timed beside the floor without targets: the time should grow linearly

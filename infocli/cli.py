@@ -633,9 +633,20 @@ def trend_command(
         typer.Option(
             "--fail-if-worse",
             metavar="PCT",
-            help="Exit 1 when the last checkpoint's perplexity is more than PCT percent above the best.",
+            help="Exit 1 when the last checkpoint's perplexity is more than PCT percent above the best "
+            "and the difference is significant at --alpha (paired, two-sided): a difference the "
+            "evaluation set is too small to tell from noise passes.",
         ),
     ] = None,
+    alpha: Annotated[
+        float,
+        typer.Option(
+            "--alpha",
+            help="Significance level of each checkpoint's change from the previous one and from the "
+            "best (paired on the same rows, or sequences for token files; two-sided; no correction "
+            "across checkpoints).",
+        ),
+    ] = 0.05,
     plot: Annotated[
         str | None,
         typer.Option(
@@ -672,6 +683,13 @@ def trend_command(
     (ckpt_1000.parquet), or else in the folders that are the checkpoint's own
     (step_1000/preds.parquet), or the argument order when no path has one.
 
+    Each checkpoint's change from the previous one and from the best gets its paired
+    standard error and a significance mark: the change in cross-entropy is tested on the
+    per-row differences (with --labels) or, for token files, with sequences as the unit
+    (per-sequence sums of the differences, through perplexity's ratio estimator);
+    perplexity changes get theirs by the delta method. Checkpoints must score the same
+    rows (or the same sequences, token counts and masks); otherwise the run exits 2.
+
     Example: infocli trend sample_data/ckpt_*.parquet --seq-col seq --fail-if-worse 5
     """
     from infocli.ignored import trend_ignored
@@ -696,17 +714,20 @@ def trend_command(
         logprob_col=logprob_col, logprob_base=logprob_base, seq_col=seq_col, mask_col=mask_col,
         base=base, chunk_rows=chunk_rows, top=0, npz_key=npz_key,
     )  # fmt: skip
+    if not 0 < alpha < 1:
+        raise InfoCliError(f"--alpha must be between 0 and 1 (exclusive), got {alpha:g}")
     trend = run_trend(
         files,
         labels=labels,
         eval_options=eval_options,
         token_options=token_options,
         base=base.value,
+        alpha=alpha,
         progress=lambda path: _progress(no_progress, path),
     )
     gate = None
     if fail_if_worse is not None:
-        gate = {"pct": fail_if_worse, "failed": worse_than_best(trend.rows, fail_if_worse)}
+        gate = {"pct": fail_if_worse, "alpha": alpha, "failed": worse_than_best(trend.rows, fail_if_worse)}
     if plot is not None:
         from infocli.plot import plot_trend
 
@@ -716,11 +737,160 @@ def trend_command(
     warnings = list(dict.fromkeys(spell(w, flag) for w in [*ignored, *trend.warnings]))
     outcome = _Outcome(
         lambda: trend_report(trend.rows, base.value, trend.signature, gate, warnings),
-        lambda tables: tables.trend_table(trend.rows, base.value, trend.signature, gate),
+        lambda tables: tables.trend_table(trend.rows, base.value, trend.signature, gate, alpha),
         warnings,
         bool(gate and gate["failed"]),
     )
     _finish(outcome, output_format, output, quiet)
+
+
+COMPARE_RULES = (
+    "Rows are paired by position. Per metric (every registered mean over rows) and candidate: "
+    "baseline, candidate, delta = candidate - baseline, its paired standard error (sample standard "
+    "deviation of the per-row differences / sqrt(N)), a two-sided --confidence interval and p-value "
+    "by the normal approximation, and whether it is significant after Holm's correction over every "
+    "metric and candidate at --alpha. Accuracy's p in that family is McNemar's exact test on the "
+    "discordant rows; with class labels kl_divergence equals cross_entropy row by row and enters "
+    "once, as cross_entropy; target_entropy cannot differ and is left out."
+)
+
+
+@app.command("compare", epilog=f"{COMPARE_RULES} {EXIT_CODES_HELP}")
+def compare_command(
+    baseline: Annotated[
+        str,
+        typer.Argument(
+            metavar="BASELINE", help="The baseline's predictions (any input format); - for stdin."
+        ),
+    ],
+    candidates: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="CANDIDATE...", help="Each candidate's predictions, row-aligned with the baseline's."
+        ),
+    ],
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            metavar="PATH",
+            help="Class indices, class names or target distributions (default: the baseline's label "
+            "column, if any; without labels only entropy, KL(p ‖ q) and top-1 agreement are compared).",
+        ),
+    ] = None,
+    confidence: Annotated[
+        float, typer.Option("--confidence", help="Coverage of the two-sided intervals.")
+    ] = 0.95,
+    alpha: Annotated[
+        float,
+        typer.Option("--alpha", help="Significance level, after Holm's correction over the whole report."),
+    ] = 0.05,
+    fail_if_worse: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-if-worse",
+            metavar="METRIC",
+            help="Exit 1 when a candidate is significantly worse on METRIC after Holm's correction "
+            "(the direction from the registry; a metric without one, such as entropy, is a usage "
+            "error); repeatable.",
+        ),
+    ] = None,
+    margin: Annotated[
+        str | None,
+        typer.Option(
+            "--margin",
+            metavar="X|X%",
+            help="Turn every --fail-if-worse into a non-inferiority test: exit 1 unless the one-sided "
+            "(1 - alpha) confidence bound shows the candidate worse by less than X (the metric's units) "
+            "or X% of the baseline's value. The bound is not Holm-adjusted.",
+        ),
+    ] = None,
+    fail_if: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-if",
+            metavar="EXPR",
+            help='Exit 1 when "NAME OP NUMBER" holds for any candidate, OP one of < <= > >=; '
+            "repeatable; a NaN fails. NAME is delta.METRIC, perplexity.ratio, top1_agreement, or "
+            "kl_divergence.STAT / delta_p.STAT with STAT one of mean, min, p0.1, p1, p5, p10, p50, p90, "
+            "p95, p99, p99.9, max (delta_p also rms).",
+        ),
+    ] = None,
+    kind: KindOption = Kind.auto,
+    target_kind: TargetKindOption = Kind.auto,
+    pred_cols: PredColsOption = None,
+    label_col: LabelColOption = None,
+    base: BaseOption = Base.e,
+    temperature: TemperatureOption = 1.0,
+    eps: EpsOption = 1e-12,
+    tol: TolOption = 1e-3,
+    ignore_index: IgnoreIndexOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    save_state: SaveStateOption = None,
+    input_format: InputFormatOption = InputFormat.csv,
+    chunk_rows: ChunkRowsOption = None,
+    quiet: QuietOption = False,
+    no_progress: NoProgressOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Is a candidate better than the baseline? Paired tests on the same rows, and how far
+    apart the two models' distributions are.
+
+    Each file gets its own kinds (detected per file); class names must agree as a set and
+    are matched by name. The distribution block takes the baseline as p and the candidate
+    as q: KL(p ‖ q) per row (log q floored at --eps, reported in --base), the top-1
+    agreement, and with class labels Δp = q[label] − p[label]; percentiles come from a
+    sketch within 0.5% (relative). --kind, --pred-cols and the other input options apply
+    to every prediction file.
+
+    Example: infocli compare sample_data/probs.parquet sample_data/probs_b.parquet --labels sample_data/labels.parquet
+    """
+    from infocli.compare import ALL_GATE_NAMES, compare, parse_margin
+    from infocli.gates import parse_gate
+    from infocli.readers import check_paths
+
+    options = _eval_options(
+        kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
+        temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
+        input_format=input_format,
+    )  # fmt: skip
+    gates = [parse_gate(expr, ALL_GATE_NAMES) for expr in fail_if or []]
+    parsed_margin = None if margin is None else parse_margin(margin)
+    if parsed_margin is not None and not fail_if_worse:
+        raise InfoCliError("--margin applies to --fail-if-worse; give the metric(s) it tests")
+    inputs = {"BASELINE": baseline, **{f"CANDIDATE {i}": c for i, c in enumerate(candidates, 1)}}
+    check_paths({**inputs, "--labels": labels})
+    _check_outputs([*inputs.values(), labels], output=output, save_state=save_state)
+    with _progress(no_progress) as on_progress:
+        comparison = compare(
+            baseline, candidates, labels, options, confidence=confidence, alpha=alpha, gates=gates,
+            fail_if_worse=fail_if_worse or [], on_progress=on_progress,
+        )  # fmt: skip
+    outcome = _compare_outcome(comparison, base.value, gates, fail_if_worse or [], parsed_margin)
+    _finish(outcome, output_format, output, quiet, save_state)
+
+
+def _compare_outcome(
+    comparison: Any, base: str, gates: list[Any], fail_if_worse: list[str], margin: Any
+) -> _Outcome:
+    """A comparison's (or a merge's) report, gates checked."""
+    from infocli.compare import gate_values, worse_outcomes
+    from infocli.gates import apply_gates
+    from infocli.report.documents import compare_report
+
+    comparison.warnings = [spell(w, flag) for w in comparison.warnings]
+    comparisons = comparison.state.compute(base)
+    checked = apply_gates(gates, gate_values(comparison.candidates, comparisons))
+    alpha = comparison.state.settings["alpha"]
+    worse = worse_outcomes(fail_if_worse, comparison.candidates, comparisons, alpha=alpha, margin=margin)
+    return _Outcome(
+        lambda: compare_report(comparison, comparisons, base, checked, worse),
+        lambda tables: tables.compare_table(comparison, comparisons, base, checked, worse),
+        comparison.warnings,
+        any(r.failed for r in checked) or any(w["failed"] for w in worse),
+        comparison.state,
+    )
 
 
 @app.command("merge", epilog=EXIT_CODES_HELP)
@@ -743,8 +913,8 @@ def merge_command(
 ) -> None:
     """Merge saved states into the report one run over all of their data would print.
 
-    Each STATE is a file written by `infocli eval --save-state` or `infocli perplexity
-    --save-state`; all must come from one command run under the same settings (the first
+    Each STATE is a file written by `infocli eval --save-state`, `infocli perplexity
+    --save-state` or `infocli compare --save-state`; all must come from one command run under the same settings (the first
     difference is named otherwise). The states are merged in the order given.
 
     Example: infocli merge state_*.json --fail-if "cross_entropy > 0.7"
@@ -758,11 +928,30 @@ def merge_command(
     check_paths({f"STATE {i}": path for i, path in enumerate(states, 1)})
     _check_outputs(list(states), output=output, save_state=save_state)
     merged = merge_states([load_state(path) for path in states], states)
-    gates = [parse_gate(expr, names_of(merged.command)) for expr in fail_if or []]
-    if not (merged.n_samples if merged.command == "eval" else merged.tokens.n):
+    if merged.command == "compare":
+        from infocli.compare import ALL_GATE_NAMES
+
+        gates = [parse_gate(expr, ALL_GATE_NAMES) for expr in fail_if or []]
+    else:
+        gates = [parse_gate(expr, names_of(merged.command)) for expr in fail_if or []]
+    if not (merged.tokens.n if merged.command == "perplexity" else merged.n_samples):
         raise InfoCliError(
             "the states hold no rows to score: every row was ignored or masked", path=states[0]
         )
+    if merged.command == "compare":
+        from infocli.compare import Comparison, gate_names
+
+        names = gate_names(merged.settings["metrics"], class_labels=merged.class_labels)
+        check_available(gates, names, "the merged compare states do not report it")
+        comparison = Comparison(merged)
+        _finish(
+            _compare_outcome(comparison, base.value, gates, [], None),
+            output_format,
+            output,
+            quiet,
+            save_state,
+        )
+        return
     available = merged.compute(base.value).metrics
     check_available(gates, available, f"the merged {merged.command} states do not report it")
     if merged.command == "eval":

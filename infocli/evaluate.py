@@ -37,7 +37,7 @@ from infocli.plan import (
 from infocli.readers import (
     Batch,
     Table,
-    aligned,
+    aligned_many,
     class_codes,
     in_order,
     open_table,
@@ -195,17 +195,39 @@ class _Work:
 def _chunks(
     preds: Table, labels: Table | None, layout: Layout, rows: int, read_rows: int
 ) -> Iterator[tuple[Batch, Batch | None]]:
-    """The aligned chunks of ``rows`` rows of the predictions and the labels, each file
-    read ahead, ``read_rows`` at a time, in a thread of its own."""
-    from_preds = layout.label_source is preds
+    """The aligned chunks of ``rows`` rows of the predictions and the labels."""
+    for batches in aligned_chunks(layout, [(preds, layout.pred_cols)], rows, read_rows):
+        yield batches[0], batches[1] if len(batches) > 1 else None
+
+
+def aligned_chunks(
+    layout: Layout, predictions: Sequence[tuple[Table, list[str]]], rows: int, read_rows: int
+) -> Iterator[tuple[Batch, ...]]:
+    """The aligned chunks of ``rows`` rows of prediction files (each with its columns) and
+    of the labels of ``layout``, every file read ahead, ``read_rows`` at a time, in a thread
+    of its own.
+
+    The labels come from ``layout.label_source``: the first prediction file (its label
+    column is read with its predictions), a file of their own, or none.
+
+    Yields:
+        One batch per prediction file, then the labels' batch when they have a file of
+        their own.
+    """
+    first = predictions[0][0]
+    from_preds = layout.label_source is first
     vectors = [layout.label_vector] if layout.label_vector is not None else []
     depth = max(1, default_chunk_rows(layout.n_classes, READ_AHEAD_BYTES) // read_rows)
-    pred_batches = prefetch(preds.batches(layout.pred_cols, vectors if from_preds else [], read_rows), depth)
-    if layout.label_source is None or from_preds:
-        return aligned(preds, pred_batches, None, None, rows)
-    assert labels is not None
-    label_batches = prefetch(labels.batches(layout.target_cols, vectors, read_rows), depth)
-    return aligned(preds, pred_batches, labels, label_batches, rows)
+    tables = [table for table, _ in predictions]
+    streams = [
+        prefetch(table.batches(columns, vectors if i == 0 and from_preds else [], read_rows), depth)
+        for i, (table, columns) in enumerate(predictions)
+    ]
+    source = layout.label_source
+    if source is not None and not from_preds:
+        tables.append(source)
+        streams.append(prefetch(source.batches(layout.target_cols, vectors, read_rows), depth))
+    return aligned_many(tables, streams, rows)
 
 
 class _Run:
@@ -302,6 +324,18 @@ class _Run:
 
     def compute(self, work: _Work) -> EvalState:
         """Validate and score a prepared chunk (thread-safe: nothing is accumulated)."""
+        pred, note = self.predictions(work)
+        target, target_note = self.targets(work)
+        notes = [note] if target_note is None else [note, target_note]
+        assert self.scorer is not None
+        return self.scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
+
+    def predictions(self, work: _Work) -> tuple[Distributions, Renormalised]:
+        """A prepared chunk's predictions, validated (thread-safe), and its rows renormalised.
+
+        Raises:
+            InfoCliError: The chunk's error, or invalid predictions (the file row named).
+        """
         if work.error is not None:
             raise work.error
         scorer = self.scorer
@@ -310,19 +344,24 @@ class _Run:
             pred = scorer.predictions(work.values())
         except InfoCliError as error:
             raise _unfiltered(error, work.kept).at(self.preds.path, row_offset=work.first_row) from None
-        notes = [_renormalised(self.preds.path, pred, work.first_row, work.kept)]
-        target: np.ndarray | Distributions | None
-        if isinstance(work.targets, Batch):
-            source = self.layout.label_source
-            assert source is not None and work.targets.matrix is not None
-            try:
-                target = scorer.targets(work.targets.matrix)
-            except InfoCliError as error:
-                raise error.at(source.path, row_offset=work.label_first_row) from None
-            notes.append(_renormalised(source.path, target, work.label_first_row, None))
-        else:
-            target = work.targets
-        return scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
+        return pred, _renormalised(self.preds.path, pred, work.first_row, work.kept)
+
+    def targets(self, work: _Work) -> tuple[np.ndarray | Distributions | None, Renormalised | None]:
+        """A prepared chunk's class indices, or its target distributions validated
+        (thread-safe) with their rows renormalised.
+
+        Raises:
+            InfoCliError: Invalid target distributions (the file row named).
+        """
+        if not isinstance(work.targets, Batch):
+            return work.targets, None
+        scorer, source = self.scorer, self.layout.label_source
+        assert scorer is not None and source is not None and work.targets.matrix is not None
+        try:
+            target = scorer.targets(work.targets.matrix)
+        except InfoCliError as error:
+            raise error.at(source.path, row_offset=work.label_first_row) from None
+        return target, _renormalised(source.path, target, work.label_first_row, None)
 
 
 def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarray | None) -> Renormalised:

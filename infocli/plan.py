@@ -428,4 +428,7 @@ def signature(settings: Mapping[str, Any], base: str) -> str:
         parts += [f"eps:{settings['eps']!r}", f"T:{settings['temperature']!r}", f"tol:{settings['tol']!r}"]
         if settings["ignore_index"] is not None:
             parts.append(f"ignore:{settings['ignore_index']}")
+        if "candidate_kinds" in settings:  # a comparison: the candidates and the tests
+            parts.insert(1, f"candidates:{','.join(settings['candidate_kinds'])}")
+            parts += [f"confidence:{settings['confidence']!r}", f"alpha:{settings['alpha']!r}"]
     return "|".join([*parts, f"version:{__version__}"])

@@ -11,13 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from infocli.errors import InfoCliError, param
+from infocli.metrics.paired import CompareState
 from infocli.metrics.state import FORMAT_VERSION, EvalState
 from infocli.metrics.tokens import TokenState
 
-State = EvalState | TokenState
+State = EvalState | TokenState | CompareState
 """A state of any command that saves one."""
 
-KINDS: dict[str, type[EvalState] | type[TokenState]] = {"eval": EvalState, "perplexity": TokenState}
+KINDS: dict[str, type[EvalState] | type[TokenState] | type[CompareState]] = {
+    "eval": EvalState,
+    "perplexity": TokenState,
+    "compare": CompareState,
+}
 """The state class of each command that saves one."""
 
 

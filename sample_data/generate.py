@@ -13,6 +13,10 @@ byte counts and word counts (``tokens.parquet``, and the log-probabilities alone
 ``tokens.npy``); and a training run's checkpoints, as token files
 (``checkpoints/lm_step_*.parquet``) and as a classifier's logits
 (``checkpoints/clf_step_*.npy``, evaluated against ``labels.npy``).
+
+A second classifier on the same rows (``probs_b.parquet``), to compare with the first; and
+a training run's token files that score the same tokens at every step
+(``checkpoints/lm_paired_step_*.parquet``), whose changes ``trend`` can test.
 """
 
 from __future__ import annotations
@@ -117,7 +121,44 @@ def language_models(folder: Path) -> None:
         np.save(checkpoints / f"clf_step_{step}.npy", logits.astype(np.float32))
 
 
+SECOND_MODEL_SEED = 20261202
+PAIRED_CHECKPOINTS_SEED = 20261203
+
+
+def paired_checkpoints(folder: Path) -> None:
+    """Write ``checkpoints/lm_paired_step_*.parquet``: a training run's token files that
+    score the same tokens (the same sequences, lengths, padding and masks) at every step,
+    as ``trend`` needs to test each change; a token's NLL at a step is its difficulty over
+    the step's skill, with a little noise of its own."""
+    rng = np.random.default_rng(PAIRED_CHECKPOINTS_SEED)
+    tokens = _tokens(rng, skill=1.0)
+    mask = tokens.column("mask").to_numpy()
+    base_nll = -tokens.column("logprob").to_numpy()
+    for step, skill in zip(STEPS, (0.55, 0.75, 0.9, 1.0, 0.92), strict=True):
+        noise = np.exp(rng.normal(0.0, 0.15, len(base_nll)))
+        logprob = np.where(mask, -base_nll * noise / skill, np.nan)
+        table = tokens.set_column(tokens.schema.get_field_index("logprob"), "logprob", pa.array(logprob))
+        pq.write_table(table, folder / "checkpoints" / f"lm_paired_step_{step}.parquet")
+
+
+def second_model(folder: Path) -> None:
+    """Write ``probs_b.parquet``: a second classifier on the same 1,000 rows, for
+    ``infocli compare``. It is the first one made more confident, with noise and a small
+    nudge towards the truth: clearly better on cross-entropy, about as accurate (the
+    difference in accuracy is not significant)."""
+    rng = np.random.default_rng(SECOND_MODEL_SEED)
+    logits = np.load(folder / "logits.npy").astype(np.float64)
+    labels = np.load(folder / "labels.npy")
+    z = 1.2 * logits + rng.normal(0.0, 0.3, logits.shape) + 0.12 * np.eye(len(CLASSES))[labels]
+    probs = _softmax(z)
+    pq.write_table(
+        pa.table({name: probs[:, i] for i, name in enumerate(CLASSES)}), folder / "probs_b.parquet"
+    )
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
     main(out)
     language_models(out)
+    second_model(out)
+    paired_checkpoints(out)

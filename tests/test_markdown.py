@@ -15,7 +15,7 @@ EVAL = ["eval", SAMPLE_DATA / "probs.parquet", SAMPLE_DATA / "labels.parquet"]
 PERPLEXITY = ["perplexity", SAMPLE_DATA / "tokens.parquet", "--seq-col", "seq", "--mask-col", "mask"]
 TREND = [
     "trend",
-    *sorted((SAMPLE_DATA / "checkpoints").glob("lm_step_*.parquet")),
+    *sorted((SAMPLE_DATA / "checkpoints").glob("lm_paired_step_*.parquet")),
     "--seq-col",
     "seq",
     "--mask-col",

@@ -136,13 +136,13 @@ def test_chunk_rows_beyond_a_platform_integer_in_perplexity():
 
 @pytest.mark.parametrize("pct", ["inf", "1e999"])
 def test_trend_with_an_infinite_threshold_writes_strict_json(pct):
-    files = sorted(str(p) for p in (SAMPLE_DATA / "checkpoints").glob("lm_step_*.parquet"))
+    files = sorted(str(p) for p in (SAMPLE_DATA / "checkpoints").glob("lm_paired_step_*.parquet"))
     result = invoke(
         "trend", *files, "--seq-col", "seq", "--mask-col", "mask", "--fail-if-worse", pct, "--format", "json"
     )
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
-    assert doc["gate"] == {"pct": "inf", "failed": False}
+    assert doc["gate"] == {"pct": "inf", "alpha": 0.05, "failed": False}
 
 
 @pytest.mark.parametrize(("total", "shown"), [(1 - 3e-9, "1 − 3e-09"), (1 + 2e-7, "1 + 2e-07")])

@@ -12,6 +12,7 @@ import re
 import statistics
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infocli.errors import InfoCliError
-from infocli.trend import Checkpoint, checkpoint_steps, trend_rows, worse_than_best
+from infocli.trend import Change, Checkpoint, checkpoint_steps, trend_rows, worse_than_best
 
 from cli_helpers import assert_bad_input, invoke, run_json
 
@@ -43,7 +44,9 @@ CHECKPOINT_KEYS = {
     "from_best",
     "from_best_pct",
     "best",
-}
+    *(f"{change}_{key}" for change in ("change", "from_best")
+      for key in ("cross_entropy", "cross_entropy_se", "se", "p_value", "significant")),
+}  # fmt: skip
 
 
 def close(actual: Any, expected: float, rtol: float = RTOL) -> bool:
@@ -136,10 +139,10 @@ def prediction_checkpoints(folder: Path, n: int = 120, classes: int = 4) -> tupl
     return paths, str(folder / "labels.npy"), {"labels": labels, "logits": logits}
 
 
-def token_checkpoints(folder: Path) -> tuple[dict[int, str], dict]:
+def token_checkpoints(folder: Path, n_sequences: int = 9) -> tuple[dict[int, str], dict]:
     rng = np.random.default_rng(32)
-    lengths = rng.integers(2, 15, 9)
-    seq = np.repeat(np.arange(9), lengths)
+    lengths = rng.integers(2, 15, n_sequences)
+    seq = np.repeat(np.arange(n_sequences), lengths)
     n = len(seq)
     mask = rng.random(n) > 0.2
     paths, data = {}, {}
@@ -206,6 +209,21 @@ def test_trend_rows_sorted_by_step_with_changes_and_best():
             "path": r.checkpoint.path,
             "cross_entropy": 0,
             "perplexity_se": 0,
+            **dict.fromkeys(
+                CHECKPOINT_KEYS
+                - {
+                    "step",
+                    "perplexity",
+                    "best",
+                    "change",
+                    "change_pct",
+                    "from_best",
+                    "from_best_pct",
+                    "path",
+                    "cross_entropy",
+                    "perplexity_se",
+                }
+            ),  # fmt: skip
         }
         for r in rows
     ]
@@ -230,9 +248,13 @@ def test_trend_rows_duplicate_steps_is_an_error():
 
 def test_worse_than_best_is_strictly_more_than_pct():
     rows = trend_rows(checkpoints([(1, 4.0), (2, 5.0)]))  # the last is exactly 25% above the best
+    significant = Change(0.2, 0.01, 0.05, 1e-9, True)
+    rows[-1] = replace(rows[-1], from_best_test=significant)
     assert rows[-1].from_best_pct == 25.0
     assert worse_than_best(rows, 25.0) is False
     assert worse_than_best(rows, 24.9) is True
+    noise = Change(0.2, 0.3, 1.5, 0.5, False)  # as far above, but too few rows to tell
+    assert worse_than_best([*rows[:-1], replace(rows[-1], from_best_test=noise)], 24.9) is False
     assert worse_than_best(trend_rows(checkpoints([(1, 5.0), (2, 4.0)])), 0.0) is False
 
 
@@ -324,7 +346,7 @@ def test_trend_of_token_checkpoints_matches_reference(tmp_path):
 
 
 def test_trend_of_sample_checkpoints_matches_reference():
-    files = sorted((SAMPLE_DATA / "checkpoints").glob("lm_step_*.parquet"))
+    files = sorted((SAMPLE_DATA / "checkpoints").glob("lm_paired_step_*.parquet"))
     doc = run_json("trend", *files, "--seq-col", "seq", "--mask-col", "mask")
     ppl = []
     for path in files:
@@ -365,21 +387,22 @@ def test_trend_table_has_steps_best_mark_and_a_sparkline(tmp_path):
 
 @pytest.mark.parametrize("mode", ["predictions", "tokens"])
 def test_fail_if_worse_exits_1_above_the_threshold_and_0_below(tmp_path, mode):
+    # Enough rows (or sequences) for the relapse at the last step to be significant.
     if mode == "predictions":
-        paths, labels, data = prediction_checkpoints(tmp_path)
+        paths, labels, data = prediction_checkpoints(tmp_path, n=4000)
         extra = ["--labels", labels]
         ppl = {s: math.exp(log_loss_reference(data["logits"][s], data["labels"])[0]) for s in QUALITY}
     else:
-        paths, data = token_checkpoints(tmp_path)
+        paths, data = token_checkpoints(tmp_path, n_sequences=400)
         extra = ["--seq-col", "seq", "--mask-col", "mask"]
         ppl = {s: math.exp(token_reference(*data[s])[0]) for s in QUALITY}
     excess = 100 * (ppl[5000] - min(ppl.values())) / min(ppl.values())
     assert excess > 1
     below, above = excess * 0.9, excess * 1.1
     failed = run_json("trend", *paths.values(), *extra, "--fail-if-worse", below, code=1)
-    assert failed["gate"] == {"pct": below, "failed": True}
+    assert failed["gate"] == {"pct": below, "alpha": 0.05, "failed": True}
     passed = run_json("trend", *paths.values(), *extra, "--fail-if-worse", above)
-    assert passed["gate"] == {"pct": above, "failed": False}
+    assert passed["gate"] == {"pct": above, "alpha": 0.05, "failed": False}
     table = invoke("trend", *paths.values(), *extra, "--fail-if-worse", below)
     assert table.exit_code == 1 and "FAIL" in table.stdout
 

@@ -81,17 +81,40 @@ def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *
             n_clipped=n_clipped,
             class_indices=True,
         )
-    # Soft targets p = u / t: KL = sum(u (log u - log w)) / t - log t + log s, computed
-    # directly so that a small KL keeps its relative precision (rather than being a
-    # difference of two cross-entropies); the cross-entropy is then H(p) + KL.
-    u, log_u = target.weights, target.log_weights
     target_entropy = entropy_rows(target)
+    kl, n_clipped = kl_rows(pred, target, eps=eps)
+    cross_entropy = target_entropy + kl
+    return RowScores(
+        entropy,
+        cross_entropy=cross_entropy,
+        target_entropy=target_entropy,
+        kl_divergence=kl,
+        correct=pred.predicts(target.argmax),
+        n_clipped=n_clipped,
+    )
+
+
+def kl_rows(pred: Distributions, target: Distributions, *, eps: float) -> tuple[np.ndarray, int]:
+    """KL(p ‖ q) per row, in nats, with log q floored at log(eps) where p > 0.
+
+    Args:
+        pred: The distributions q.
+        target: The reference distributions p.
+        eps: The floor of q; 0 for none.
+
+    Returns:
+        (n,) the divergences, and how many terms were floored.
+    """
+    # p = u / t: KL = sum(u (log u - log w)) / t - log t + log s, computed directly so
+    # that a small KL keeps its relative precision (rather than being a difference of two
+    # cross-entropies).
+    u, log_u = target.weights, target.log_weights
     with np.errstate(invalid="ignore"):
         log_ratio = log_u - pred.log_weights
     kl = row_dot(u, log_ratio) / target.sums - target.log_sums + pred.log_sums
-    cross_entropy = target_entropy + kl
     n_clipped = 0
     if eps > 0:
+        log_eps = math.log(eps)
         # Rows where some log q might fall below log eps; usually none, found cheaply.
         floor = log_eps + pred.log_sums
         if pred.log_weights.min() < floor.max():
@@ -103,15 +126,7 @@ def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *
             ur, tr = u[rows], target.sums[rows]
             with np.errstate(invalid="ignore"):
                 kl[rows] = row_dot(ur, log_u[rows] - log_q) / tr - target.log_sums[rows]
-            cross_entropy[rows] = target_entropy[rows] + kl[rows]
-    return RowScores(
-        entropy,
-        cross_entropy=cross_entropy,
-        target_entropy=target_entropy,
-        kl_divergence=kl,
-        correct=pred.predicts(target.argmax),
-        n_clipped=n_clipped,
-    )
+    return kl, n_clipped
 
 
 @dataclass(frozen=True)

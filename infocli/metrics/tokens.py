@@ -185,7 +185,7 @@ class TokenResults:
     worst: list[dict[str, Any]]
 
 
-def _ratio_se(numerators: np.ndarray, denominators: np.ndarray) -> float:
+def ratio_se(numerators: np.ndarray, denominators: np.ndarray) -> float:
     """Delta-method SE of sum(numerators) / sum(denominators), sequences as the unit."""
     s = len(numerators)
     total = float(denominators.sum())
@@ -329,7 +329,7 @@ class TokenState:
         n_tokens = self.tokens.n
         rate = self.tokens.total / n_tokens if n_tokens else math.nan
         if len(keys) > 1:
-            rate_se = _ratio_se(nll, tokens.astype(np.float64))
+            rate_se = ratio_se(nll, tokens.astype(np.float64))
         else:
             rate_se = self.tokens.std_error
         scale = _LOG[base]
@@ -346,11 +346,11 @@ class TokenState:
         if self.has_bytes:
             bits = self.tokens.total / math.log(2)
             metrics["bits_per_byte"] = bits / self.total_bytes if self.total_bytes else math.nan
-            errors["bits_per_byte"] = _ratio_se(nll, n_bytes) / math.log(2) if len(keys) > 1 else math.nan
+            errors["bits_per_byte"] = ratio_se(nll, n_bytes) / math.log(2) if len(keys) > 1 else math.nan
         if self.has_words:
             word_rate = self.tokens.total / self.total_words if self.total_words else math.nan
             metrics["word_perplexity"] = exp_or_inf(word_rate)
-            se = _ratio_se(nll, words) if len(keys) > 1 else math.nan
+            se = ratio_se(nll, words) if len(keys) > 1 else math.nan
             errors["word_perplexity"] = metrics["word_perplexity"] * se
         order = np.argsort(-per_sequence, kind="stable")[: self.top if top is None else top]
         worst = [

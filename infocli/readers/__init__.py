@@ -34,6 +34,7 @@ __all__ = [
     "Column",
     "Table",
     "aligned",
+    "aligned_many",
     "check_paths",
     "class_codes",
     "extension",
@@ -327,39 +328,51 @@ def aligned(
             for start in range(0, batch.n_rows, rows):
                 yield batch.slice(start, min(start + rows, batch.n_rows)), None
         return
-    a: Batch | None = None
-    b: Batch | None = None
+    yield from aligned_many([first, second], [first_batches, second_batches], rows)  # type: ignore[misc]
+
+
+def aligned_many(
+    tables: list[Table], batches: list[Iterator[Batch]], rows: int
+) -> Iterator[tuple[Batch, ...]]:
+    """Pair any number of files' batches row by row, cut to at most ``rows`` rows.
+
+    Args:
+        tables: The files (for messages).
+        batches: Each file's batches.
+        rows: The largest batch to yield.
+
+    Yields:
+        One batch per file, all with the same ``first_row`` and ``n_rows``.
+
+    Raises:
+        InfoCliError: One file ends before another; names both files and both counts.
+    """
+    current: list[Batch | None] = [None] * len(tables)
     while True:
-        if a is None or a.n_rows == 0:
-            a = next(first_batches, None)
-        if b is None or b.n_rows == 0:
-            b = next(second_batches, None)
-        if a is None or b is None:
-            if a is not b:
-                _mismatch(first, first_batches, a, second, second_batches, b)
+        for i, batch in enumerate(current):
+            if batch is None or batch.n_rows == 0:
+                current[i] = next(batches[i], None)
+        going = [i for i, batch in enumerate(current) if batch is not None]
+        if len(going) < len(tables):
+            if going:
+                _mismatch(tables, batches, current, going[0])
             return
-        n = min(a.n_rows, b.n_rows, rows)
-        yield a.slice(0, n), b.slice(0, n)
-        a, b = a.slice(n, a.n_rows), b.slice(n, b.n_rows)
+        found = [batch for batch in current if batch is not None]
+        n = min(rows, *(batch.n_rows for batch in found))
+        yield tuple(batch.slice(0, n) for batch in found)
+        current = [batch.slice(n, batch.n_rows) for batch in found]
 
 
 def _mismatch(
-    first: Table,
-    first_batches: Iterator[Batch],
-    a: Batch | None,
-    second: Table,
-    second_batches: Iterator[Batch],
-    b: Batch | None,
+    tables: list[Table], batches: list[Iterator[Batch]], current: list[Batch | None], going: int
 ) -> None:
-    """Raise the row-count error, counting the rest of the longer file."""
-    if a is None:
-        assert b is not None
-        short, long, n_short = first, second, b.first_row
-        n_long = b.first_row + b.n_rows + sum(batch.n_rows for batch in second_batches)
-    else:
-        short, long, n_short = second, first, a.first_row
-        n_long = a.first_row + a.n_rows + sum(batch.n_rows for batch in first_batches)
-    raise row_count_error(short, n_short, long, n_long)
+    """Raise the row-count error of the first file that ended, counting the rest of a
+    file that goes on (``going``)."""
+    batch = current[going]
+    assert batch is not None
+    short = tables[current.index(None)]
+    n_long = batch.first_row + batch.n_rows + sum(b.n_rows for b in batches[going])
+    raise row_count_error(short, batch.first_row, tables[going], n_long)
 
 
 def row_count_error(short: Table, n_short: int, long: Table, n_long: int) -> InfoCliError:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from infocli import __version__
 
 if TYPE_CHECKING:
+    from infocli.compare import Comparison
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
     from infocli.metrics.state import Results
@@ -179,6 +180,8 @@ def trend_report(
                 "from_best": json_number(r.from_best),
                 "from_best_pct": json_number(r.from_best_pct),
                 "best": r.best,
+                **_change_dict("change", r.change_test, base),
+                **_change_dict("from_best", r.from_best_test, base),
             }
             for r in rows
         ],
@@ -187,6 +190,25 @@ def trend_report(
         "gate": None
         if gate is None
         else {k: json_number(v) if isinstance(v, float) else v for k, v in gate.items()},
+    }
+
+
+def _change_dict(prefix: str, test: Any, base: str) -> dict[str, Any]:
+    """A trend change's paired test: the change in cross-entropy (in ``base``) with its
+    standard error, the perplexity change's standard error, the p-value and the mark."""
+    from infocli.metrics.registry import LN_BASE
+
+    if test is None:
+        return {
+            f"{prefix}_{k}": None
+            for k in ("cross_entropy", "cross_entropy_se", "se", "p_value", "significant")
+        }
+    return {
+        f"{prefix}_cross_entropy": json_number(test.cross_entropy / LN_BASE[base]),
+        f"{prefix}_cross_entropy_se": json_number(test.cross_entropy_se / LN_BASE[base]),
+        f"{prefix}_se": json_number(test.perplexity_se),
+        f"{prefix}_p_value": json_number(test.p_value),
+        f"{prefix}_significant": test.significant,
     }
 
 
@@ -201,3 +223,69 @@ def metrics_report() -> dict[str, Any]:
     from infocli.metrics.registry import METRICS
 
     return {"infocli_version": __version__, "metrics": [asdict(m) for m in METRICS]}
+
+
+COMPARE_METHOD = (
+    "paired: per-row differences d = candidate - baseline; SE = sample standard deviation of d / "
+    "sqrt(N); interval and two-sided p by the normal approximation; accuracy also by McNemar's exact "
+    "test on the discordant rows, whose p enters Holm's correction over every metric and candidate"
+)
+"""How a comparison's numbers were computed, as its report says."""
+
+
+def _json_tree(value: Any) -> Any:
+    """Floats of nested dictionaries and lists made strict JSON (infinities and NaN as strings)."""
+    if isinstance(value, dict):
+        return {k: _json_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_tree(v) for v in value]
+    if isinstance(value, float):
+        return json_number(value)
+    return value
+
+
+def compare_report(
+    comparison: Comparison,
+    comparisons: Sequence[dict[str, Any]],
+    base: str,
+    gates: Sequence[GateResult] = (),
+    worse: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """The JSON document of a comparison.
+
+    Args:
+        comparison: The inputs, settings and warnings.
+        comparisons: Each candidate's numbers (:meth:`CompareState.compute`).
+        base: The log base of information values.
+        gates: Checked ``--fail-if`` gates.
+        worse: Checked ``--fail-if-worse`` gates.
+
+    Returns:
+        A JSON-ready dictionary.
+    """
+    state = comparison.state
+    part = state.inputs[0]
+    settings = state.settings
+    return {
+        "infocli_version": __version__,
+        "baseline": dict(part["baseline"]),
+        "candidates": [dict(c) for c in part["candidates"]],
+        "labels": None if part["labels"] is None else dict(part["labels"]),
+        **_merged(state.inputs),
+        "n_samples": state.n_samples,
+        "n_classes": settings["n_classes"],
+        "n_ignored": state.n_ignored,
+        "base": base,
+        "unit": UNITS[base],
+        "confidence": settings["confidence"],
+        "alpha": settings["alpha"],
+        "method": COMPARE_METHOD,
+        "comparisons": [
+            {"candidate": label, **_json_tree(c)}
+            for label, c in zip(comparison.candidates, comparisons, strict=True)
+        ],
+        "warnings": list(comparison.warnings),
+        "signature": comparison.signature(base),
+        "gates": _gate_dicts(gates),
+        "fail_if_worse": _json_tree(list(worse)),
+    }

@@ -21,6 +21,7 @@ from infocli.errors import shown
 from infocli.metrics.registry import REGISTRY, UNITS
 
 if TYPE_CHECKING:
+    from infocli.compare import Comparison
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
     from infocli.metrics.state import Results
@@ -382,7 +383,16 @@ def _signed(value: float | None, digits: int = 4, suffix: str = "") -> str:
     return f"{value:+.{digits}g}{suffix}"
 
 
-def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[str, Any] | None) -> Group:
+def _change_cell(change: float, pct: float | None, test: Any) -> str:
+    """A perplexity change, its paired standard error and percentage, * when significant."""
+    se = "" if test is None or math.isnan(test.perplexity_se) else f" ±{fmt(test.perplexity_se, 2)}"
+    mark = " *" if test is not None and test.significant else ""
+    return f"{_signed(change)}{se} ({_signed(pct, 3, '%')}){mark}"
+
+
+def trend_table(
+    rows: Sequence[TrendRow], base: str, signature: str, gate: dict[str, Any] | None, alpha: float = 0.05
+) -> Group:
     """The rich renderable of a trend: a row per checkpoint, then a sparkline.
 
     Args:
@@ -390,6 +400,7 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
         base: The log base of the cross-entropy.
         signature: The settings signature.
         gate: The ``--fail-if-worse`` gate and its outcome, or None.
+        alpha: The significance level of the changes' tests.
 
     Returns:
         Something to print on a rich console.
@@ -411,8 +422,8 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
             f"{c.step:,}",
             fmt(c.cross_entropy),
             fmt(c.perplexity),
-            f"{_signed(r.change)} ({_signed(r.change_pct, 3, '%')})" if r.change is not None else "",
-            "best" if r.best else f"{_signed(r.from_best)} ({_signed(r.from_best_pct, 3, '%')})",
+            _change_cell(r.change, r.change_pct, r.change_test) if r.change is not None else "",
+            "best" if r.best else _change_cell(r.from_best, r.from_best_pct, r.from_best_test),
             Text("★", style="bold green") if r.best else "",
             _name(file),
         )
@@ -420,9 +431,22 @@ def trend_table(rows: Sequence[TrendRow], base: str, signature: str, gate: dict[
         table,
         Text(f"perplexity by step  {sparkline([r.checkpoint.perplexity for r in rows])}"),
     ]
+    if any(r.change_test is not None or r.from_best_test is not None for r in rows):
+        parts.append(
+            Text(
+                f"± the paired standard error of each perplexity change; * significant at alpha {alpha:g} "
+                "(two-sided, paired on the same rows or sequences, no correction across checkpoints)"
+            )
+        )
     if gate is not None:
         verdict = Text("FAIL", style="bold red") if gate["failed"] else Text("pass", style="green")
-        parts.append(Text.assemble(f"gate: last checkpoint within {gate['pct']:g}% of the best: ", verdict))
+        parts.append(
+            Text.assemble(
+                f"gate: fail if the last checkpoint is more than {gate['pct']:g}% above the best, "
+                f"significantly at alpha {gate.get('alpha', alpha):g}: ",
+                verdict,
+            )
+        )
     parts.append(Text(f"signature: {signature}", style="dim"))
     return Group(*parts)
 
@@ -444,4 +468,171 @@ def metrics_table() -> Table:
         table.add_row(
             Text(m.name), unit, direction[m.higher_is_better], Text(m.formula), ", ".join(m.commands)
         )
+    return table
+
+
+_MARKS = {
+    "better": Text("better", style="bold green"),
+    "worse": Text("worse", style="bold red"),
+    "different": Text("different", style="yellow"),
+    "no significant difference": Text("no significant difference", style="dim"),
+}
+
+
+def _interval(low: float, high: float, digits: int = 4) -> str:
+    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def _p(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.3g}"
+
+
+def compare_table(
+    comparison: Comparison,
+    comparisons: Sequence[dict[str, Any]],
+    base: str,
+    gates: Sequence[GateResult] = (),
+    worse: Sequence[dict[str, Any]] = (),
+) -> Group:
+    """The rich renderable of a comparison: per candidate, a row per metric, the
+    perplexity ratio, McNemar's test and the per-row cross-entropies; then the
+    distribution block, the gates and the signature.
+
+    Args:
+        comparison: The inputs, settings and warnings.
+        comparisons: Each candidate's numbers.
+        base: The log base of information values.
+        gates: Checked ``--fail-if`` gates.
+        worse: Checked ``--fail-if-worse`` gates.
+
+    Returns:
+        Something to print on a rich console.
+    """
+    from infocli.report.documents import COMPARE_METHOD
+
+    state, settings = comparison.state, comparison.state.settings
+    part = state.inputs[0]
+    header = _header()
+    b = part["baseline"]
+    header.add_row("baseline", Text.assemble(_name(b["path"]), f"  ({b['format']}, read as {b['kind']})"))
+    for label, c in zip(comparison.candidates, part["candidates"], strict=True):
+        header.add_row("candidate", Text.assemble(_name(label), f"  ({c['format']}, read as {c['kind']})"))
+    labels = part["labels"]
+    header.add_row(
+        "labels",
+        "none: label-free comparisons only"
+        if labels is None
+        else Text.assemble(_name(labels["path"]), f"  ({labels['format']}, {labels['kind']})"),
+    )
+    _merged_row(header, state.inputs)
+    header.add_row(
+        "rows",
+        f"{state.n_samples:,}  ·  classes {settings['n_classes']:,}"
+        + (f"  ·  ignored {state.n_ignored:,}" if state.n_ignored else ""),
+    )
+    confidence = settings["confidence"]
+    parts: list[Any] = [header]
+    for label, c in zip(comparison.candidates, comparisons, strict=True):
+        table = Table(
+            box=box.SIMPLE_HEAD, title=Text.assemble("candidate ", _name(label)), title_justify="left"
+        )
+        for name, justify in (
+            ("metric", "left"), ("baseline", "right"), ("candidate", "right"), ("Δ", "right"),
+            ("± SE", "right"), (f"{confidence:.0%} interval", "right"), ("p", "right"),
+            ("p (Holm)", "right"), ("result", "left"), ("unit", "left"),
+        ):  # fmt: skip
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for name, row in c["metrics"].items():
+            p = row["family_p_value"]
+            table.add_row(
+                name + (" (McNemar)" if name == "accuracy" else ""),
+                fmt(row["baseline"]),
+                fmt(row["candidate"]),
+                _signed(row["delta"]),
+                _fmt_se(row["std_error"]),
+                _interval(*row["interval"]),
+                _p(p) + ("" if "tested_as" not in row else " (as cross_entropy)"),
+                _p(row["adjusted_p_value"]),
+                _MARKS[row["verdict"]],
+                REGISTRY[name].unit_name(base),
+            )
+        if "perplexity" in c:
+            ppl = c["perplexity"]
+            table.add_row(
+                "perplexity (ratio)",
+                fmt(ppl["baseline"]),
+                fmt(ppl["candidate"]),
+                f"×{fmt(ppl['ratio'], 4)}",
+                "",
+                _interval(*ppl["interval"]),
+                "",
+                "",
+                Text("as cross_entropy", style="dim"),
+                "",
+            )
+        parts.append(table)
+        notes = []
+        if "accuracy_mcnemar" in c:
+            m = c["accuracy_mcnemar"]
+            notes.append(
+                f"accuracy: {m['baseline_only']:,} rows right only for the baseline, "
+                f"{m['candidate_only']:,} only for the candidate (McNemar exact p {_p(m['p_value'])})"
+            )
+        if "cross_entropy_rows" in c:
+            r = c["cross_entropy_rows"]
+            notes.append(
+                f"per-row cross-entropy: correlation {fmt(r['correlation'], 4)}; candidate lower on "
+                f"{r['wins']:,} rows, tied on {r['ties']:,} (within {r['tie_nats']:g} nats), higher on {r['losses']:,}"
+            )
+        parts.extend(Text(note) for note in notes)
+        parts.append(_distribution_table(c["distributions"], base))
+    if gates:
+        parts.append(_gates_table(gates))
+    if worse:
+        parts.append(_worse_table(worse))
+    parts.append(Text(f"method: {COMPARE_METHOD}", style="dim"))
+    parts.append(Text(f"signature: {comparison.signature(base)}", style="dim"))
+    return Group(*parts)
+
+
+def _distribution_table(blocks: dict[str, Any], base: str) -> Table:
+    """The distribution block of one candidate: KL(p ‖ q), top-1 agreement, Δp."""
+    from infocli.metrics.sketch import QUANTILES
+
+    accuracy = blocks["kl_divergence"]["relative_accuracy"]
+    title = f"distributions (p = baseline, q = candidate; percentiles within {accuracy:.1%}, relative)"
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    stats = ("min", *QUANTILES, "max")
+    table.add_column("per row")
+    table.add_column("mean", justify="right")
+    table.add_column("± SE", justify="right")
+    for stat in stats:
+        table.add_column(stat, justify="right")
+    kl, top1 = blocks["kl_divergence"], blocks["top1_agreement"]
+    rows = [(f"KL(p ‖ q) ({UNITS[base]})", kl)]
+    if "delta_p" in blocks:
+        dp = blocks["delta_p"]
+        rows.append((f"Δp = q[label] − p[label] (rms {fmt(dp['rms'], 4)})", dp))
+    for name, row in rows:
+        table.add_row(
+            Text(name), fmt(row["mean"], 4), _fmt_se(row["std_error"]), *(fmt(row[s], 4) for s in stats)
+        )
+    table.add_row("top-1 agreement", fmt(top1["mean"], 4), _fmt_se(top1["std_error"]), *("" for _ in stats))
+    return table
+
+
+def _worse_table(worse: Sequence[dict[str, Any]]) -> Table:
+    """The ``--fail-if-worse`` gates, a row per metric and candidate."""
+    rules = "; ".join(dict.fromkeys(g["rule"] for g in worse))
+    table = Table(box=box.SIMPLE_HEAD, title=f"fail if worse: {rules}", title_justify="left")
+    for name in ("metric", "candidate", "Δ", "test", "result"):
+        table.add_column(name, justify="right" if name in ("Δ",) else "left")
+    for gate in worse:
+        for m in gate["candidates"]:
+            if "bound" in m:
+                test = f"one-sided bound {fmt(m['bound'], 4)} vs margin {fmt(m['margin'], 4)}"
+            else:
+                test = f"p (Holm) {_p(m['adjusted_p_value'])}"
+            result = Text("FAIL", style="bold red") if m["failed"] else Text("pass", style="green")
+            table.add_row(gate["metric"], _name(m["candidate"]), _signed(m["delta"]), test, result)
     return table
