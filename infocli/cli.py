@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 
 from infocli import __version__, interrupts
 from infocli.errors import ExitCode, InfoCliError, shown, spell
-from infocli.metrics.registry import names_of
+from infocli.metrics.registry import PERCENTILE_KEYS, REGISTRY, gate_names, names_of
 from infocli.streams import say, stderr_is_terminal
 
 # Typer re-exports click's exceptions (newer Typer vendors click): take their base from there.
@@ -264,9 +264,22 @@ def _fail_if(command: str) -> Any:
             "--fail-if",
             metavar="EXPR",
             help='Exit 1 when "METRIC OP NUMBER" holds, OP one of < <= > >=; repeatable. A NaN metric '
-            f"fails. METRIC is one of: {', '.join(names_of(command))}.",
+            f"fails. METRIC is one of: {', '.join(names_of(command))}.{_gate_extras(command)}",
         ),
     ]
+
+
+def _gate_extras(command: str) -> str:
+    """What the --fail-if help adds about aliases and percentiles (from the registry)."""
+    metrics = [REGISTRY[name] for name in names_of(command)]
+    text = "".join(f" {m.alias} also names {m.name} where that is reported." for m in metrics if m.alias)
+    for m in metrics:
+        if m.percentiles:
+            text += (
+                f" Against target distributions, {m.name}.KEY gates a percentile of its per-row values, "
+                f"KEY one of {', '.join(PERCENTILE_KEYS)}."
+            )
+    return text
 
 
 SaveStateOption = Annotated[
@@ -350,7 +363,12 @@ TemperatureOption = Annotated[
     typer.Option("--temperature", "-T", help="Divide logits / log-probabilities by T before the softmax."),
 ]
 EpsOption = Annotated[
-    float, typer.Option("--eps", help="Floor for q in cross-entropy and KL terms; 0 for exact arithmetic.")
+    float,
+    typer.Option(
+        "--eps",
+        help="Floor for q in cross-entropy and KL terms, and for p in the reverse KL's (where the other "
+        "is positive); 0 for exact arithmetic. The Jensen-Shannon divergence is never floored.",
+    ),
 ]
 TolOption = Annotated[float, typer.Option("--tol", help="Tolerance on probability rows summing to 1.")]
 IgnoreIndexOption = Annotated[
@@ -378,6 +396,34 @@ WordsColOption = Annotated[
     str | None, typer.Option("--words-col", metavar="NAME", help="Words per row, for word perplexity.")
 ]
 TopOption = Annotated[int, typer.Option("--top", metavar="K", help="List the K worst sequences.")]
+JsOption = Annotated[
+    bool,
+    typer.Option(
+        "--js",
+        help="Also report js_divergence against target distributions: TRL's generalised Jensen-Shannon "
+        "divergence β·KL(p‖m) + (1−β)·KL(q‖m), m = β·p + (1−β)·q, p the targets; never floored.",
+    ),
+]
+JsBetaOption = Annotated[
+    float | None,
+    typer.Option(
+        "--js-beta",
+        metavar="B",
+        help="The targets' weight β in the Jensen-Shannon mixture, strictly between 0 and 1 (default "
+        "0.5, where the divergence is at most ln 2); implies --js. β = 0 and 1 are the forward and "
+        "reverse KL, reported as kl_divergence and reverse_kl_divergence.",
+    ),
+]
+T2Option = Annotated[
+    bool,
+    typer.Option(
+        "--t2",
+        help="Multiply kl_divergence, reverse_kl_divergence and js_divergence (values, standard errors, "
+        "percentiles) by T², as distillation training code logs them; not the cross-entropy, the "
+        "entropies or the agreement. Applies to target distributions at -T other than 1 (ignored with "
+        "a warning otherwise); recorded in the signature.",
+    ),
+]
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -459,6 +505,9 @@ def eval_command(
     eps: EpsOption = 1e-12,
     tol: TolOption = 1e-3,
     ignore_index: IgnoreIndexOption = None,
+    js: JsOption = False,
+    js_beta: JsBetaOption = None,
+    t2: T2Option = False,
     fail_if: _fail_if("eval") = None,
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
@@ -479,7 +528,10 @@ def eval_command(
     PREDS holds one row per example: probabilities, logits or log-probabilities, one
     column per class (or a single score for binary). LABELS holds class indices, class
     names, or target distributions; it may be left out when PREDS has a label column,
-    and without labels only the entropy is reported.
+    and without labels only the entropy is reported. Against target distributions (a
+    teacher's), the reverse KL and the top-1 agreement are reported too (gates still
+    accept accuracy for the latter), and the percentiles of the per-row KL in the JSON
+    (gated as kl_divergence.p99).
 
     Example: infocli eval sample_data/probs.parquet sample_data/labels.parquet --format json
     """
@@ -491,8 +543,9 @@ def eval_command(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
         temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
         input_format=input_format, npz_key=npz_key, label_npz_key=label_npz_key,
+        js=js or js_beta is not None, t2=t2, **({} if js_beta is None else {"js_beta": js_beta}),
     )  # fmt: skip
-    gates = [parse_gate(expr, names_of("eval")) for expr in fail_if or []]
+    gates = [parse_gate(expr, gate_names("eval")) for expr in fail_if or []]
     check_paths({"PREDS": preds, "LABELS": labels})
     _check_outputs([preds, labels], output=output, save_state=save_state)
     on_engine = _engine_options(engine, jobs, scheduler, preds, labels)
@@ -515,11 +568,12 @@ def eval_command(
 def _eval_outcome(evaluation: Any, base: str, gates: list[Any]) -> _Outcome:
     """An evaluation's (or a merge's) report, gates checked."""
     from infocli.gates import apply_gates
+    from infocli.metrics.registry import gate_values
     from infocli.report.documents import eval_report
 
     evaluation.warnings = [spell(w, flag) for w in evaluation.warnings]
     results = evaluation.state.compute(base)
-    checked = apply_gates(gates, results.metrics)
+    checked = apply_gates(gates, gate_values("eval", results.metrics, results.percentiles))
     return _Outcome(
         lambda: eval_report(evaluation, results, checked),
         lambda tables: tables.eval_table(evaluation, results, checked),
@@ -934,15 +988,16 @@ def merge_command(
 
         gates = [parse_gate(expr, ALL_GATE_NAMES) for expr in fail_if or []]
     else:
-        gates = [parse_gate(expr, names_of(merged.command)) for expr in fail_if or []]
+        gates = [parse_gate(expr, gate_names(merged.command)) for expr in fail_if or []]
     if not (merged.tokens.n if merged.command == "perplexity" else merged.n_samples):
         raise InfoCliError(
             "the states hold no rows to score: every row was ignored or masked", path=states[0]
         )
     if merged.command == "compare":
-        from infocli.compare import Comparison, gate_names
+        from infocli.compare import Comparison
+        from infocli.compare import gate_names as comparison_gates
 
-        names = gate_names(merged.settings["metrics"], class_labels=merged.class_labels)
+        names = comparison_gates(merged.settings["metrics"], class_labels=merged.class_labels)
         check_available(gates, names, "the merged compare states do not report it")
         comparison = Comparison(merged)
         _finish(
@@ -954,6 +1009,10 @@ def merge_command(
         )
         return
     available = merged.compute(base.value).metrics
+    if merged.command == "eval":
+        from infocli.metrics.registry import gate_values
+
+        available = gate_values("eval", available, merged.compute(base.value).percentiles)
     check_available(gates, available, f"the merged {merged.command} states do not report it")
     if merged.command == "eval":
         from infocli.evaluate import Evaluation

@@ -195,8 +195,9 @@ def compare_tables(
     base_layout = layout_of(baseline, labels, options)
     layouts = [_candidate_layout(base_layout, table, options) for table in candidates]
     label_source = base_layout.label_source
-    metrics = [m.name for m in compared_metrics(labels=label_source is not None)]
     class_labels = base_layout.label_form in ("index", "name")
+    targets = None if label_source is None else "classes" if class_labels else "distributions"
+    metrics = [m.name for m in compared_metrics(targets)]
     why = "it needs labels" if label_source is None else "it needs class labels"
     check_available(gates, gate_names(metrics, class_labels=class_labels), why)
     check_worse_metrics(fail_if_worse, metrics)
@@ -212,7 +213,7 @@ def compare_tables(
         _Run(table, layout, options) for table, layout in zip(candidates, layouts, strict=True)
     ]
     chunks = aligned_chunks(base_layout, [(run.preds, run.layout.pred_cols) for run in runs], rows, read_rows)
-    scoring = _Scoring(runs, confidence, alpha, labels=label_source is not None)
+    scoring = _Scoring(runs, confidence, alpha, metrics)
     works = scoring.planned(scoring.prepare(batches) for batches in chunks)
     workers = _workers(baseline, soft_targets=base_layout.label_form == "dist")
     state: CompareState | None = None
@@ -257,10 +258,10 @@ class _Scored:
 class _Scoring:
     """One comparison while its chunks stream through: a run (plan, scorer) per file."""
 
-    def __init__(self, runs: list[_Run], confidence: float, alpha: float, *, labels: bool) -> None:
+    def __init__(self, runs: list[_Run], confidence: float, alpha: float, metrics: list[str]) -> None:
         self.runs = runs
         self.test_settings = {"confidence": float(confidence), "alpha": float(alpha)}
-        self.metrics = [m.name for m in compared_metrics(labels=labels)]
+        self.metrics = metrics
         self.renormalised: dict[str, Renormalised] = {}
         self.n_clipped = [0] * len(runs)
         self._settings: dict[str, Any] | None = None
@@ -421,8 +422,15 @@ def gate_names(metrics: Sequence[str], *, class_labels: bool) -> list[str]:
     return names
 
 
-ALL_GATE_NAMES = gate_names([m.name for m in compared_metrics(labels=True)], class_labels=True)
-"""Every gate name of a comparison with class labels (the most a comparison reports)."""
+ALL_GATE_NAMES = list(
+    dict.fromkeys(
+        [
+            *gate_names([m.name for m in compared_metrics("classes")], class_labels=True),
+            *gate_names([m.name for m in compared_metrics("distributions")], class_labels=False),
+        ]
+    )
+)
+"""Every gate name a comparison can have, with class labels or target distributions."""
 
 
 def gate_values(

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from enum import IntEnum
 
-_PARAM = re.compile("\ue000([a-z_]+)\ue001")
+_PARAM = re.compile("\ue000([a-z][a-z0-9_]*)\ue001")
 
 
 def param(name: str) -> str:

@@ -19,7 +19,7 @@ from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
 from infocli.ignored import eval_ignored, npz_ignored
 from infocli.metrics.inputs import Distributions, check_class_indices
-from infocli.metrics.registry import names_of
+from infocli.metrics.registry import REGISTRY, gate_names
 from infocli.metrics.scores import Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
@@ -373,6 +373,26 @@ def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarr
     return Renormalised(path, dist.renormalised, row, total)
 
 
+def _check_gates(gates: Sequence[Gate], layout: Layout, options: EvalOptions) -> None:
+    """Refuse gates on what this run will not report, each with the reason, before any row is read."""
+    targets = {None: None, "dist": "distributions"}.get(layout.label_form, "classes")
+    settings = {"js_beta": options.js_beta if options.js else None}
+    available = gate_names("eval", targets, settings)
+    for gate in gates:
+        metric = REGISTRY.get(gate.metric.split(".")[0])
+        if targets is None:
+            why = "without labels only the entropy is reported"
+        elif metric is not None and gate.metric != metric.name:
+            why = "percentiles of the per-row KL are kept against target distributions only"
+        elif metric is not None and metric.option == "js_beta" and targets == "distributions":
+            why = f"it needs {param('js')} or {param('js_beta')}"
+        else:
+            why = "it needs target distributions" + (
+                "; against class labels, gate on accuracy" if metric and metric.alias else ""
+            )
+        check_available([gate], available, why)
+
+
 def evaluate(
     preds_path: str,
     labels_path: str | None,
@@ -460,8 +480,7 @@ def evaluate_tables(
         InfoCliError: Bad options or bad input.
     """
     layout = layout_of(preds, labels, options)
-    available = names_of("eval") if layout.label_source is not None else ("entropy",)
-    check_available(gates, available, "without labels only the entropy is reported")
+    _check_gates(gates, layout, options)
     if labels is not None and preds.n_rows is not None and labels.n_rows is not None:
         if preds.n_rows != labels.n_rows:
             short, long = (preds, labels) if preds.n_rows < labels.n_rows else (labels, preds)

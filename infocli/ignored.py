@@ -84,7 +84,33 @@ def eval_ignored(
         reasons["eps"] = "it floors the cross-entropy and KL terms, which need labels"
     if not stdin:
         reasons["input_format"] = "it is the format of stdin (-), and no input is read from stdin"
+    if not dist:
+        reasons["js"] = reasons["js_beta"] = (
+            f"the Jensen-Shannon divergence compares two distributions, and {labels}"
+        )
+    t2 = t2_ignored(options, label_kind)
+    if t2 is not None:
+        reasons["t2"] = t2
     return [f"{param(name)} is ignored: {reasons[name]}" for name in changed(options) if name in reasons]
+
+
+def t2_ignored(options: EvalOptions, label_kind: str | None) -> str | None:
+    """Why ``t2`` (multiply the divergences by T²) cannot apply, or None if it can.
+
+    It applies to divergences between two distributions at a temperature other than 1.
+
+    Args:
+        options: The settings.
+        label_kind: As for :func:`eval_ignored`.
+
+    Returns:
+        The reason, or None.
+    """
+    if label_kind != "dist":
+        return f"it scales divergences between two distributions, and {_LABELS[label_kind]}"
+    if options.temperature == 1:
+        return f"it multiplies the divergences by T², and {param('temperature')} is 1"
+    return None
 
 
 def perplexity_ignored(options: PerplexityOptions, *, plain_array: bool, stdin: bool) -> list[str]:

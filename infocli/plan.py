@@ -19,6 +19,7 @@ import numpy as np
 
 from infocli import __version__
 from infocli.errors import InfoCliError, param
+from infocli.ignored import t2_ignored
 from infocli.metrics.inputs import KINDS, as_float, check_settings, detect_kind
 from infocli.metrics.scores import Scorer
 from infocli.metrics.state import FORMAT_VERSION
@@ -42,6 +43,9 @@ class EvalOptions:
     input_format: str = "csv"
     npz_key: str | None = None  # the array of a .npz of predictions
     label_npz_key: str | None = None  # ... and of labels
+    js: bool = False
+    js_beta: float = 0.5
+    t2: bool = False
 
     @property
     def label_name(self) -> str:
@@ -61,6 +65,30 @@ class EvalOptions:
             if kind != "auto" and kind not in KINDS:
                 raise InfoCliError(f"{param(name)} must be auto, {', '.join(KINDS)}; got {kind!r}")
         check_chunk_rows(self.chunk_rows)
+        check_js_beta(self.js_beta)
+
+
+def check_js_beta(beta: float) -> None:
+    """Reject a Jensen-Shannon weight outside (0, 1); at 0 and 1 say which KL is meant.
+
+    Raises:
+        InfoCliError: Naming the parameter and the value.
+    """
+    if 0 < beta < 1:
+        return
+    ends = {
+        0.0: "β = 0 is the forward KL, KL(p ‖ q), which eval reports as kl_divergence",
+        1.0: "β = 1 is the reverse KL, KL(q ‖ p), which eval reports as reverse_kl_divergence",
+    }
+    if beta in ends:
+        raise InfoCliError(
+            f"{param('js_beta')} must be strictly between 0 and 1, got {beta:g}: in TRL's generalised "
+            f"Jensen-Shannon divergence {ends[beta]}",
+            hint=f"Gate on that metric instead, or give {param('js_beta')} a weight in (0, 1)",
+        )
+    raise InfoCliError(
+        f"{param('js_beta')} must be strictly between 0 and 1 (the teacher's weight in the mixture), got {beta!r}"
+    )
 
 
 MAX_CHUNK_ROWS = 1 << 31
@@ -306,12 +334,18 @@ class EvalPlan:
             "temperature": float(o.temperature),
             "tol": float(o.tol),
             "ignore_index": o.ignore_index if layout.label_form == "index" else None,
+            "js_beta": float(o.js_beta) if o.js and layout.label_form == "dist" else None,
+            "t2": o.t2 and self.t2_ignored() is None,
             "format_version": FORMAT_VERSION,
         }
 
     def decided(self) -> Decided:
         """The kinds this plan settled from the data (see :class:`Decided`)."""
         return Decided(self.kind, self.target_kind, self.n_classes)
+
+    def t2_ignored(self) -> str | None:
+        """Why ``t2`` cannot apply to this evaluation, or None if it can."""
+        return t2_ignored(self.options, self.layout.label_form)
 
     def description(self) -> dict[str, Any]:
         """What the report says about the inputs.
@@ -431,4 +465,8 @@ def signature(settings: Mapping[str, Any], base: str) -> str:
         if "candidate_kinds" in settings:  # a comparison: the candidates and the tests
             parts.insert(1, f"candidates:{','.join(settings['candidate_kinds'])}")
             parts += [f"confidence:{settings['confidence']!r}", f"alpha:{settings['alpha']!r}"]
+        if settings.get("js_beta") is not None:
+            parts.append(f"js_beta:{settings['js_beta']!r}")
+        if settings.get("t2"):
+            parts.append("t2:yes")
     return "|".join([*parts, f"version:{__version__}"])

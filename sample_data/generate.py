@@ -8,6 +8,9 @@ labels as .npy; probabilities as CSV with class-name labels; a binary classifier
 with the labels in the same CSV; and a teacher/student pair of distributions for
 distillation.
 
+For distillation at a temperature: a teacher's and a student's logits
+(``teacher_logits.parquet``, ``student_logits.parquet``).
+
 For language models: per-token log-probabilities of 200 sequences with padding, a mask,
 byte counts and word counts (``tokens.parquet``, and the log-probabilities alone as
 ``tokens.npy``); and a training run's checkpoints, as token files
@@ -156,9 +159,24 @@ def second_model(folder: Path) -> None:
     )
 
 
+def distillation_logits(folder: Path) -> None:
+    """Write a teacher's and a student's logits, for distillation at a temperature: the
+    student follows the teacher with noise, less sure of itself."""
+    rng = np.random.default_rng(SEED + 2)
+    n_classes = len(CLASSES)
+    labels = rng.integers(0, n_classes, N_ROWS)
+    teacher = rng.normal(0.0, 1.5, (N_ROWS, n_classes)) + 3.0 * np.eye(n_classes)[labels]
+    student = 0.7 * teacher + rng.normal(0.0, 0.8, teacher.shape)
+    for name, logits in (("teacher", teacher), ("student", student)):
+        values = logits.astype(np.float32)
+        table = pa.table({c: values[:, i] for i, c in enumerate(CLASSES)})
+        pq.write_table(table, folder / f"{name}_logits.parquet")
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
     main(out)
     language_models(out)
     second_model(out)
     paired_checkpoints(out)
+    distillation_logits(out)

@@ -60,6 +60,8 @@ TOP_LEVEL_KEYS = {
     "unit",
     "metrics",
     "standard_error",
+    "distributions",
+    "aliases",
     "n_clipped",
     "n_renormalised",
     "warnings",
@@ -111,7 +113,8 @@ def reference(q: np.ndarray, target: np.ndarray | None, *, base: str = "e") -> d
         rows["target_entropy"] = scipy_entropy(p, axis=1)
         rows["kl_divergence"] = rel_entr(p, q).sum(axis=1)
         rows["cross_entropy"] = rows["target_entropy"] + scipy_entropy(p, q, axis=1)
-        rows["accuracy"] = (np.argmax(q, axis=1) == np.argmax(p, axis=1)).astype(float)
+        rows["reverse_kl_divergence"] = rel_entr(q, p).sum(axis=1)
+        rows["top1_agreement"] = (np.argmax(q, axis=1) == np.argmax(p, axis=1)).astype(float)
     errors: dict[str, float] = {}
     for name, values in rows.items():
         metrics.setdefault(name, float(np.mean(values)))
@@ -120,7 +123,7 @@ def reference(q: np.ndarray, target: np.ndarray | None, *, base: str = "e") -> d
         metrics["perplexity"] = math.exp(metrics["cross_entropy"])
         errors["perplexity"] = metrics["perplexity"] * errors["cross_entropy"]
     scale = {"e": 1.0, "2": math.log(2), "10": math.log(10)}[base]
-    for name in INFORMATION:
+    for name in (*INFORMATION, "reverse_kl_divergence"):
         if name in metrics:
             metrics[name] /= scale
             errors[name] /= scale
@@ -474,7 +477,8 @@ def test_one_hot_targets_give_the_same_numbers_as_class_indices(run_json, files,
     hard = run_json("eval", files.preds(probs, "npy"), files.labels(labels))
     assert soft["labels"]["kind"] == "probs"
     for name in ALL_METRICS:
-        assert soft["metrics"][name] == pytest.approx(hard["metrics"][name], rel=1e-12, abs=1e-15), name
+        soft_name = "top1_agreement" if name == "accuracy" else name  # its name against distributions
+        assert soft["metrics"][soft_name] == pytest.approx(hard["metrics"][name], rel=1e-12, abs=1e-15), name
 
 
 # ------------------------------------------------------- 5. names, label columns, pred-cols
@@ -673,7 +677,7 @@ def test_base_divides_information_by_ln_base_and_keeps_perplexity(
     for name in INFORMATION:
         assert doc["metrics"][name] == pytest.approx(nats["metrics"][name] / scale, rel=1e-12)
         assert doc["standard_error"][name] == pytest.approx(nats["standard_error"][name] / scale, rel=1e-12)
-    for name in ("perplexity", "accuracy"):
+    for name in ("perplexity", "top1_agreement"):
         assert doc["metrics"][name] == nats["metrics"][name]
         assert doc["standard_error"][name] == nats["standard_error"][name]
 

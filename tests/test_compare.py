@@ -426,15 +426,19 @@ def test_bad_inputs_name_the_files(files, data):
 def test_metrics_are_read_from_the_registry(monkeypatch):
     from infocli.metrics import paired, registry
 
-    names = [m.name for m in paired.compared_metrics(labels=True)]
+    names = [m.name for m in paired.compared_metrics("classes")]
     assert "target_entropy" not in names and "perplexity" not in names
     extra = registry.Metric(
         "brier_like", "a new mean over rows", "Σ_c (q_c − p_c)²", "probability", False, "labels",
         "mean of the new term over rows", "sample standard deviation over rows / sqrt(N)", ("eval",),
     )  # fmt: skip
     monkeypatch.setattr(paired, "metrics_of", lambda command: (*registry.metrics_of(command), extra))
-    assert [m.name for m in paired.compared_metrics(labels=True)] == [*names, "brier_like"]
-    assert [m.name for m in paired.compared_metrics(labels=False)] == ["entropy"]
+    assert [m.name for m in paired.compared_metrics("classes")] == [*names, "brier_like"]
+    assert [m.name for m in paired.compared_metrics(None)] == ["entropy"]
+    soft = [m.name for m in paired.compared_metrics("distributions")]
+    assert "reverse_kl_divergence" in soft and "top1_agreement" in soft and "accuracy" not in soft
+    assert "js_divergence" not in soft
+    assert "js_divergence" in [m.name for m in paired.compared_metrics("distributions", {"js_beta": 0.5})]
 
 
 @settings(max_examples=30, deadline=None)
@@ -470,7 +474,7 @@ def test_paired_state_merges_in_any_split_and_round_trips(seed, n, cut_fractions
     _close(one, two)
     settings_ = {"kind": "probs", "binary": False, "label_form": "index", "target_kind": None, "n_classes": 3,
                  "class_names": None, "eps": 1e-12, "temperature": 1.0, "tol": 1e-3, "ignore_index": None,
-                 "format_version": 1, "candidate_kinds": ["probs"], "metrics": list(names), "confidence": 0.95,
+                 "js_beta": None, "t2": False, "format_version": 1, "candidate_kinds": ["probs"], "metrics": list(names), "confidence": 0.95,
                  "alpha": 0.05}  # fmt: skip
     info = {"path": "x", "format": "npy", "kind": "probs"}
     full = CompareState(settings_, [{"baseline": info, "candidates": [info], "labels": info}], [merged])

@@ -351,7 +351,9 @@ def test_soft_target_metrics_match_scipy(pred_kind, target_kind, style, dtype):
     assert_close(r.metrics["kl_divergence"], float(kl_rows.mean()), rel, "kl")
     assert_close(r.metrics["entropy"], float(scipy_entropy(q, axis=1).mean()), rel, "entropy")
     assert_close(r.metrics["perplexity"], math.exp(ce_rows.mean()), rel, "perplexity")
-    assert r.metrics["accuracy"] == pytest.approx(float((p.argmax(1) == q.argmax(1)).mean()), abs=ABS_ZERO)
+    assert r.metrics["top1_agreement"] == pytest.approx(
+        float((p.argmax(1) == q.argmax(1)).mean()), abs=ABS_ZERO
+    )
     assert_close(r.standard_error["kl_divergence"], sem(kl_rows), rel, "SE kl")
     assert_close(r.standard_error["cross_entropy"], sem(ce_rows), rel, "SE cross_entropy")
     if style == "onehot":
@@ -376,7 +378,7 @@ def test_kl_of_a_distribution_with_itself_is_zero_in_every_kind():
         h = float(scipy_entropy(p, axis=1).mean())
         assert_close(r.metrics["cross_entropy"], h, REL_F64, "H(p, p) = H(p)")
         assert_close(r.metrics["target_entropy"], h, REL_F64, "target entropy")
-        assert r.metrics["accuracy"] == 1.0
+        assert r.metrics["top1_agreement"] == 1.0
 
 
 # ----------------------------------------------------------------------- 3. temperature
@@ -674,7 +676,7 @@ LITERAL_CASES = [
             "cross_entropy": -(math.log(0.25) + math.log(0.75)) / 2,
             "kl_divergence": -(math.log(0.25) + math.log(0.75)) / 2 - LN2,
             "target_entropy": LN2,
-            "accuracy": 0.0,  # argmax p = 0 (first on ties), argmax q = 1
+            "top1_agreement": 0.0,  # argmax p = 0 (first on ties), argmax q = 1
         },
     ),
 ]

@@ -26,7 +26,7 @@ import numpy as np
 
 from infocli.errors import InfoCliError
 from infocli.metrics.moments import Moments
-from infocli.metrics.registry import REGISTRY, Metric, metrics_of
+from infocli.metrics.registry import REGISTRY, Metric, metrics_of, reported
 from infocli.metrics.sketch import Sketch
 from infocli.metrics.state import (
     EVAL_SETTINGS,
@@ -48,20 +48,32 @@ TIE_NATS = 1e-12
 
 _ROW_MEAN = re.compile(r"^mean of .* over rows")
 _USES_Q = re.compile(r"\bq\b|\bq_")
-_ROW_FIELDS = {"accuracy": "correct"}
+_ROW_FIELDS = {"accuracy": "correct", "top1_agreement": "correct"}
 """A metric's per-row values in :class:`~infocli.metrics.scores.RowScores`, where the field
 is not named after the metric."""
 
+HITS = ("accuracy", "top1_agreement")
+"""The metrics of per-row hits (accuracy against class labels, top-1 agreement against
+distributions), which McNemar's test compares."""
 
-def compared_metrics(*, labels: bool) -> tuple[Metric, ...]:
+
+def hits_metric(names: Any) -> str | None:
+    """Which of the compared metrics counts hits, if any."""
+    return next((name for name in HITS if name in names), None)
+
+
+def compared_metrics(targets: str | None, settings: Mapping[str, Any] | None = None) -> tuple[Metric, ...]:
     """The metrics a comparison reports, read from the registry.
 
-    Every metric of ``eval`` that is a mean over rows (its statistic says so), and whose
-    formula involves the predictions q: the others (``target_entropy``) depend on the
-    targets alone, which both models share, so cannot differ.
+    Every metric ``eval`` reports for such targets and settings that is a mean over rows
+    (its statistic says so), and whose formula involves the predictions q: the others
+    (``target_entropy``) depend on the targets alone, which both models share, so cannot
+    differ.
 
     Args:
-        labels: Whether the rows come with labels or target distributions.
+        targets: ``"classes"``, ``"distributions"`` or None (as for
+            :func:`~infocli.metrics.registry.reported`).
+        settings: The settings that turn metrics on (as for ``reported``).
 
     Returns:
         The metrics, in report order.
@@ -69,7 +81,7 @@ def compared_metrics(*, labels: bool) -> tuple[Metric, ...]:
     return tuple(
         m
         for m in metrics_of("eval")
-        if _ROW_MEAN.match(m.statistic) and _USES_Q.search(m.formula) and (labels or m.needs is None)
+        if _ROW_MEAN.match(m.statistic) and _USES_Q.search(m.formula) and reported(m, targets, settings or {})
     )
 
 
@@ -268,7 +280,7 @@ class PairedState:
             expected = n if not name.startswith("delta_p") or class_labels else 0
             if found != expected:
                 raise InfoCliError(f"{what}.{name} holds {found} rows; expected {expected}")
-        accuracy = self.metrics.get("accuracy")
+        accuracy = self.metrics.get(hits_metric(self.metrics) or "")
         b, c = self.discordant
         if accuracy is not None:
             hits = (accuracy.baseline.total, accuracy.candidate.total)
@@ -324,7 +336,7 @@ class PairedState:
                 "losses": losses,
                 "tie_nats": TIE_NATS,
             }
-        if "accuracy" in self.metrics:
+        if hits_metric(self.metrics):
             b, c = self.discordant
             out["accuracy_mcnemar"] = {"baseline_only": b, "candidate_only": c, "p_value": mcnemar_p(b, c)}
         scale = REGISTRY["kl_divergence"].divisor(base)
@@ -458,7 +470,7 @@ class CompareState:
             for name, row in comparison["metrics"].items():
                 if name == "kl_divergence" and self.class_labels and "cross_entropy" in comparison["metrics"]:
                     continue
-                p = comparison["accuracy_mcnemar"]["p_value"] if name == "accuracy" else row["p_value"]
+                p = comparison["accuracy_mcnemar"]["p_value"] if name in HITS else row["p_value"]
                 family.append((row, p))
         for (row, p), adjusted in zip(family, holm([p for _, p in family]), strict=True):
             row["family_p_value"], row["adjusted_p_value"] = p, adjusted

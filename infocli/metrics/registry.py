@@ -8,7 +8,9 @@ here, plus the statistic it reads.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 UNITS = {"e": "nats", "2": "bits", "10": "hartleys"}
 """Log bases (``--base``) and the unit of information each gives."""
@@ -31,11 +33,20 @@ class Metric:
         unit: One of :data:`UNIT_CLASSES`.
         higher_is_better: True or False for a quality; None for a description (entropy).
         needs: What an input must bring for the metric to exist: ``"labels"`` (class labels
-            or target distributions), ``"tokens"``, ``"bytes"`` or ``"words"``; None for
+            or target distributions), ``"classes"`` (class labels only), ``"distributions"``
+            (target distributions only), ``"tokens"``, ``"bytes"`` or ``"words"``; None for
             nothing beyond the predictions.
         statistic: The state's statistic it is derived from.
         standard_error: How its standard error follows from that statistic.
         commands: The commands that report it.
+        option: The setting that turns it on (reported only when that setting is not
+            None); None for a metric reported whenever its needs are met.
+        alias: Another metric's name that this one answers to where it is reported in that
+            one's place, so that gates written for the other keep working.
+        t2_scaled: ``--t2`` multiplies it (value, standard error, percentiles) by T².
+        percentiles: Against target distributions, its per-row values are summarised under
+            ``distributions.NAME`` of the report (:data:`PERCENTILE_KEYS`), each a gate
+            name ``NAME.KEY``.
     """
 
     name: str
@@ -47,6 +58,10 @@ class Metric:
     statistic: str
     standard_error: str
     commands: tuple[str, ...]
+    option: str | None = None
+    alias: str | None = None
+    t2_scaled: bool = False
+    percentiles: bool = False
 
     def unit_name(self, base: str) -> str:
         """The unit shown beside a value: nats/bits/hartleys for information, else ``""``.
@@ -120,6 +135,33 @@ METRICS: tuple[Metric, ...] = (
         "mean of KL(p ‖ q) over rows",
         _MEAN_SE,
         _EVAL,
+        t2_scaled=True,
+        percentiles=True,
+    ),
+    Metric(
+        "reverse_kl_divergence",
+        "extra cost of using p where q is true (mode-seeking; the student's view)",
+        "KL(q ‖ p) = Σ_c q_c (log q_c − log max(p_c, eps))",
+        "information",
+        False,
+        "distributions",
+        "mean of KL(q ‖ p) over rows",
+        _MEAN_SE,
+        _EVAL,
+        t2_scaled=True,
+    ),
+    Metric(
+        "js_divergence",
+        "generalised Jensen-Shannon divergence (with --js; β is p's weight in the mixture)",
+        "β KL(p ‖ m) + (1 − β) KL(q ‖ m), m = β p + (1 − β) q",
+        "information",
+        False,
+        "distributions",
+        "mean of the divergence over rows",
+        _MEAN_SE,
+        _EVAL,
+        option="js_beta",
+        t2_scaled=True,
     ),
     Metric(
         "perplexity",
@@ -134,14 +176,26 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "accuracy",
-        "share of rows whose most probable class is the target's",
-        "[argmax q = label] (argmax p for distributions)",
+        "share of rows whose most probable class is the label",
+        "[argmax q = label]",
         "probability",
         True,
-        "labels",
+        "classes",
         "mean of the hits over rows",
         _MEAN_SE,
         _EVAL,
+    ),
+    Metric(
+        "top1_agreement",
+        "share of rows whose most probable class is the target distribution's",
+        "[argmax q = argmax p]",
+        "probability",
+        True,
+        "distributions",
+        "mean of the hits over rows",
+        _MEAN_SE,
+        _EVAL,
+        alias="accuracy",
     ),
     Metric(
         "sequence_perplexity_mean",
@@ -194,6 +248,11 @@ REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
 """The metrics by name."""
 
 
+PERCENTILE_KEYS = ("min", "p0.1", "p1", "p5", "p10", "p50", "p90", "p95", "p99", "p99.9", "max")
+"""The summary of a metric's per-row values (``percentiles``), beside its sketch's
+``relative_accuracy``; the same keys as :data:`infocli.metrics.sketch.SUMMARY_KEYS`."""
+
+
 def metrics_of(command: str) -> tuple[Metric, ...]:
     """The metrics a command can report, in report order.
 
@@ -206,13 +265,91 @@ def metrics_of(command: str) -> tuple[Metric, ...]:
     return tuple(m for m in METRICS if command in m.commands)
 
 
-def names_of(command: str) -> tuple[str, ...]:
-    """The names of :func:`metrics_of`.
+def names_of(
+    command: str, targets: str | None = "any", settings: Mapping[str, Any] | None = None
+) -> tuple[str, ...]:
+    """The names of :func:`metrics_of`, or of those a run reports.
 
     Args:
         command: As for :func:`metrics_of`.
+        targets: As for :func:`reported`, to list only what such a run reports;
+            ``"any"`` (the default) for every metric of the command.
+        settings: As for :func:`reported` (with ``targets`` other than ``"any"``).
 
     Returns:
         Metric names, in report order.
     """
-    return tuple(m.name for m in metrics_of(command))
+    metrics = metrics_of(command)
+    if targets != "any":
+        metrics = tuple(m for m in metrics if reported(m, targets, settings or {}))
+    return tuple(m.name for m in metrics)
+
+
+TARGET_NEEDS = {
+    "labels": ("classes", "distributions"),
+    "classes": ("classes",),
+    "distributions": ("distributions",),
+}
+"""For each ``needs`` about targets, the targets that meet it."""
+
+
+def reported(metric: Metric, targets: str | None, settings: Mapping[str, Any]) -> bool:
+    """Whether an evaluation reports a metric.
+
+    Args:
+        metric: The metric.
+        targets: ``"classes"`` (class labels), ``"distributions"``, or None (no labels).
+        settings: The evaluation's settings, for the metric's ``option``.
+
+    Returns:
+        True when its needs are met and its option (if any) is on.
+    """
+    if metric.option is not None and settings.get(metric.option) is None:
+        return False
+    return metric.needs not in TARGET_NEEDS or targets in TARGET_NEEDS[metric.needs]
+
+
+def gate_names(
+    command: str, targets: str | None = "any", settings: Mapping[str, Any] | None = None
+) -> tuple[str, ...]:
+    """Every name a gate of a command may use: the metrics, their aliases, and
+    ``NAME.KEY`` for each percentile of the metrics that have them.
+
+    Args:
+        command: As for :func:`metrics_of`.
+        targets: As for :func:`reported`, to list only what such a run reports;
+            ``"any"`` (the default) for every name the command knows.
+        settings: As for :func:`reported` (with ``targets`` other than ``"any"``).
+
+    Returns:
+        Names, the metrics' first, in report order.
+    """
+    metrics = [REGISTRY[name] for name in names_of(command, targets, settings)]
+    names = [m.name for m in metrics]
+    names += [m.alias for m in metrics if m.alias is not None and m.alias not in names]
+    if targets in ("any", "distributions"):
+        names += [f"{m.name}.{key}" for m in metrics if m.percentiles for key in PERCENTILE_KEYS]
+    return tuple(names)
+
+
+def gate_values(
+    command: str, metrics: dict[str, float], percentiles: dict[str, dict[str, float]]
+) -> dict[str, float]:
+    """A report's values by every gate name it can answer (:func:`gate_names`).
+
+    Args:
+        command: As for :func:`metrics_of`.
+        metrics: The reported metrics.
+        percentiles: Per metric with them, the summary of its per-row values.
+
+    Returns:
+        The metrics, each alias of a reported metric (unless the alias is reported
+        itself), and ``NAME.KEY`` for each percentile.
+    """
+    values = dict(metrics)
+    for m in metrics_of(command):
+        if m.alias is not None and m.name in metrics and m.alias not in metrics:
+            values[m.alias] = metrics[m.name]
+    for name, summary in percentiles.items():
+        values |= {f"{name}.{key}": summary[key] for key in PERCENTILE_KEYS}
+    return values

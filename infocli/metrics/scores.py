@@ -1,10 +1,15 @@
-"""Per-row terms of a chunk (entropy, cross-entropy, KL divergence, hits), and the scorer
-that turns chunks of scores into states.
+"""Per-row terms of a chunk (entropy, cross-entropy, KL divergence, hits; against target
+distributions also the reverse KL and the Jensen-Shannon divergence), and the scorer that
+turns chunks of scores into states.
 
 Pure NumPy, no I/O. In the cross-entropy and KL terms (those with positive target
 weight) log q is floored at log(eps), whatever the input kind; the entropy H(q) is never
 clipped. ``eps=0`` means exact arithmetic: a zero probability on a true event gives an
-infinite cross-entropy. ``n_clipped`` counts the floored terms.
+infinite cross-entropy. ``n_clipped`` counts the floored terms. The reverse KL, KL(q ‖ p),
+mirrors this with the roles swapped: in its terms of positive q, log p is floored at
+log(eps) (``n_clipped_reverse`` counts them), so a class the student gives mass and the
+teacher none costs -log eps rather than infinity. The Jensen-Shannon divergence is finite
+for every input and never floored.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class RowScores:
     correct: np.ndarray | None = None
     n_clipped: int = 0
     class_indices: bool = False
+    reverse_kl_divergence: np.ndarray | None = None
+    js_divergence: np.ndarray | None = None
+    n_clipped_reverse: int = 0
 
 
 def entropy_rows(dist: Distributions) -> np.ndarray:
@@ -51,13 +59,24 @@ def entropy_rows(dist: Distributions) -> np.ndarray:
     return dist.log_sums - dist.weighted_logs / dist.sums
 
 
-def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *, eps: float) -> RowScores:
-    """Every per-row term of a chunk: entropy, and against a target cross-entropy, KL and hits.
+def score_rows(
+    pred: Distributions,
+    target: np.ndarray | Distributions | None,
+    *,
+    eps: float,
+    js_beta: float | None = None,
+) -> RowScores:
+    """Every per-row term of a chunk: entropy, and against a target cross-entropy, KL and
+    hits; against target distributions also the reverse KL, and the Jensen-Shannon
+    divergence when ``js_beta`` is given.
 
     Args:
         pred: The predicted distributions q.
         target: None; (n,) int64 class indices; or target distributions p.
-        eps: In the cross-entropy and KL terms, log q is floored at log(eps); 0 for none.
+        eps: In the cross-entropy and KL terms, log q is floored at log(eps) (log p in the
+            reverse KL's); 0 for none.
+        js_beta: The weight β of p in the mixture of the Jensen-Shannon divergence
+            (:func:`js_rows`), in (0, 1); None for none.
 
     Returns:
         The per-row terms, in nats.
@@ -82,25 +101,38 @@ def score_rows(pred: Distributions, target: np.ndarray | Distributions | None, *
             class_indices=True,
         )
     target_entropy = entropy_rows(target)
-    kl, n_clipped = kl_rows(pred, target, eps=eps)
-    cross_entropy = target_entropy + kl
+    log_ratio = log_ratios(pred, target)
+    kl, n_clipped = kl_rows(pred, target, eps=eps, log_ratio=log_ratio)
+    reverse_kl, n_clipped_reverse = reverse_kl_rows(pred, target, log_ratio, eps)
     return RowScores(
         entropy,
-        cross_entropy=cross_entropy,
+        cross_entropy=target_entropy + kl,
         target_entropy=target_entropy,
         kl_divergence=kl,
         correct=pred.predicts(target.argmax),
         n_clipped=n_clipped,
+        reverse_kl_divergence=reverse_kl,
+        js_divergence=None if js_beta is None else js_rows(pred, target, log_ratio, js_beta),
+        n_clipped_reverse=n_clipped_reverse,
     )
 
 
-def kl_rows(pred: Distributions, target: Distributions, *, eps: float) -> tuple[np.ndarray, int]:
+def log_ratios(pred: Distributions, target: Distributions) -> np.ndarray:
+    """log u - log w for p = u / t and q = w / s: the terms both KL divergences are made of."""
+    with np.errstate(invalid="ignore"):
+        return target.log_weights - pred.log_weights
+
+
+def kl_rows(
+    pred: Distributions, target: Distributions, *, eps: float, log_ratio: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """KL(p ‖ q) per row, in nats, with log q floored at log(eps) where p > 0.
 
     Args:
         pred: The distributions q.
         target: The reference distributions p.
         eps: The floor of q; 0 for none.
+        log_ratio: :func:`log_ratios` of the two, if already made.
 
     Returns:
         (n,) the divergences, and how many terms were floored.
@@ -109,8 +141,8 @@ def kl_rows(pred: Distributions, target: Distributions, *, eps: float) -> tuple[
     # that a small KL keeps its relative precision (rather than being a difference of two
     # cross-entropies).
     u, log_u = target.weights, target.log_weights
-    with np.errstate(invalid="ignore"):
-        log_ratio = log_u - pred.log_weights
+    if log_ratio is None:
+        log_ratio = log_ratios(pred, target)
     kl = row_dot(u, log_ratio) / target.sums - target.log_sums + pred.log_sums
     n_clipped = 0
     if eps > 0:
@@ -127,6 +159,59 @@ def kl_rows(pred: Distributions, target: Distributions, *, eps: float) -> tuple[
             with np.errstate(invalid="ignore"):
                 kl[rows] = row_dot(ur, log_u[rows] - log_q) / tr - target.log_sums[rows]
     return kl, n_clipped
+
+
+def reverse_kl_rows(
+    pred: Distributions, target: Distributions, log_ratio: np.ndarray, eps: float
+) -> tuple[np.ndarray, int]:
+    """KL(q ‖ p) per row, with log p floored at log(eps) in the terms of positive q.
+
+    For q = w / s and p = u / t it is sum(w (log w - log u)) / s - log s + log t, from the
+    forward KL's log u - log w (``log_ratio``), so it costs one more row-wise dot product.
+
+    Returns:
+        (n,) values in nats, and the number of floored terms.
+    """
+    w = pred.weights
+    with np.errstate(invalid="ignore"):
+        reverse = -row_dot(w, log_ratio) / pred.sums - pred.log_sums + target.log_sums
+    if eps <= 0:
+        return reverse, 0
+    log_eps = math.log(eps)
+    floor = log_eps + target.log_sums
+    if not target.log_weights.size or target.log_weights.min() >= floor.max():
+        return reverse, 0  # no p below eps: the usual case, found cheaply
+    rows = np.flatnonzero(target.log_weights.min(axis=1) < floor)
+    log_p = target.log_weights[rows] - target.log_sums[rows, None]
+    clipped = (log_p < log_eps) & (w[rows] > 0)
+    log_q = pred.log_weights[rows] - pred.log_sums[rows, None]
+    with np.errstate(invalid="ignore"):
+        reverse[rows] = row_dot(w[rows], log_q - np.maximum(log_p, log_eps)) / pred.sums[rows]
+    return reverse, int(np.count_nonzero(clipped))
+
+
+def js_rows(pred: Distributions, target: Distributions, log_ratio: np.ndarray, beta: float) -> np.ndarray:
+    """The generalised Jensen-Shannon divergence per row, TRL's form:
+    β KL(p ‖ m) + (1 − β) KL(q ‖ m), with m = β p + (1 − β) q.
+
+    Written with l = log q − log p as −β Σ p log1p((1 − β) expm1(l)) − (1 − β) Σ q
+    log1p(β expm1(−l)): exactly 0 where p = q, a small divergence keeps its relative
+    precision (it is not a difference of entropies), and zeros need no floor (a term of
+    zero weight is 0; m is never 0 where p or q is not).
+
+    Returns:
+        (n,) values in nats, in [0, H(β)] (ln 2 at β = 1/2).
+    """
+    dtype = log_ratio.dtype.type  # per-element work in the input precision, in place
+    with np.errstate(invalid="ignore", over="ignore"):
+        to_q = (target.log_sums - pred.log_sums).astype(dtype)[:, None] - log_ratio  # l
+        to_p = np.expm1(to_q)
+        np.log1p(np.multiply(to_p, dtype(1 - beta), out=to_p), out=to_p)
+        np.expm1(np.negative(to_q, out=to_q), out=to_q)
+        np.log1p(np.multiply(to_q, dtype(beta), out=to_q), out=to_q)
+    kl_p = row_dot(target.weights, to_p) / target.sums
+    kl_q = row_dot(pred.weights, to_q) / pred.sums
+    return -beta * kl_p - (1 - beta) * kl_q
 
 
 @dataclass(frozen=True)
@@ -241,7 +326,7 @@ class Scorer:
             The chunk's state.
         """
         state = EvalState(self.settings)
-        state.update(score_rows(pred, target, eps=self.eps))
+        state.update(score_rows(pred, target, eps=self.eps, js_beta=self.settings.get("js_beta")))
         state.n_ignored = n_ignored
         for note in renormalised:
             state.note_renormalised(note)

@@ -17,7 +17,8 @@ from infocli import __version__
 from infocli.errors import InfoCliError
 from infocli.metrics.inputs import KINDS
 from infocli.metrics.moments import Moments
-from infocli.metrics.registry import UNITS, metrics_of
+from infocli.metrics.registry import UNITS, metrics_of, reported
+from infocli.metrics.sketch import Sketch
 
 FORMAT_VERSION = 1
 """The version of the state-file format this infocli writes and reads."""
@@ -146,6 +147,11 @@ def optional(check: Check) -> Check:
     return (lambda x: x is None or check[0](x)), f"null or {check[1]}"
 
 
+def between(low: float, high: float) -> Check:
+    """A number strictly between two bounds."""
+    return (lambda x: _number(x) and low < x < high), f"a number in ({low:g}, {high:g})"
+
+
 BOOL: Check = (lambda x: isinstance(x, bool)), "true or false"
 INTEGER: Check = (lambda x: isinstance(x, int) and not isinstance(x, bool)), "an integer"
 POSITIVE: Check = (lambda x: INTEGER[0](x) and x >= 1), "an integer >= 1"
@@ -162,6 +168,8 @@ EVAL_SETTINGS: dict[str, Check] = {
     "temperature": real(0.0, strict=True),
     "tol": real(0.0, strict=True),
     "ignore_index": optional(INTEGER),
+    "js_beta": optional(between(0.0, 1.0)),
+    "t2": BOOL,
     "format_version": POSITIVE,
 }
 """The settings an eval state holds, each with its test."""
@@ -305,6 +313,8 @@ class Results:
     n_samples: int
     n_clipped: int
     base: str
+    percentiles: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per metric with ``percentiles`` in the registry, the summary of its per-row values."""
 
     @property
     def unit(self) -> str:
@@ -313,10 +323,19 @@ class Results:
 
 
 STATISTICS = ("entropy", "target_entropy", "cross_entropy", "kl_divergence", "accuracy")
+STATISTICS += ("reverse_kl_divergence", "js_divergence")  # target distributions only
 """The per-row statistics of an evaluation, each kept as :class:`Moments` in nats."""
 
 _DERIVED = {"perplexity": "cross_entropy"}
 """Metrics that are exp of another statistic's mean in nats, their standard error by the delta method."""
+
+_READS = {"top1_agreement": "accuracy"}
+"""Metrics that read a statistic of another name (the hits, against target distributions)."""
+
+SKETCHED = ("kl_divergence",)
+"""The statistics whose per-row values are also kept in a :class:`Sketch`, for percentiles,
+against target distributions (against class labels the sketch would cost more than the
+scoring itself: see BENCHMARKS.md)."""
 
 
 @dataclass
@@ -336,6 +355,8 @@ class EvalState:
         n_clipped: Cross-entropy terms floored at eps.
         n_ignored: Rows left out for their label.
         renormalised: Rows renormalised within the tolerance, per input file.
+        n_clipped_reverse: Reverse-KL terms whose target probability was floored at eps.
+        sketches: Per statistic of :data:`SKETCHED`, a sketch of its per-row values.
 
     Example:
         >>> import numpy as np
@@ -355,6 +376,8 @@ class EvalState:
     n_clipped: int = 0
     n_ignored: int = 0
     renormalised: dict[str, Renormalised] = field(default_factory=dict)
+    n_clipped_reverse: int = 0
+    sketches: dict[str, Sketch] = field(default_factory=dict)
 
     command = "eval"
 
@@ -372,6 +395,19 @@ class EvalState:
     def has_targets(self) -> bool:
         """Whether the rows came with labels or target distributions."""
         return self.settings.get("label_form") is not None or self.stats["cross_entropy"].n > 0
+
+    @property
+    def distribution_targets(self) -> bool:
+        """Whether the targets are distributions (not class labels)."""
+        form = self.settings.get("label_form")
+        return form == "dist" if form is not None else self.stats["reverse_kl_divergence"].n > 0
+
+    @property
+    def targets(self) -> str | None:
+        """``"classes"``, ``"distributions"``, or None without targets."""
+        if not self.has_targets:
+            return None
+        return "distributions" if self.distribution_targets else "classes"
 
     def update(self, scores: Any) -> None:
         """Accumulate one chunk's per-row terms.
@@ -393,6 +429,12 @@ class EvalState:
             stats["kl_divergence"].add(scores.kl_divergence)
             stats["target_entropy"].add(scores.target_entropy)
         stats["accuracy"].merge(Moments.of(scores.correct))
+        if scores.reverse_kl_divergence is not None:  # target distributions
+            self._sketch("kl_divergence").add(scores.kl_divergence)
+            stats["reverse_kl_divergence"].add(scores.reverse_kl_divergence)
+            self.n_clipped_reverse += scores.n_clipped_reverse
+        if scores.js_divergence is not None:
+            stats["js_divergence"].add(scores.js_divergence)
 
     def note_renormalised(self, note: Renormalised) -> None:
         """Count rows of an input file renormalised within the tolerance.
@@ -422,13 +464,18 @@ class EvalState:
         for note in other.renormalised.values():
             self.note_renormalised(note)
         self.inputs.extend(other.inputs)
+        self.n_clipped_reverse += other.n_clipped_reverse
+        for name, sketch in other.sketches.items():
+            self.sketches.setdefault(name, Sketch()).merge(sketch)
 
     def compute(self, base: str = "e") -> Results:
         """The metrics and their standard errors, in the units of ``base``.
 
         Without targets only the metrics that need none are reported. Perplexity is exp
         of the mean cross-entropy in nats (infinite past the float range) and the same in
-        every base; its standard error follows by the delta method.
+        every base; its standard error follows by the delta method. Under the ``t2``
+        setting the divergences the registry marks (their values, standard errors and
+        percentiles) are multiplied by T².
 
         Args:
             base: ``"e"`` (nats), ``"2"`` (bits) or ``"10"`` (hartleys).
@@ -438,8 +485,10 @@ class EvalState:
         """
         metrics: dict[str, float] = {}
         errors: dict[str, float] = {}
+        percentiles: dict[str, dict[str, float]] = {}
+        t2 = self.settings["temperature"] ** 2 if self.settings.get("t2") else 1.0
         for metric in metrics_of("eval"):
-            if metric.needs == "labels" and not self.has_targets:
+            if not reported(metric, self.targets, self.settings):
                 continue
             name = metric.name
             if name in _DERIVED:
@@ -447,10 +496,14 @@ class EvalState:
                 metrics[name] = exp_or_inf(moments.mean)
                 errors[name] = metrics[name] * moments.std_error
             else:
-                moments = self.stats[name]
-                metrics[name] = moments.mean / metric.divisor(base)
-                errors[name] = moments.std_error / metric.divisor(base)
-        return Results(metrics, errors, self.n_samples, self.n_clipped, base)
+                moments = self.stats[_READS.get(name, name)]
+                scale = (t2 if metric.t2_scaled else 1.0) / metric.divisor(base)
+                metrics[name] = moments.mean * scale
+                errors[name] = moments.std_error * scale
+                sketch = self.sketches.get(name)
+                if metric.percentiles and sketch is not None and sketch.n:
+                    percentiles[name] = sketch.summary(scale)
+        return Results(metrics, errors, self.n_samples, self.n_clipped, base, percentiles)
 
     def warnings(self) -> list[str]:
         """What the report warns of: rows renormalised, terms floored at eps.
@@ -476,6 +529,11 @@ class EvalState:
                 f"{self.n_clipped:,} cross-entropy terms had a probability below {param('eps')} {eps!r} "
                 "and were floored at it"
             )
+        if self.n_clipped_reverse:
+            lines.append(
+                f"{self.n_clipped_reverse:,} reverse-KL terms had a target probability below "
+                f"{param('eps')} {eps!r} where the prediction's was not 0, and were floored at it"
+            )
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -495,7 +553,17 @@ class EvalState:
                 for r in self.renormalised.values()
             ],
             "statistics": {name: moments_to_dict(m) for name, m in self.stats.items()},
+            "n_clipped_reverse": self.n_clipped_reverse,
+            "sketches": {name: self._sketch(name).to_dict() for name in self._sketched()},
         }
+
+    def _sketched(self) -> tuple[str, ...]:
+        """The statistics this state keeps sketches of: :data:`SKETCHED`, against target distributions."""
+        return SKETCHED if self.distribution_targets else ()
+
+    def _sketch(self, name: str) -> Sketch:
+        """The sketch of a statistic (empty before any row)."""
+        return self.sketches.setdefault(name, Sketch())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalState:
@@ -575,7 +643,50 @@ class EvalState:
             )
         if count(data.get("n_renormalised", state.n_renormalised), "n_renormalised") != state.n_renormalised:
             raise InfoCliError("n_renormalised does not match the renormalised rows listed")
+        state._check_distillation(data)
         return state
+
+    def _check_distillation(self, data: dict[str, Any]) -> None:
+        """Read and check the reverse-KL and Jensen-Shannon statistics, the reverse KL's
+        floored terms and the sketches (part of :meth:`from_dict`).
+
+        Raises:
+            InfoCliError: Statistics of rows the settings rule out, an infinite sum that
+                cannot arise, more floored terms than terms, a sketch of other rows.
+        """
+        settings, stats = self.settings, self.stats
+        with_targets = stats["cross_entropy"].n
+        dist = settings["label_form"] == "dist"
+        expected = {
+            "reverse_kl_divergence": with_targets if dist else 0,
+            "js_divergence": with_targets if dist and settings["js_beta"] is not None else 0,
+        }
+        for name, n in expected.items():
+            if stats[name].n != n:
+                raise InfoCliError(f"statistics.{name} holds {stats[name].n} rows; expected {n}")
+        if stats["js_divergence"].total == math.inf:  # at most H(β) on every row
+            raise InfoCliError("statistics.js_divergence.sum is infinite, which no valid input gives")
+        if settings["eps"] > 0 and stats["reverse_kl_divergence"].total == math.inf:
+            raise InfoCliError("statistics.reverse_kl_divergence.sum is infinite, which eps > 0 rules out")
+        if settings["t2"] and not (dist and settings["temperature"] != 1):
+            raise InfoCliError(
+                "settings.t2 is true, but only target distributions at a temperature other than 1 are scaled"
+            )
+        self.n_clipped_reverse = count(data.get("n_clipped_reverse"), "n_clipped_reverse")
+        terms = expected["reverse_kl_divergence"] * settings["n_classes"] if settings["eps"] > 0 else 0
+        if self.n_clipped_reverse > terms:
+            raise InfoCliError(
+                f"n_clipped_reverse is {self.n_clipped_reverse}, more than the {terms} terms scored"
+            )
+        raw = data.get("sketches")
+        names = SKETCHED if dist else ()
+        if not isinstance(raw, dict) or set(raw) != set(names):
+            raise InfoCliError(f"sketches must hold exactly {', '.join(names) or 'nothing'}")
+        for name in names:
+            sketch = Sketch.from_dict(raw[name], f"sketches.{name}")
+            if sketch.n != stats[name].n:
+                raise InfoCliError(f"sketches.{name} holds {sketch.n} rows; expected {stats[name].n}")
+            self.sketches[name] = sketch
 
 
 def exp_or_inf(x: float) -> float:

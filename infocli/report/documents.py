@@ -66,11 +66,34 @@ def eval_report(evaluation: Evaluation, results: Results, gates: Sequence[GateRe
         "unit": results.unit,
         "metrics": {k: json_number(v) for k, v in results.metrics.items()},
         "standard_error": {k: json_number(v) for k, v in results.standard_error.items()},
+        "distributions": {
+            name: {k: json_number(v) for k, v in summary.items()}
+            for name, summary in results.percentiles.items()
+        },
+        "aliases": aliases(results.metrics),
         "n_clipped": results.n_clipped,
         "n_renormalised": evaluation.state.n_renormalised,
         "warnings": list(evaluation.warnings),
         "signature": evaluation.signature(results.base),
         "gates": _gate_dicts(gates),
+    }
+
+
+def aliases(metrics: dict[str, float]) -> dict[str, str]:
+    """The aliases a report's metrics answer to in gates: alias -> reported metric.
+
+    Args:
+        metrics: The reported metrics.
+
+    Returns:
+        For example ``{"accuracy": "top1_agreement"}`` against target distributions.
+    """
+    from infocli.metrics.registry import REGISTRY
+
+    return {
+        m.alias: name
+        for name in metrics
+        if (m := REGISTRY[name]).alias is not None and m.alias not in metrics
     }
 
 

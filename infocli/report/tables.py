@@ -115,14 +115,49 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
     table.add_column("value", justify="right")
     table.add_column("± std. error", justify="right", style="dim")
     table.add_column("unit")
+    words = _in_words(evaluation)
+    if words:
+        table.add_column("meaning", style="dim")
     for name, value in results.metrics.items():
         unit = REGISTRY[name].unit_name(results.base)
-        table.add_row(name, fmt(value), _fmt_se(results.standard_error[name]), unit)
+        cells = [fmt(value), _fmt_se(results.standard_error[name]), unit]
+        table.add_row(name, *cells, *([_name(words.get(name, ""))] if words else []))
     parts: list[Any] = [header, table]
+    for name, summary in results.percentiles.items():
+        shown = ("p50", "p90", "p99", "max")
+        spread = "  ·  ".join(f"{key} {fmt(summary[key], 4)}" for key in shown)
+        parts.append(Text(f"per-row {name}: {spread}  (all percentiles in the JSON)", style="dim"))
     if gates:
         parts.append(_gates_table(gates))
     parts.append(Text(f"signature: {evaluation.signature(results.base)}", style="dim"))
     return Group(*parts)
+
+
+def _stem(path: str) -> str:
+    """A file's name without its folder and extensions (``runs/teacher.parquet`` -> ``teacher``)."""
+    return os.path.basename(path).split(".")[0]
+
+
+def _in_words(evaluation: Evaluation) -> dict[str, str]:
+    """What each divergence compares, in words, with the files' stems as the distributions
+    (``KL(teacher ‖ student)``), or p and q where the stems say nothing (stdin, the same
+    stem); the top-1 agreement's name and alias. Empty without labels."""
+    labels = evaluation.labels
+    if labels is None:
+        return {}
+    p, q = _stem(labels.path), _stem(evaluation.predictions.path)
+    if not p or not q or p == q or "-" in (labels.path, evaluation.predictions.path):
+        p, q = "p", "q"
+    settings = evaluation.state.settings
+    t2 = " × T²" if settings.get("t2") else ""
+    words = {"kl_divergence": f"KL({p} ‖ {q}){t2}", "reverse_kl_divergence": f"KL({q} ‖ {p}){t2}"}
+    beta = settings.get("js_beta")
+    if beta is not None:
+        words["js_divergence"] = f"JS({p}, {q}), β = {beta:g} on {p}{t2}"
+    for metric in REGISTRY.values():
+        if metric.alias is not None:
+            words[metric.name] = f"{metric.name.replace('top1_', 'top-1 ')} (gates: also {metric.alias})"
+    return words
 
 
 class _Buffer(io.StringIO):
@@ -466,7 +501,11 @@ def metrics_table() -> Table:
     for m in METRICS:
         unit = "nats/bits/hartleys" if m.unit == "information" else m.unit
         table.add_row(
-            Text(m.name), unit, direction[m.higher_is_better], Text(m.formula), ", ".join(m.commands)
+            Text(m.name + (f" (also {m.alias})" if m.alias else "")),
+            unit,
+            direction[m.higher_is_better],
+            Text(m.formula),
+            ", ".join(m.commands),
         )
     return table
 
