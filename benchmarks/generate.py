@@ -56,6 +56,8 @@ TOKEN_CHUNK_ROWS = 1_000_000
 
 # name: (seed, gamma shape of the length weights, difficulty sigma, NLL gamma shape, NLL scale)
 _TOKEN_SHAPE = {"T1": (11, 1.5, 0.3, 1.2, 2.5)}
+_LATENT_SEED = {"L1": 64}
+"""Each latent workload's seed."""
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -114,6 +116,25 @@ def write_tokens(w: Workload, scale: float, path: Path) -> None:
     with pq.ParquetWriter(path, schema) as writer:
         for seq, logprob in token_chunks(w, w.rows_at(scale), w.sequences_at(scale)):
             writer.write_table(pa.table({"seq": seq, "logprob": logprob}, schema=schema))
+
+
+def write_latent(w: Workload, scale: float, path: Path) -> None:
+    """Write a latent workload's Parquet file: ``mu_j`` then ``logvar_j`` columns, a quarter
+    of the dimensions collapsed to the prior (means near 0, log-variances near 0)."""
+    rows, dims = w.rows_at(scale), w.classes_at(scale)
+    names = [f"mu_{j}" for j in range(dims)] + [f"logvar_{j}" for j in range(dims)]
+    schema = pa.schema([(name, pa.from_numpy_dtype(np.dtype(w.dtype))) for name in names])
+    used = dims - dims // 4
+    spread = np.where(np.arange(dims) < used, 1.0, 0.02)
+    centre = np.where(np.arange(dims) < used, -2.0, 0.0)
+    with pq.ParquetWriter(path, schema) as writer:
+        for index, start in enumerate(range(0, rows, chunk_rows(2 * dims))):
+            rng = np.random.default_rng([_LATENT_SEED[w.name], index])
+            n = min(chunk_rows(2 * dims), rows - start)
+            mu = rng.standard_normal((dims, n)) * spread[:, None]
+            logvar = centre[:, None] + 0.3 * rng.standard_normal((dims, n)) * spread[:, None]
+            values = np.concatenate([mu, logvar]).astype(w.dtype)
+            writer.write_table(pa.table(dict(zip(names, values, strict=True)), schema=schema))
 
 
 class _TableWriter:
@@ -188,6 +209,8 @@ def write_workload(w: Workload, scale: float, folder: Path) -> dict[str, int]:
     temp = [path.with_name(path.name + ".partial") for path in paths]
     if w.command == "perplexity":
         write_tokens(w, scale, *temp)
+    elif w.command == "latent-kl":
+        write_latent(w, scale, *temp)
     else:
         write_predictions(w, scale, *temp)
     for partial, final in zip(temp, paths, strict=True):

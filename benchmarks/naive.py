@@ -2,6 +2,7 @@
 
     python benchmarks/naive.py eval PREDS LABELS
     python benchmarks/naive.py perplexity TOKENS
+    python benchmarks/naive.py latent-kl FILE
 
 ``eval`` reads both files whole (``pandas.read_parquet`` / ``read_csv``, ``np.load`` for
 .npy), then: logits become probabilities through ``scipy.special.log_softmax``; against
@@ -14,6 +15,9 @@ as logits when a value lies outside [0, 1].
 ``perplexity`` reads the token file whole with pandas (columns ``seq`` and ``logprob``),
 sums and counts the log-probabilities per sequence with ``groupby``, and gives the corpus
 perplexity exp(-sum/count) and the mean and median of the per-sequence perplexities.
+
+``latent-kl`` reads the latent file whole with pandas, takes the ``mu_`` and ``logvar_``
+columns as float64 matrices, and writes the closed-form KL to N(0, I) out in NumPy.
 
 Prints the metrics (in nats) as JSON, named as in infocli's report. SciPy and
 scikit-learn are imported by ``eval`` only, as a user computing perplexity would not.
@@ -74,14 +78,31 @@ def perplexity(frame: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def latent_kl(frame: pd.DataFrame) -> dict[str, float]:
+    """The mean KL of N(mu, exp(logvar)) to N(0, I) per example (nats), the active units
+    (variance of mu_d over rows above 0.01) and the collapsed ones (mean KL_d below 0.01)."""
+    mu = frame.filter(regex="^mu_").to_numpy(np.float64)
+    logvar = frame.filter(regex="^logvar_").to_numpy(np.float64)
+    kl = 0.5 * (np.exp(logvar) + mu**2 - 1.0 - logvar)
+    return {
+        "kl_divergence": float(kl.sum(axis=1).mean()),
+        "active_units": float((mu.var(axis=0, ddof=1) > 0.01).sum()),
+        "collapsed_units": float((kl.mean(axis=0) < 0.01).sum()),
+    }
+
+
 def main(args: list[str]) -> None:
     """Read the files and print the metrics as JSON."""
     if len(args) == 3 and args[0] == "eval":
         result = metrics(load(args[1]), load(args[2]))
     elif len(args) == 2 and args[0] == "perplexity":
         result = perplexity(read_frame(args[1]))
+    elif len(args) == 2 and args[0] == "latent-kl":
+        result = latent_kl(read_frame(args[1]))
     else:
-        raise SystemExit("usage: naive.py eval PREDS LABELS | naive.py perplexity TOKENS")
+        raise SystemExit(
+            "usage: naive.py eval PREDS LABELS | naive.py perplexity TOKENS | naive.py latent-kl FILE"
+        )
     print(json.dumps(result))
 
 

@@ -12,7 +12,8 @@ every row; any disagreement or failed process stops the run with exit code 1.
 W1-W4 time ``infocli eval`` against targets (the main table); X1 and X2 time it on wide
 tables (20 rows x 40,000 columns, as Parquet and CSV), and T1 times ``infocli
 perplexity`` on a language model's per-token log-probabilities, each reported in a table
-of its own beside pyarrow's bare read, without targets. On X1 and X2 a contender runs no
+of its own beside pyarrow's bare read, without targets; L1 times ``infocli latent-kl`` on
+a VAE's means and log-variances against its own target over the floor. On X1 and X2 a contender runs no
 more rounds once its runs have taken the workload's time budget.
 
 ``--quick`` is the smoke test of the harness (tiny files, one round): it checks values,
@@ -62,6 +63,9 @@ RUN_TIMEOUT = 900.0
 """Seconds after which a run is stopped and the benchmark fails, so that a hung process
 cannot hang the harness (the slowest run, infocli on X1 today, takes about 80 s)."""
 CONTENDERS = ("floor", "naive", "infocli")
+
+LATENT_OVER_FLOOR = 1.2
+"""The target of ``latent-kl`` workloads: infocli's median time over the floor's, at most."""
 
 # Runs the CLI's main() in-process and, as the process exits, lists the heavy modules it
 # imported (main() ends the process itself, after running the exit handlers).
@@ -480,6 +484,7 @@ def render(
         sorted({f"{r.workload.budget_seconds:g} s" for r in wide if r.workload.budget_seconds})
     )
     language_models = [r for r in results if r.workload.command == "perplexity"]
+    latents = [r for r in results if r.workload.command == "latent-kl"]
     met = [workload_row(r)[1:] for r in classifiers]
     lines = [
         "# Benchmarks",
@@ -535,6 +540,27 @@ def render(
                 *table(language_models, "tokens in sequences", "file MiB"),
             ]
             if language_models
+            else []
+        ),
+        *(
+            [
+                "## Variational autoencoders",
+                "",
+                "`infocli latent-kl FILE` (means and log-variances, one column each per latent "
+                "dimension) against pyarrow's bare read of the same file (the floor) and pandas "
+                "(`read_parquet`, then the closed form in NumPy). Target: infocli / floor at most "
+                f"{LATENT_OVER_FLOOR:g}.",
+                "",
+                *table(latents, "rows × dimensions", "file MiB"),
+                *(
+                    f"{r.workload.name}: infocli / floor "
+                    + _verdict(r.seconds("infocli") / r.seconds("floor"), LATENT_OVER_FLOOR, True)
+                    + "."
+                    for r in latents
+                ),
+                "",
+            ]
+            if latents
             else []
         ),
         # The compare benchmark's section, written by benchmarks/compare.py and carried along.

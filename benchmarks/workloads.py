@@ -2,7 +2,8 @@
 
 ``W1`` ... ``W4`` time ``infocli eval`` on a classifier's outputs and labels; ``X1`` and
 ``X2`` time it on wide tables (few rows, many classes); ``T1`` times ``infocli
-perplexity`` on a language model's per-token log-probabilities.
+perplexity`` on a language model's per-token log-probabilities; ``L1`` times ``infocli
+latent-kl`` on a VAE's saved means and log-variances.
 
 Pure Python (no NumPy), so that the timing harness stays a small process: on Linux a
 child's peak RSS is at least the parent's peak at the time of the exec.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "infocli-bench"
-"""Where the generated files go by default: outside the repository (they take about 3.1 GB)."""
+"""Where the generated files go by default: outside the repository (they take about 3.6 GB)."""
 
 MANIFEST = "manifest.json"
 """The file, in the data folder, recording what was generated at which scale."""
@@ -58,8 +59,9 @@ class Workload:
         classes: Prediction columns at scale 1 (1 for ``logprobs``).
         format: ``parquet``, ``npy`` or ``csv`` (every file).
         dtype: ``float32`` or ``float64`` prediction values.
-        kind: ``probs`` or ``logits`` (timed with ``infocli eval``), or ``logprobs``
-            (timed with ``infocli perplexity``).
+        kind: ``probs`` or ``logits`` (timed with ``infocli eval``), ``logprobs``
+            (timed with ``infocli perplexity``), or ``latent`` (means and log-variances,
+            ``classes`` latent dimensions of each, timed with ``infocli latent-kl``).
         soft_targets: The second file holds a teacher's probabilities, not class indices.
         targets: The goals for infocli, or None (the memory-growth variant, and the
             workloads reported beside the floor without targets).
@@ -86,7 +88,7 @@ class Workload:
     @property
     def command(self) -> str:
         """The infocli command timed on the workload: ``eval`` or ``perplexity``."""
-        return "perplexity" if self.kind == "logprobs" else "eval"
+        return {"logprobs": "perplexity", "latent": "latent-kl"}.get(self.kind, "eval")
 
     @property
     def count_key(self) -> str:
@@ -98,6 +100,8 @@ class Workload:
         """The metrics the naive script and infocli must both report, and agree on."""
         if self.command == "perplexity":
             return ("cross_entropy", "perplexity", "sequence_perplexity_mean", "sequence_perplexity_median")
+        if self.command == "latent-kl":
+            return ("kl_divergence", "active_units", "collapsed_units")
         return ("entropy", "cross_entropy", "perplexity")
 
     @property
@@ -117,12 +121,14 @@ class Workload:
         """The file names: predictions then labels, or the one token file."""
         if self.command == "perplexity":
             return (f"{self.name.lower()}_tokens.{self.format}",)
+        if self.command == "latent-kl":
+            return (f"{self.name.lower()}_latent.{self.format}",)
         return self.preds_file, self.labels_file
 
     @property
     def sums_to_rows(self) -> tuple[bool, ...]:
         """For each file, whether its values sum to 1 in every row (probabilities)."""
-        if self.command == "perplexity":
+        if self.command in ("perplexity", "latent-kl"):
             return (False,)
         return self.kind == "probs", self.soft_targets
 
@@ -149,12 +155,16 @@ class Workload:
         """The size of the workload at a scale factor, for people."""
         if self.command == "perplexity":
             return f"{self.rows_at(scale):,} tokens in {self.sequences_at(scale):,} sequences"
+        if self.command == "latent-kl":
+            return f"{self.rows_at(scale):,} × {self.classes_at(scale):,} dimensions"
         return f"{self.rows_at(scale):,} × {self.classes_at(scale):,}"
 
     def describe(self) -> str:
         """One line: the shape and the contents of the files."""
         if self.command == "perplexity":
             return f"{self.dtype} log-probs + int64 sequence ids, {self.format}"
+        if self.command == "latent-kl":
+            return f"{self.dtype} means + log-variances, {self.format}"
         second = f"{self.dtype} teacher probs" if self.soft_targets else "int64 labels"
         return f"{self.dtype} {self.kind} + {second}, {self.format}"
 
@@ -176,6 +186,8 @@ WORKLOADS = {
         Workload("X2", 20, 40_000, "csv", "float32", "probs", False, None, wide=True, budget_seconds=30),
         # A language model's per-token log-probabilities: timed beside the floor, no targets.
         Workload("T1", 50_000_000, 1, "parquet", "float32", "logprobs", False, None, sequences=100_000),
+        # A VAE's encoder outputs: timed beside the floor, against its own target (1.2x).
+        Workload("L1", 1_000_000, 64, "parquet", "float32", "latent", False, None),
     )
 }
 """Every workload by name, in table order."""
@@ -186,7 +198,7 @@ MAIN_WORKLOADS = ("W1", "W2", "W3", "W4")
 WIDE_WORKLOADS = ("X1", "X2")
 """The workloads of the wide-table section."""
 
-DEFAULT_WORKLOADS = (*MAIN_WORKLOADS, *WIDE_WORKLOADS, "T1")
+DEFAULT_WORKLOADS = (*MAIN_WORKLOADS, *WIDE_WORKLOADS, "T1", "L1")
 """The workloads generated and timed when none are named."""
 
 

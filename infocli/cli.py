@@ -197,6 +197,66 @@ DATASETS_HELP = (
 )
 
 
+class Engine(StrEnum):
+    """Where the shards of a dataset are scored."""
+
+    local = "local"
+    dask = "dask"
+
+
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        metavar="N",
+        help="Score a dataset's shards on N worker processes, one shard at a time each; the report is "
+        "bit-identical to --jobs 1's. A failing shard or a dead worker fails the run (exit 2), nothing written.",
+    ),
+]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="local: this machine (--jobs); dask: a Dask cluster, at --scheduler or else a local one "
+        "with a worker per core on 127.0.0.1 (needs the dask extra of infocli).",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="A running Dask scheduler (tcp://HOST:8786) for --engine dask; its workers read the "
+        "shards themselves, so they need infocli installed and the files within reach.",
+    ),
+]
+
+
+def _engine_options(engine: "Engine", jobs: int, scheduler: str | None, *inputs: str | None) -> Any:
+    """The engine to score the shards on, or None to read the inputs in this process
+    (a single file, or one job of the local engine)."""
+    from infocli.engines import EngineOptions
+
+    options = EngineOptions(engine.value, jobs, scheduler)
+    options.check()
+    if options.engine == "local":
+        from infocli.readers.dataset import is_dataset
+
+        if jobs == 1 or not any(is_dataset(path) for path in inputs):
+            return None
+    return options
+
+
+def _shard_progress(no_progress: bool) -> Any:
+    """A progress bar of shards on stderr when it is a terminal (imports rich only then)."""
+    if no_progress or not stderr_is_terminal():
+        return contextlib.nullcontext(None)
+    from infocli.report.tables import shard_progress_bar
+
+    return shard_progress_bar()
+
+
 def _fail_if(command: str) -> Any:
     return Annotated[
         list[str] | None,
@@ -437,6 +497,14 @@ def _perplexity_options(**values: Any) -> Any:
     return options
 
 
+def _latent_options(**values: Any) -> Any:
+    from infocli.latent import LatentOptions
+
+    options = LatentOptions(**_plain(values))
+    options.check()
+    return options
+
+
 def _render(
     output_format: OutputFormat,
     output: str | None,
@@ -510,6 +578,9 @@ def eval_command(
     npz_key: NpzKeyOption = None,
     label_npz_key: LabelNpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
@@ -545,10 +616,20 @@ def eval_command(
         from infocli.plot import check_plot_path
 
         check_plot_path(plot_calibration, option="--plot-calibration")
-    with _progress(no_progress) as on_progress:
-        evaluation = evaluate(
-            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None
-        )
+    on_engine = _engine_options(engine, jobs, scheduler, preds, labels)
+    if on_engine is not None:
+        from infocli.sharded import evaluate_sharded
+
+        with _shard_progress(no_progress) as on_shard:
+            evaluation = evaluate_sharded(
+                preds, labels, options, on_engine, gates=gates, on_progress=on_shard,
+                keep_empty=save_state is not None,
+            )  # fmt: skip
+    else:
+        with _progress(no_progress) as on_progress:
+            evaluation = evaluate(
+                preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None,
+            )  # fmt: skip
     outcome = _eval_outcome(evaluation, base.value, gates)
     if plot_calibration is not None:
         _plot_calibration(evaluation, plot_calibration)
@@ -608,6 +689,9 @@ def perplexity_command(
     input_format: InputFormatOption = InputFormat.csv,
     npz_key: NpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
@@ -633,8 +717,17 @@ def perplexity_command(
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
     check_paths({"TOKENS": tokens})
     _check_outputs([tokens], output=output, save_state=save_state)
-    with _progress(no_progress, "tokens") as on_progress:
-        run = perplexity(tokens, options, on_progress=on_progress, keep_empty=save_state is not None)
+    on_engine = _engine_options(engine, jobs, scheduler, tokens)
+    if on_engine is not None:
+        from infocli.sharded import perplexity_sharded
+
+        with _shard_progress(no_progress) as on_shard:
+            run = perplexity_sharded(
+                tokens, options, on_engine, on_progress=on_shard, keep_empty=save_state is not None
+            )
+    else:
+        with _progress(no_progress, "tokens") as on_progress:
+            run = perplexity(tokens, options, on_progress=on_progress, keep_empty=save_state is not None)
     _finish(_perplexity_outcome(run, base.value, gates), output_format, output, quiet, save_state)
 
 
@@ -957,7 +1050,7 @@ def merge_command(
     """Merge saved states into the report one run over all of their data would print.
 
     Each STATE is a file written by `infocli eval --save-state`, `infocli perplexity
-    --save-state` or `infocli compare --save-state`; all must come from one command run under the same settings (the first
+    --save-state`, `infocli compare --save-state` or `infocli latent-kl --save-state`; all must come from one command run under the same settings (the first
     difference is named otherwise). The states are merged in the order given.
 
     Example: infocli merge state_*.json --fail-if "cross_entropy > 0.7"
@@ -1006,11 +1099,174 @@ def merge_command(
         from infocli.evaluate import Evaluation
 
         outcome = _eval_outcome(Evaluation(merged, merged.warnings()), base.value, gates)
+    elif merged.command == "latent-kl":
+        from infocli.latent import LatentRun
+
+        outcome = _latent_outcome(LatentRun(merged, merged.warnings()), base.value, gates)
     else:
         from infocli.perplexity import PerplexityRun
 
         outcome = _perplexity_outcome(PerplexityRun(merged, merged.warnings()), base.value, gates, top)
     _finish(outcome, output_format, output, quiet, save_state)
+
+
+class Param(StrEnum):
+    """How a latent scale is parameterised."""
+
+    logvar = "logvar"
+    log_sigma = "log_sigma"
+    sigma = "sigma"
+    var = "var"
+
+
+@app.command("latent-kl", epilog=EXIT_CODES_HELP)
+def latent_kl_command(
+    latent: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE",
+            help="Encoder outputs, one row per example: CSV, Parquet or .npy (the means with "
+            "--scale or --split-half); - for stdin.",
+        ),
+    ],
+    mu_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--mu-cols",
+            metavar="A,B|PREFIX",
+            help="Mean columns: a comma list, one (list) column, or a prefix such as mu_ "
+            "(default: found by the names mu_0.., mean_0.., z_mean_0.., or list columns mu, mean, z_mean).",
+        ),
+    ] = None,
+    scale_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--scale-cols",
+            metavar="A,B|PREFIX",
+            help="Scale columns, in the same forms (default: found by the names logvar_, log_var_, "
+            "z_log_var_, log_sigma_, logstd_, log_std_, sigma_, std_, var_, or such list columns). Columns "
+            "found by a prefix are paired with the means by suffix (mu_3 with logvar_3); comma lists by position.",
+        ),
+    ] = None,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            "--scale",
+            metavar="PATH",
+            help="A second .npy (N x d) of scales; FILE then holds the means (N x d).",
+        ),
+    ] = None,
+    split_half: Annotated[
+        bool,
+        typer.Option("--split-half", help="FILE is one .npy of N x 2d: the means, then the scales."),
+    ] = False,
+    param_: Annotated[
+        Param | None,
+        typer.Option(
+            "--param",
+            help="How the scales are given: ln σ², ln σ, σ or σ². Taken from the scale columns' names (or "
+            "the --scale file's name) when a part of them says it (logvar, log_var, log_sigma, logstd, sigma, "
+            "std, var); required otherwise, never guessed from the values. Also the prior's, unless --prior-param.",
+        ),
+    ] = None,
+    prior_mu_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--prior-mu-cols",
+            metavar="A,B|PREFIX",
+            help="Means of a diagonal Gaussian prior per example (default prior: N(0, I)).",
+        ),
+    ] = None,
+    prior_scale_cols: Annotated[
+        str | None,
+        typer.Option("--prior-scale-cols", metavar="A,B|PREFIX", help="Scales of that prior."),
+    ] = None,
+    prior_param: Annotated[
+        Param | None,
+        typer.Option("--prior-param", help="How the prior's scales are given (default: --param)."),
+    ] = None,
+    au_threshold: Annotated[
+        float,
+        typer.Option(
+            "--au-threshold",
+            metavar="X",
+            help="A dimension is active when the sample variance (n - 1) over rows of its mean exceeds X "
+            "(Burda et al. 2015).",
+        ),
+    ] = 0.01,
+    collapse_threshold: Annotated[
+        float,
+        typer.Option(
+            "--collapse-threshold",
+            metavar="NATS",
+            help="A dimension is collapsed when its mean KL is below NATS (in nats, whatever --base).",
+        ),
+    ] = 0.01,
+    free_bits: Annotated[
+        float | None,
+        typer.Option(
+            "--free-bits",
+            metavar="NATS",
+            help="Also report kl_free_bits = Σ_d max(λ, mean KL_d), λ = NATS a dimension (the batch-averaged form).",
+        ),
+    ] = None,
+    base: BaseOption = Base.e,
+    fail_if: _fail_if("latent-kl") = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    save_state: SaveStateOption = None,
+    input_format: InputFormatOption = InputFormat.csv,
+    chunk_rows: ChunkRowsOption = None,
+    quiet: QuietOption = False,
+    no_progress: NoProgressOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """The KL term of a VAE from saved encoder outputs: per example, per latent dimension,
+    active and collapsed units.
+
+    Each row holds one example's posterior means and scales, one value per latent dimension
+    (columns, or list columns). The KL to the prior, N(0, I) or a given diagonal Gaussian, is
+    exact in float64. A log-variance too large for exp gives an infinite KL (reported as inf,
+    with a warning naming the first such row); NaN values and negative σ or variances are
+    errors naming the row and the column. Fewer active units than half the dimensions prints
+    a posterior-collapse warning.
+
+    Example: infocli latent-kl sample_data/latent.parquet --fail-if "active_units < 4"
+    """
+    from infocli.gates import check_available, parse_gate
+    from infocli.latent import available_metrics, latent_kl
+    from infocli.readers import check_paths
+
+    options = _latent_options(
+        mu_cols=mu_cols, scale_cols=scale_cols, scale=scale, split_half=split_half, param=param_,
+        prior_mu_cols=prior_mu_cols, prior_scale_cols=prior_scale_cols, prior_param=prior_param,
+        au_threshold=au_threshold, collapse_threshold=collapse_threshold, free_bits=free_bits,
+        base=base, chunk_rows=chunk_rows, input_format=input_format,
+    )  # fmt: skip
+    gates = [parse_gate(expr, names_of("latent-kl")) for expr in fail_if or []]
+    check_available(gates, available_metrics(options), "it needs --free-bits")
+    check_paths({"FILE": latent, "--scale": scale})
+    _check_outputs([latent, scale], output=output, save_state=save_state)
+    with _progress(no_progress) as on_progress:
+        run = latent_kl(latent, options, on_progress=on_progress)
+    _finish(_latent_outcome(run, base.value, gates), output_format, output, quiet, save_state)
+
+
+def _latent_outcome(run: Any, base: str, gates: list[Any]) -> _Outcome:
+    """A latent-kl run's (or a merge's) report, gates checked."""
+    from infocli.gates import apply_gates
+    from infocli.report.documents import latent_report
+
+    run.warnings = [spell(w, flag) for w in run.warnings]
+    results = run.state.compute(base)
+    checked = apply_gates(gates, results.metrics)
+    return _Outcome(
+        lambda: latent_report(run, results, checked),
+        lambda tables: tables.latent_table(run, results, checked),
+        run.warnings,
+        any(r.failed for r in checked),
+        run.state,
+    )
 
 
 @app.command("metrics")

@@ -496,7 +496,17 @@ def signature(settings: Mapping[str, Any], base: str) -> str:
     Returns:
         For example ``preds:logits|labels:index|base:e|eps:1e-12|T:1.0|tol:0.001|version:0.1.0``.
     """
-    if "logprob_base" in settings:  # a token state
+    if "dims" in settings:  # a latent state
+        parts = [
+            f"param:{settings['param']}",
+            f"prior:{settings['prior_param'] or 'standard'}",
+            f"base:{base}",
+        ]
+        parts += [f"dims:{len(settings['dims'])}", f"au:{settings['au_threshold']!r}"]
+        parts.append(f"collapse:{settings['collapse_threshold']!r}")
+        if settings["free_bits"] is not None:
+            parts.append(f"free_bits:{settings['free_bits']!r}")
+    elif "logprob_base" in settings:  # a token state
         parts = [f"logprob_base:{settings['logprob_base']}", f"base:{base}"]
         parts += [f"seq:{'yes' if settings['seq'] else 'no'}", f"mask:{'yes' if settings['mask'] else 'no'}"]
     else:

@@ -11,17 +11,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from infocli.errors import InfoCliError, param
+from infocli.metrics.latent import LatentState
 from infocli.metrics.paired import CompareState
 from infocli.metrics.state import FORMAT_VERSION, EvalState
 from infocli.metrics.tokens import TokenState
 
-State = EvalState | TokenState | CompareState
+State = EvalState | TokenState | CompareState | LatentState
 """A state of any command that saves one."""
 
-KINDS: dict[str, type[EvalState] | type[TokenState] | type[CompareState]] = {
+KINDS: dict[str, type[EvalState] | type[TokenState] | type[CompareState] | type[LatentState]] = {
     "eval": EvalState,
     "perplexity": TokenState,
     "compare": CompareState,
+    "latent-kl": LatentState,
 }
 """The state class of each command that saves one."""
 

@@ -124,6 +124,29 @@ def language_models(folder: Path) -> None:
         np.save(checkpoints / f"clf_step_{step}.npy", logits.astype(np.float32))
 
 
+LATENT_SEED = 1312
+"""The latent file's own seed, so that the other files stay as they were."""
+
+
+def latent(folder: Path) -> None:
+    """Write a VAE's saved encoder outputs: 2,000 examples x 16 latent dimensions, of which
+    the last four have collapsed to the prior (means near 0, variances near 1)."""
+    rng = np.random.default_rng(LATENT_SEED)
+    n, d, collapsed = 2000, 16, 4
+    used = d - collapsed
+    spread = np.concatenate([np.linspace(1.5, 0.4, used), np.full(collapsed, 0.02)])
+    mu = rng.normal(0.0, 1.0, (n, d)) * spread
+    centre = np.concatenate([np.linspace(-3.0, -0.8, used), np.zeros(collapsed)])
+    logvar = centre + rng.normal(0.0, 0.15, (n, d)) * np.concatenate([np.ones(used), np.full(collapsed, 0.1)])
+    columns = {f"mu_{j}": mu[:, j].astype(np.float32) for j in range(d)}
+    columns |= {f"logvar_{j}": logvar[:, j].astype(np.float32) for j in range(d)}
+    pq.write_table(pa.table(columns), folder / "latent.parquet")
+    # The same outputs as .npy: means and log-variances apart, and side by side.
+    np.save(folder / "latent_mu.npy", mu.astype(np.float32))
+    np.save(folder / "latent_logvar.npy", logvar.astype(np.float32))
+    np.save(folder / "latent_split.npy", np.hstack([mu, logvar]).astype(np.float32))
+
+
 SECOND_MODEL_SEED = 20261202
 PAIRED_CHECKPOINTS_SEED = 20261203
 
@@ -180,3 +203,4 @@ if __name__ == "__main__":
     second_model(out)
     paired_checkpoints(out)
     distillation_logits(out)
+    latent(out)

@@ -31,7 +31,7 @@ def test_quick_benchmark_runs_every_workload_and_writes_the_table(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
     report = out.read_text()
-    for name in ("W1", "W2", "W3", "W4", "X1", "X2", "T1"):
+    for name in ("W1", "W2", "W3", "W4", "X1", "X2", "T1", "L1"):
         rows = re.findall(rf"^\| \*\*{name}\*\* .*\|$", report, flags=re.MULTILINE)
         assert len(rows) == 1, report
         assert rows[0].count("|") == 12, rows[0]  # 11 cells
@@ -41,6 +41,8 @@ def test_quick_benchmark_runs_every_workload_and_writes_the_table(tmp_path):
     assert re.search(
         r"^\| \*\*X2\*\* float32 probs \+ int64 labels, csv \| 20 × 80 \|", report, flags=re.MULTILINE
     )
+    assert "## Variational autoencoders" in report and "2,000 × 64 dimensions" in report
+    assert re.search(r"^L1: infocli / floor \d+\.\d\d \(≤ 1\.2 [✅❌]\)\.$", report, flags=re.MULTILINE)
     assert "## Start-up" in report and "`infocli --version` imports" in report
     assert "## Memory growth" in report
     # Each raw run gives wall time, CPU time and peak RSS (and any reads from disk).

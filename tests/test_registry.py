@@ -25,13 +25,15 @@ TOKEN_ARGS = [
     *["--seq-col", "seq", "--mask-col", "mask", "--bytes-col", "bytes", "--words-col", "words"],
 ]
 REPORTED_ARGS = ["eval", SAMPLE_DATA / "student.parquet", SAMPLE_DATA / "teacher.parquet", "--js"]
-RUNS = {"eval": EVAL_ARGS, "perplexity": TOKEN_ARGS}
+LATENT_ARGS = ["latent-kl", SAMPLE_DATA / "latent.parquet", "--free-bits", "0.1"]
+RUNS = {"eval": EVAL_ARGS, "perplexity": TOKEN_ARGS, "latent-kl": LATENT_ARGS}
 """A run of each command that reports every metric the command can report (against class
 labels, for eval: :data:`REPORTED` has those against target distributions)."""
 REPORTED = {
     "eval": names_of("eval", "classes", {"calibration": {"bins": 15}, "fit_temperature": True}),
     "eval-distill": names_of("eval", "distributions", {"js_beta": 0.5}),
     "perplexity": names_of("perplexity"),
+    "latent-kl": names_of("latent-kl"),
 }
 """The metrics each run reports."""
 ARGS = {**RUNS, "eval-distill": REPORTED_ARGS}
@@ -45,9 +47,13 @@ def _table_names(text: str) -> list[str]:
 
 
 def test_every_metric_is_reported_by_some_command() -> None:
-    assert {m.name for m in METRICS} == set(names_of("eval")) | set(names_of("perplexity"))
+    assert {m.name for m in METRICS} == set(names_of("eval")) | set(names_of("perplexity")) | set(
+        names_of("latent-kl")
+    )
+    for command in ("eval", "perplexity", "trend", "latent-kl"):  # one declaration per name and command
+        declared = [m.name for m in METRICS if command in m.commands]
+        assert len(declared) == len(set(declared)), command
     assert {m.name for m in METRICS} == {name for names in REPORTED.values() for name in names}
-    assert len(REGISTRY) == len(METRICS)  # one declaration per name
 
 
 @pytest.mark.parametrize("command", list(ARGS))

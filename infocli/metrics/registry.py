@@ -34,8 +34,8 @@ class Metric:
         higher_is_better: True or False for a quality; None for a description (entropy).
         needs: What an input must bring for the metric to exist: ``"labels"`` (class labels
             or target distributions), ``"classes"`` (class labels only), ``"distributions"``
-            (target distributions only), ``"tokens"``, ``"bytes"`` or ``"words"``; None for
-            nothing beyond the predictions.
+            (target distributions only), ``"tokens"``, ``"bytes"`` or ``"words"``, or a
+            setting (``"free_bits"``); None for nothing beyond the predictions.
         statistic: The state's statistic it is derived from.
         standard_error: How its standard error follows from that statistic.
         commands: The commands that report it.
@@ -88,6 +88,7 @@ class Metric:
 
 _EVAL = ("eval", "trend", "merge")
 _TOKENS = ("perplexity", "trend", "merge")
+_LATENT = ("latent-kl", "merge")
 _MEAN_SE = "sample standard deviation over rows / sqrt(N)"
 _RATIO_SE = "delta method for a ratio estimator, sequences as the unit"
 _CALIBRATION = ("eval", "merge")
@@ -368,11 +369,80 @@ METRICS: tuple[Metric, ...] = (
         f"word perplexity × the standard error of NLL per word ({_RATIO_SE})",
         _TOKENS,
     ),
+    Metric(
+        "kl_divergence",
+        "KL of each example's posterior to the prior, summed over latent dimensions",
+        "Σ_d KL(N(μ_d, σ_d²) ‖ N(μ_p,d, σ_p,d²)) = ½ Σ_d (r_d − 1 − ln r_d + (μ_d − μ_p,d)² / σ_p,d²), "
+        "r_d = σ_d² / σ_p,d²; prior N(0, I) by default",
+        "information",
+        None,
+        None,
+        "mean of the per-example KL over rows",
+        _MEAN_SE,
+        _LATENT,
+    ),
+    Metric(
+        "kl_free_bits",
+        "KL after free bits λ, batch-averaged (when λ is given)",
+        "Σ_d max(λ, mean KL_d), λ in nats",
+        "information",
+        None,
+        "free_bits",
+        "per-dimension sums of KL_d",
+        "none",
+        _LATENT,
+    ),
+    Metric(
+        "active_units",
+        "latent dimensions whose mean varies over the data (Burda et al. 2015)",
+        "#{d : sample variance (n − 1) over rows of μ_d > the AU threshold (0.01)}",
+        "count",
+        True,
+        None,
+        "per-dimension mean and squared deviations of μ_d (Chan's merge)",
+        "none",
+        _LATENT,
+    ),
+    Metric(
+        "collapsed_units",
+        "latent dimensions whose mean KL is below the collapse threshold",
+        "#{d : mean KL_d < the collapse threshold (0.01 nats)}",
+        "count",
+        False,
+        None,
+        "per-dimension sums of KL_d",
+        "none",
+        _LATENT,
+    ),
 )
-"""Every metric, in report order."""
+"""Every metric, in report order. A name may be declared once per command: the KL
+divergence of ``eval`` (between distributions over classes) and that of ``latent-kl``
+(between Gaussians) are one name to a gate, two declarations here."""
 
-REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
-"""The metrics by name."""
+REGISTRY: dict[str, Metric] = {}
+"""The metrics by name; for a name declared for several commands, its first declaration
+(see :func:`declared` for a command's own)."""
+for _metric in METRICS:
+    REGISTRY.setdefault(_metric.name, _metric)
+
+
+def declared(name: str, command: str) -> Metric:
+    """A command's declaration of a metric.
+
+    Args:
+        name: The metric's name.
+        command: A command that reports it.
+
+    Returns:
+        The declaration.
+
+    Raises:
+        KeyError: The command reports no such metric.
+    """
+    for metric in METRICS:
+        if metric.name == name and command in metric.commands:
+            return metric
+    raise KeyError(f"{command} reports no metric {name!r}")
 
 
 PERCENTILE_KEYS = ("min", "p0.1", "p1", "p5", "p10", "p50", "p90", "p95", "p99", "p99.9", "max")
@@ -384,7 +454,8 @@ def metrics_of(command: str) -> tuple[Metric, ...]:
     """The metrics a command can report, in report order.
 
     Args:
-        command: A command's name: ``"eval"``, ``"perplexity"``, ``"trend"``, ``"merge"``.
+        command: A command's name: ``"eval"``, ``"perplexity"``, ``"trend"``, ``"latent-kl"``,
+            ``"merge"``.
 
     Returns:
         The metrics.
@@ -404,12 +475,12 @@ def names_of(
         settings: As for :func:`reported` (with ``targets`` other than ``"any"``).
 
     Returns:
-        Metric names, in report order.
+        Metric names, in report order, each once.
     """
     metrics = metrics_of(command)
     if targets != "any":
         metrics = tuple(m for m in metrics if reported(m, targets, settings or {}))
-    return tuple(m.name for m in metrics)
+    return tuple(dict.fromkeys(m.name for m in metrics))  # a name may be declared per command
 
 
 TARGET_NEEDS = {
@@ -451,8 +522,8 @@ def gate_names(
     Returns:
         Names, the metrics' first, in report order.
     """
-    metrics = [REGISTRY[name] for name in names_of(command, targets, settings)]
-    names = [m.name for m in metrics]
+    metrics = [m for m in metrics_of(command) if targets == "any" or reported(m, targets, settings or {})]
+    names = list(dict.fromkeys(m.name for m in metrics))
     names += [m.alias for m in metrics if m.alias is not None and m.alias not in names]
     if targets in ("any", "distributions"):
         names += [f"{m.name}.{key}" for m in metrics if m.percentiles for key in PERCENTILE_KEYS]

@@ -140,6 +140,24 @@ def _list_matrix(array: Any, name: str, path: str, first_row: int) -> np.ndarray
     return numbers(array.flatten()).reshape(n, width)
 
 
+def _list_matrices(
+    record_batch: pa.RecordBatch, names: Sequence[str], path: str, first_row: int
+) -> np.ndarray:
+    """The rows of several list columns side by side; every row of each holds as many
+    values as the first column's first row."""
+    matrices = [_list_matrix(record_batch.column(name), name, path, first_row) for name in names]
+    for name, mat in zip(names[1:], matrices[1:], strict=True):
+        if mat.shape[1] != matrices[0].shape[1] and record_batch.num_rows:
+            raise InfoCliError(
+                f"lists in column {name!r} have {mat.shape[1]} values but those in {names[0]!r} have "
+                f"{matrices[0].shape[1]}",
+                path=path,
+                row=first_row,
+                hint="Every list column needs one value per latent dimension",
+            )
+    return np.hstack(matrices)
+
+
 def _vector(array: Any, name: str, path: str, first_row: int) -> Any:
     """A column as NumPy (numbers, booleans) or Arrow (strings).
 
@@ -169,7 +187,8 @@ def to_batch(
 
     Args:
         record_batch: Holds at least the named columns.
-        matrix: Numeric columns to put side by side, or one list column.
+        matrix: Numeric columns to put side by side, or list columns of one length each
+            (the rows of each, side by side).
         vectors: Columns to return one by one.
         path: The file, for messages.
         first_row: The file row of the batch's first row.
@@ -183,6 +202,8 @@ def to_batch(
     mat: np.ndarray | ArrowColumns | None = None
     if len(matrix) == 1 and column_of(record_batch.schema.field(matrix[0])).kind == "list":
         mat = _list_matrix(record_batch.column(matrix[0]), matrix[0], path, first_row)
+    elif matrix and all(column_of(record_batch.schema.field(n)).kind == "list" for n in matrix):
+        mat = _list_matrices(record_batch, matrix, path, first_row)
     elif matrix:
         mat = ArrowColumns(record_batch.select(list(matrix)))
     vecs = {name: _vector(record_batch.column(name), name, path, first_row) for name in vectors}

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from infocli.compare import Comparison
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
+    from infocli.latent import LatentRun
+    from infocli.metrics.latent import LatentResults
     from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
@@ -204,6 +206,49 @@ def perplexity_report(
             {k: json_number(v) if isinstance(v, float) else v for k, v in row.items()}
             for row in results.worst
         ],
+        "warnings": list(run.warnings),
+        "signature": run.signature(results.base),
+        "gates": _gate_dicts(gates),
+    }
+
+
+def latent_report(run: LatentRun, results: LatentResults, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
+    """The JSON document of a latent-kl run.
+
+    Args:
+        run: The inputs and settings.
+        results: The numbers, from the run's state.
+        gates: Checked ``--fail-if`` gates.
+
+    Returns:
+        A JSON-ready dictionary: the metrics, the per-dimension KL sorted from the
+        largest, the collapsed dimensions by name.
+    """
+    settings = run.state.settings
+    scale = run.scale
+    return {
+        "infocli_version": __version__,
+        "latent": vars(run.latent).copy(),
+        "scale": None if scale is None else vars(scale).copy(),
+        **_merged(run.state.inputs),
+        "n_samples": results.n_samples,
+        "n_dims": len(settings["dims"]),
+        "param": settings["param"],
+        "prior": settings["prior"],
+        "prior_param": settings["prior_param"],
+        "au_threshold": settings["au_threshold"],
+        "collapse_threshold": settings["collapse_threshold"],
+        "free_bits": settings["free_bits"],
+        "base": results.base,
+        "unit": results.unit,
+        "metrics": {k: json_number(v) for k, v in results.metrics.items()},
+        "standard_error": {k: json_number(v) for k, v in results.standard_error.items()},
+        "dimensions": [
+            {k: json_number(v) if isinstance(v, float) else v for k, v in row.items()}
+            for row in results.dimensions
+        ],
+        "collapsed_dims": list(results.collapsed),
+        "n_infinite": results.n_infinite,
         "warnings": list(run.warnings),
         "signature": run.signature(results.base),
         "gates": _gate_dicts(gates),

@@ -18,12 +18,14 @@ from rich.table import Table
 from rich.text import Text
 
 from infocli.errors import shown
-from infocli.metrics.registry import REGISTRY, UNITS
+from infocli.metrics.registry import REGISTRY, UNITS, declared
 
 if TYPE_CHECKING:
     from infocli.compare import Comparison
     from infocli.evaluate import Evaluation
     from infocli.gates import GateResult
+    from infocli.latent import LatentRun
+    from infocli.metrics.latent import LatentResults
     from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
@@ -358,6 +360,47 @@ def progress_bar(description: str = "reading") -> Iterator[Any]:
             bar.stop()
 
 
+@contextlib.contextmanager
+def shard_progress_bar(description: str = "shards") -> Iterator[Any]:
+    """A progress bar of shards on stderr, with the rows read and their rate, that
+    appears once a run has lasted a second.
+
+    Args:
+        description: The label in front of the bar.
+
+    Yields:
+        A callback ``(shards_done, shards, rows_done)``.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("shards, {task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(shown(description), total=None, rows=0, rate=0.0)
+    start = time.monotonic()
+    visible = False
+
+    def update(done: int, total: int, rows: int) -> None:
+        nonlocal visible
+        elapsed = time.monotonic() - start
+        if not visible and elapsed > 1.0:
+            bar.start()
+            visible = True
+        bar.update(task, completed=done, total=total, rows=rows, rate=rows / elapsed if elapsed > 0 else 0.0)
+
+    try:
+        yield update
+    finally:
+        if visible:
+            bar.stop()
+
+
 def _token_unit(name: str, base: str) -> str:
     if name == "cross_entropy":
         return f"{UNITS[base]}/token"
@@ -403,6 +446,83 @@ def perplexity_table(run: PerplexityRun, results: TokenResults, gates: Sequence[
         for row in results.worst:
             worst.add_row(_name(row["sequence"]), f"{row['n_tokens']:,}", fmt(row["perplexity"]))
         parts.append(worst)
+    if gates:
+        parts.append(_gates_table(gates))
+    parts.append(Text(f"signature: {run.signature(results.base)}", style="dim"))
+    return Group(*parts)
+
+
+LATENT_DIMENSION_ROWS = 32
+"""Dimensions the latent-kl table lists (the largest KL first); the JSON lists every one."""
+
+
+def latent_table(run: LatentRun, results: LatentResults, gates: Sequence[GateResult] = ()) -> Group:
+    """The rich renderable of a latent-kl run: header, metrics, per-dimension KL, gates.
+
+    Args:
+        run: The inputs and settings.
+        results: The numbers.
+        gates: Checked gates.
+
+    Returns:
+        Something to print on a rich console.
+    """
+    settings = run.state.settings
+    header = _header()
+    latent = run.latent
+    header.add_row("latent", Text.assemble(_name(latent.path), f"  ({latent.format}, {latent.kind})"))
+    if run.scale is not None:
+        header.add_row("scales", Text.assemble(_name(run.scale.path), f"  ({run.scale.format})"))
+    _merged_row(header, run.state.inputs)
+    prior = "N(0, I)" if settings["prior"] == "standard" else f"given, as {settings['prior_param']}"
+    header.add_row(
+        "rows",
+        f"{results.n_samples:,}  ·  dimensions {len(settings['dims']):,}  ·  scales as {settings['param']}"
+        f"  ·  prior {prior}",
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    for name, justify in (("metric", "left"), ("value", "right"), ("± std. error", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("unit")
+    for name, value in results.metrics.items():
+        metric = declared(name, "latent-kl")
+        se = results.standard_error.get(name, math.nan)
+        value_text = fmt(value) if metric.unit != "count" or math.isnan(value) else f"{int(value):,}"
+        table.add_row(name, value_text, _fmt_se(se), metric.unit_name(results.base))
+    dims = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"KL per dimension, largest first ({results.unit})",
+        title_justify="left",
+    )
+    for name, justify in (("dimension", "left"), ("mean KL", "right"), ("share", "right")):
+        dims.add_column(name, justify=justify)  # type: ignore[arg-type]
+    dims.add_column("var(μ)", justify="right")
+    dims.add_column("state")
+    shown_rows = results.dimensions[:LATENT_DIMENSION_ROWS]
+    for row in shown_rows:
+        state = "collapsed" if row["collapsed"] else ("active" if row["active"] else "inactive")
+        style = "red" if row["collapsed"] else ("" if row["active"] else "yellow")
+        share = "" if row["share"] is None else f"{100 * row['share']:.1f}%"
+        dims.add_row(
+            _name(row["dim"]), fmt(row["kl"], 4), share, fmt(row["mu_variance"], 3), Text(state, style=style)
+        )
+    parts: list[Any] = [header, table, dims]
+    if len(results.dimensions) > len(shown_rows):
+        parts.append(
+            Text(
+                f"… {len(results.dimensions) - len(shown_rows):,} more dimensions in --format json",
+                style="dim",
+            )
+        )
+    if results.collapsed:
+        parts.append(_name("collapsed: " + ", ".join(results.collapsed)))
+    if settings["free_bits"] is not None:
+        parts.append(
+            Text(
+                f"free bits: λ = {settings['free_bits']:g} nats a dimension, Σ_d max(λ, mean KL_d)",
+                style="dim",
+            )
+        )
     if gates:
         parts.append(_gates_table(gates))
     parts.append(Text(f"signature: {run.signature(results.base)}", style="dim"))
