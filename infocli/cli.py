@@ -625,6 +625,11 @@ def eval_command(
                 preds, labels, options, on_engine, gates=gates, on_progress=on_shard,
                 keep_empty=save_state is not None,
             )  # fmt: skip
+            from infocli.evaluate import at_fitted_temperature
+
+            at_fitted_temperature(
+                evaluation, options, lambda again: evaluate_sharded(preds, labels, again, on_engine)
+            )
     else:
         with _progress(no_progress) as on_progress:
             evaluation = evaluate(

@@ -439,7 +439,7 @@ def evaluate(
         evaluation = evaluate_dataset(
             preds_path, labels_path, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
-        _at_fitted_temperature(
+        at_fitted_temperature(
             evaluation, options, lambda again: evaluate_dataset(preds_path, labels_path, again)
         )
         return evaluation
@@ -456,7 +456,7 @@ def evaluate(
         evaluation = evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
-        _at_fitted_temperature(evaluation, options, lambda again: evaluate_tables(preds, labels, again))
+        at_fitted_temperature(evaluation, options, lambda again: evaluate_tables(preds, labels, again))
     evaluation.warnings += npz_ignored(options, {"npz_key": preds_path, "label_npz_key": labels_path})
     return evaluation
 
@@ -532,7 +532,7 @@ def evaluate_tables(
     return evaluation
 
 
-def _at_fitted_temperature(
+def at_fitted_temperature(
     evaluation: Evaluation, options: EvalOptions, run: Callable[[EvalOptions], Evaluation]
 ) -> None:
     """With a fitted temperature T*, the cross-entropy (nats) and the ECE at T*, by a second
