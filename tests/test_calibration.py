@@ -393,13 +393,13 @@ def test_fit_temperature_of_a_dataset_is_that_of_one_file_of_its_rows(tmp_path) 
         np.save(tmp_path / "labels" / f"part-{i}.npy", labels[part])
     np.save(tmp_path / "z.npy", z)
     np.save(tmp_path / "y.npy", labels)
-    sharded = run_json("eval", tmp_path / "preds", tmp_path / "labels", "--fit-temperature")[
-        "temperature_fit"
-    ]
     whole = run_json("eval", tmp_path / "z.npy", tmp_path / "y.npy", "--fit-temperature")["temperature_fit"]
-    assert sharded["temperature"] == pytest.approx(whole["temperature"], rel=1e-12)
-    assert sharded["cross_entropy"] == pytest.approx(whole["cross_entropy"], rel=1e-12)
-    assert sharded["ece"] == pytest.approx(whole["ece"], rel=1e-9)
+    for jobs in ([], ["--jobs", "2"]):  # in this process, and on worker processes
+        args = ["eval", tmp_path / "preds", tmp_path / "labels", "--fit-temperature", *jobs]
+        sharded = run_json(*args)["temperature_fit"]
+        assert sharded["temperature"] == pytest.approx(whole["temperature"], rel=1e-12)
+        assert sharded["cross_entropy"] == pytest.approx(whole["cross_entropy"], rel=1e-12)
+        assert sharded["ece"] == pytest.approx(whole["ece"], rel=1e-9)
 
 
 def test_a_temperature_beyond_the_grid_is_its_end_with_a_warning() -> None:
