@@ -197,6 +197,66 @@ DATASETS_HELP = (
 )
 
 
+class Engine(StrEnum):
+    """Where the shards of a dataset are scored."""
+
+    local = "local"
+    dask = "dask"
+
+
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        metavar="N",
+        help="Score a dataset's shards on N worker processes, one shard at a time each; the report is "
+        "bit-identical to --jobs 1's. A failing shard or a dead worker fails the run (exit 2), nothing written.",
+    ),
+]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="local: this machine (--jobs); dask: a Dask cluster, at --scheduler or else a local one "
+        "with a worker per core on 127.0.0.1 (needs the dask extra of infocli).",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="A running Dask scheduler (tcp://HOST:8786) for --engine dask; its workers read the "
+        "shards themselves, so they need infocli installed and the files within reach.",
+    ),
+]
+
+
+def _engine_options(engine: "Engine", jobs: int, scheduler: str | None, *inputs: str | None) -> Any:
+    """The engine to score the shards on, or None to read the inputs in this process
+    (a single file, or one job of the local engine)."""
+    from infocli.engines import EngineOptions
+
+    options = EngineOptions(engine.value, jobs, scheduler)
+    options.check()
+    if options.engine == "local":
+        from infocli.readers.dataset import is_dataset
+
+        if jobs == 1 or not any(is_dataset(path) for path in inputs):
+            return None
+    return options
+
+
+def _shard_progress(no_progress: bool) -> Any:
+    """A progress bar of shards on stderr when it is a terminal (imports rich only then)."""
+    if no_progress or not stderr_is_terminal():
+        return contextlib.nullcontext(None)
+    from infocli.report.tables import shard_progress_bar
+
+    return shard_progress_bar()
+
+
 def _fail_if(command: str) -> Any:
     return Annotated[
         list[str] | None,
@@ -444,6 +504,55 @@ def _gate_names(command: str, grouped: bool) -> list[str]:
     return [*names, *(f"groups.{n}" for n in grouped_names(names))] if grouped else names
 
 
+class BinStrategy(StrEnum):
+    """How calibration bins are formed."""
+
+    uniform = "uniform"
+    quantile = "quantile"
+
+
+CalibrationOption = Annotated[
+    bool,
+    typer.Option(
+        "--calibration",
+        help="Also report calibration: ECE, MCE, RMSCE, debiased l2, classwise ECE, the Brier score and "
+        "its decomposition, and reliability bins. Confidence is max_c q_c and a row is correct when its "
+        "argmax is the label; for a binary classifier (one score column), q of the positive class and "
+        "whether the label is 1. Bins are (lower, upper], the first [0, upper]; empty bins count 0. The "
+        "classwise ECE is skipped (NaN, with a warning) above 1,000,000 classes x bins.",
+    ),
+]
+BinsOption = Annotated[
+    int, typer.Option("--bins", metavar="N", help="Bins of the calibration metrics (Guo et al.: 15).")
+]
+BinStrategyOption = Annotated[
+    BinStrategy,
+    typer.Option(
+        "--bin-strategy",
+        help="uniform: equal-width bins; quantile: equal-count bins formed from a 10,000-cell grid of "
+        "confidences (edges within 1e-4 of the exact quantiles).",
+    ),
+]
+PlotCalibrationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--plot-calibration",
+        metavar="PATH",
+        help="Draw the reliability diagram to a .png or .svg (needs infocli[plot]); implies --calibration.",
+    ),
+]
+FitTemperatureOption = Annotated[
+    bool,
+    typer.Option(
+        "--fit-temperature",
+        help="Report T*, the temperature minimising the cross-entropy of logits or log-probabilities "
+        "(64 log-spaced temperatures over [0.05, 20], refined by a parabola in log T), and the "
+        "cross-entropy and ECE at T*. Costs 64 softmaxes per row in the pass, and a second pass "
+        "(BENCHMARKS.md: about 27 times the CPU time of plain eval on 200,000 x 1,000 logits).",
+    ),
+]
+
+
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     """Option values with enum members replaced by their strings."""
     return {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()}
@@ -531,6 +640,11 @@ def eval_command(
     eps: EpsOption = 1e-12,
     tol: TolOption = 1e-3,
     ignore_index: IgnoreIndexOption = None,
+    calibration: CalibrationOption = False,
+    bins: BinsOption = 15,
+    bin_strategy: BinStrategyOption = BinStrategy.uniform,
+    plot_calibration: PlotCalibrationOption = None,
+    fit_temperature: FitTemperatureOption = False,
     js: JsOption = False,
     js_beta: JsBetaOption = None,
     t2: T2Option = False,
@@ -548,6 +662,9 @@ def eval_command(
     npz_key: NpzKeyOption = None,
     label_npz_key: LabelNpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
@@ -572,6 +689,8 @@ def eval_command(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
         temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
         input_format=input_format, npz_key=npz_key, label_npz_key=label_npz_key,
+        calibration=calibration or plot_calibration is not None, bins=bins, bin_strategy=bin_strategy,
+        fit_temperature=fit_temperature,
         js=js or js_beta is not None, t2=t2, **({} if js_beta is None else {"js_beta": js_beta}),
         group_by=tuple(group_by or ()), per_class=per_class,
     )  # fmt: skip
@@ -579,14 +698,54 @@ def eval_command(
     _check_group_view(grouped, sort, top, min_group_size)
     gates = [parse_gate(expr, _gate_names("eval", grouped)) for expr in fail_if or []]
     check_paths({"PREDS": preds, "LABELS": labels, "--groups": groups})
-    _check_outputs([preds, labels, groups], output=output, save_state=save_state)
-    with _progress(no_progress) as on_progress:
-        evaluation = evaluate(
-            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None,
-            groups_path=groups,
-        )  # fmt: skip
+    _check_outputs(
+        [preds, labels, groups], output=output, save_state=save_state, plot_calibration=plot_calibration
+    )
+    if plot_calibration is not None:
+        from infocli.plot import check_plot_path
+
+        check_plot_path(plot_calibration, option="--plot-calibration")
+    on_engine = _engine_options(engine, jobs, scheduler, preds, labels)
+    if on_engine is not None:
+        from infocli.sharded import evaluate_sharded
+
+        if groups is not None:
+            raise InfoCliError(
+                "--groups takes one file, read in this process: leave out --jobs and --engine, or put "
+                "the group columns in the shards' files"
+            )
+
+        with _shard_progress(no_progress) as on_shard:
+            evaluation = evaluate_sharded(
+                preds, labels, options, on_engine, gates=gates, on_progress=on_shard,
+                keep_empty=save_state is not None,
+            )  # fmt: skip
+            from infocli.evaluate import at_fitted_temperature
+
+            at_fitted_temperature(
+                evaluation, options, lambda again: evaluate_sharded(preds, labels, again, on_engine)
+            )
+    else:
+        with _progress(no_progress) as on_progress:
+            evaluation = evaluate(
+                preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None,
+                groups_path=groups,
+            )  # fmt: skip
     view = {"sort": sort, "top": top, "min_group_size": min_group_size}
-    _finish(_eval_outcome(evaluation, base.value, gates, view), output_format, output, quiet, save_state)
+    outcome = _eval_outcome(evaluation, base.value, gates, view)
+    if plot_calibration is not None:
+        _plot_calibration(evaluation, plot_calibration)
+    _finish(outcome, output_format, output, quiet, save_state)
+
+
+def _plot_calibration(evaluation: Any, path: str) -> None:
+    """Draw the reliability diagram of an evaluation (calibration needs labels)."""
+    from infocli.plot import plot_calibration
+
+    results = evaluation.state.compute()
+    if results.calibration is None:
+        raise InfoCliError("--plot-calibration needs labels: there is no calibration without them")
+    plot_calibration(results, path)
 
 
 def _eval_outcome(
@@ -648,6 +807,9 @@ def perplexity_command(
     input_format: InputFormatOption = InputFormat.csv,
     npz_key: NpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
@@ -673,8 +835,17 @@ def perplexity_command(
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
     check_paths({"TOKENS": tokens})
     _check_outputs([tokens], output=output, save_state=save_state)
-    with _progress(no_progress, "tokens") as on_progress:
-        run = perplexity(tokens, options, on_progress=on_progress, keep_empty=save_state is not None)
+    on_engine = _engine_options(engine, jobs, scheduler, tokens)
+    if on_engine is not None:
+        from infocli.sharded import perplexity_sharded
+
+        with _shard_progress(no_progress) as on_shard:
+            run = perplexity_sharded(
+                tokens, options, on_engine, on_progress=on_shard, keep_empty=save_state is not None
+            )
+    else:
+        with _progress(no_progress, "tokens") as on_progress:
+            run = perplexity(tokens, options, on_progress=on_progress, keep_empty=save_state is not None)
     _finish(_perplexity_outcome(run, base.value, gates), output_format, output, quiet, save_state)
 
 
