@@ -24,6 +24,7 @@ from infocli.metrics.state import EvalState
 from infocli.states import load_state, merge_states, state_text
 
 from .conftest import SAMPLE_DATA, write_table
+from .test_calibration import classwise_loop, guo_errors, kumar_debiased, stephenson_terms
 from cli_helpers import assert_bad_input, invoke, run_json
 
 REL = 1e-9
@@ -574,3 +575,78 @@ def test_groups_against_target_distributions_carry_every_divergence_the_run_repo
     assert failed["gates"][0]["failing"] == [f"region={worst['key']['region']}"]
     run_json(*args, "--fail-if", f"groups.accuracy < {value - 1e-9}")
     assert run_json(*args, "--sort", "accuracy")["groups"][0]["key"] == worst["key"]
+
+
+# ------------------------------------------------------------------ calibration per group
+
+
+def _calibrated_run(folder: Path, data: dict[str, np.ndarray], *extra: Any, code: int = 0) -> dict[str, Any]:
+    preds, labels, groups = _write(folder, data)
+    args = ("eval", preds, labels, "--groups", groups, "--group-by", "region", "--calibration", *extra)
+    return run_json(*args, code=code)
+
+
+@pytest.mark.parametrize("bins", [4, 15])
+def test_calibration_per_group_is_the_reference_group_by_group(tmp_path, bins) -> None:
+    """ECE, MCE, RMSCE, the debiased l2 error, the classwise ECE, the Brier score and
+    Stephenson's terms of each group, against the references of test_calibration run on
+    that group's rows alone."""
+    data = _rows(21, 3_000, c=4, n_groups=7)
+    document = _calibrated_run(tmp_path, data, "--bins", str(bins), "--chunk-rows", "203")
+    q, y = data["probs"], data["labels"]
+    groups = _by_key(document)
+    assert len(groups) == 7
+    for key, group in groups.items():
+        rows = data["region"] == key[0]
+        conf, correct = q[rows].max(axis=1), q[rows].argmax(axis=1) == y[rows]
+        m = group["metrics"]
+        for name, value in guo_errors(conf, correct, bins).items():
+            assert m[name] == pytest.approx(value, abs=1e-12), (key, name)
+        assert m["debiased_l2_calibration_error"] == pytest.approx(
+            kumar_debiased(conf, correct, bins), abs=1e-12
+        )
+        assert m["classwise_ece"] == pytest.approx(classwise_loop(q[rows], y[rows], bins), abs=1e-12)
+        terms = stephenson_terms(conf, correct, bins)
+        for name, term in (("reliability", "rel"), ("resolution", "res"), ("uncertainty", "unc"),
+                           ("within_bin_variance", "wbv"), ("within_bin_covariance", "wbc")):  # fmt: skip
+            assert m[f"brier_{name}"] == pytest.approx(terms[term], abs=1e-12), (key, name)
+        brier = ((q[rows] - np.eye(4)[y[rows]]) ** 2).sum(axis=1)
+        assert m["brier_score"] == pytest.approx(brier.mean(), rel=1e-12)
+        assert group["standard_error"]["brier_score"] == pytest.approx(
+            brier.std(ddof=1) / math.sqrt(rows.sum()), rel=1e-9
+        )
+        assert "ece" not in group["standard_error"]
+    plain = ("--calibration", "--bins", str(bins), "--chunk-rows", "203")
+    overall = run_json("eval", *_write(tmp_path, data)[:2], *plain)
+    assert document["metrics"] == overall["metrics"]
+    worst = max(document["groups"], key=lambda g: g["metrics"]["ece"])
+    args = ("--bins", str(bins), "--chunk-rows", "203", "--sort", "ece")
+    failed = _calibrated_run(
+        tmp_path, data, *args, "--fail-if", f"groups.ece > {worst['metrics']['ece'] - 1e-9}", code=1
+    )
+    assert failed["gates"][0]["failing"] == [f"region={worst['key']['region']}"]
+    assert failed["groups"][0]["key"] == worst["key"]
+
+
+def test_calibration_per_group_merges_across_parts_and_round_trips(tmp_path) -> None:
+    data = _rows(22, 1_200, c=3, n_groups=5)
+    whole = _calibrated_run(tmp_path, data, "--save-state", tmp_path / "whole.json")
+    parts = []
+    for i, (start, stop) in enumerate([(0, 500), (500, 1_200)]):
+        folder = tmp_path / f"part{i}"
+        folder.mkdir()
+        part = {k: v[start:stop] for k, v in data.items()}
+        _calibrated_run(folder, part, "--save-state", folder / "s.json")
+        parts.append(folder / "s.json")
+    merged = run_json("merge", *parts)
+    mine, theirs = _by_key(merged), _by_key(whole)
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        for name, value in theirs[key]["metrics"].items():
+            assert mine[key]["metrics"][name] == pytest.approx(value, rel=1e-12, abs=1e-15), (key, name)
+    again = load_state(str(tmp_path / "whole.json"))
+    assert state_text(again) == (tmp_path / "whole.json").read_text()
+    text = json.loads((tmp_path / "whole.json").read_text())
+    del text["groups"]["calibration"]
+    (tmp_path / "bad.json").write_text(json.dumps(text))
+    assert_bad_input(invoke("merge", tmp_path / "bad.json"), "groups must be an object with")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from infocli.errors import InfoCliError, param
+from infocli.metrics.calibration import CalibrationState
 from infocli.metrics.kernels import factorize
 from infocli.metrics.registry import REGISTRY, metrics_of, reported
 from infocli.metrics.state import DERIVED, READS, STATISTICS, count, from_json_float, to_json_float
@@ -398,6 +399,8 @@ class GroupState:
 
     index: KeyIndex
     stats: dict[str, GroupMoments]
+    calibration: CalibrationState | None = None  # with calibration: its sums per group code
+    brier: GroupMoments | None = None  # ... and the Brier score's moments
 
     @classmethod
     def empty(cls, columns: Sequence[str]) -> GroupState:
@@ -417,13 +420,21 @@ class GroupState:
         return self.index.n_groups
 
     @classmethod
-    def of_rows(cls, columns: Sequence[str], keys: Sequence[Keys], scores: Any) -> GroupState:
+    def of_rows(
+        cls,
+        columns: Sequence[str],
+        keys: Sequence[Keys],
+        scores: Any,
+        calibration: Mapping[str, Any] | None = None,
+    ) -> GroupState:
         """The state of a chunk: its rows' scores, grouped by their key values.
 
         Args:
             columns: The key columns' names.
             keys: Per column, each scored row's key value (see :data:`Keys`).
             scores: The chunk's :class:`~infocli.metrics.scores.RowScores`.
+            calibration: With calibration, its settings (``bins``, ``strategy``,
+                ``n_classes``): the calibration sums and the Brier score are kept per group too.
 
         Returns:
             The chunk's group state (its groups in the order of their sorted keys).
@@ -445,6 +456,13 @@ class GroupState:
             if key not in done:
                 done[key] = GroupMoments.of(codes, n_groups, values, counts)  # type: ignore[arg-type]
             state.stats[name] = done[key]
+        rows = getattr(scores, "calibration", None)
+        if calibration is not None and rows is not None:
+            state.calibration = CalibrationState(**calibration)
+            state.calibration.update(
+                rows.confidence, rows.outcome, codes=codes, probs=rows.probs, labels=rows.labels
+            )
+            state.brier = GroupMoments.of(codes, n_groups, rows.brier, counts)
         return state
 
     def merge(self, other: GroupState) -> None:
@@ -481,6 +499,18 @@ class GroupState:
             if sizes is None or not (np.array_equal(sizes.n_b, theirs.n) and np.array_equal(sizes.n_a, n_a)):
                 sizes = _Sizes.of(n_a, theirs.n)
             mine.merge_at(codes, theirs, sizes)
+        self._merge_calibration(other, codes)
+
+    def _merge_calibration(self, other: GroupState, codes: np.ndarray) -> None:
+        """Fold in the other state's calibration sums and Brier moments, its group g at ``codes[g]``."""
+        if other.calibration is None or other.brier is None:
+            return
+        if self.calibration is None or self.brier is None:
+            self.calibration = CalibrationState(**other.calibration.settings)
+            self.brier = GroupMoments.zeros(0)
+        self.calibration.merge(other.calibration, codes)
+        self.brier.grow(self.n_groups)
+        self.brier.merge_at(codes, other.brier)
 
     def compute(self, base: str, targets: str | None, settings: Mapping[str, Any]) -> GroupResults:
         """Every group's per-row metrics and standard errors, as :meth:`EvalState.compute`
@@ -499,11 +529,17 @@ class GroupState:
         metrics: dict[str, np.ndarray] = {}
         errors: dict[str, np.ndarray] = {}
         t2 = settings["temperature"] ** 2 if settings.get("t2") else 1.0
+        calibrated = self._calibrated()
         for metric in metrics_of("eval"):
             name = metric.name
             if name in metrics or not reported(metric, targets, settings):
                 continue
-            if name in DERIVED:
+            if metric.option == "calibration":
+                if name in calibrated:
+                    metrics[name] = calibrated[name]
+                    if metric.standard_error != "none" and self.brier is not None:
+                        errors[name] = self._padded(self.brier.std_error)
+            elif name in DERIVED:
                 moments = self.stats[DERIVED[name]]
                 with np.errstate(over="ignore"):
                     metrics[name] = np.exp(moments.mean)
@@ -515,22 +551,49 @@ class GroupState:
                 errors[name] = moments.std_error * scale
         return GroupResults(self.index, self.stats[STATISTICS[0]].n, metrics, errors)
 
+    def _calibrated(self) -> dict[str, np.ndarray]:
+        """Each group's calibration metrics and Brier score (empty without calibration);
+        the classwise ECE NaN where it was not kept (the overall report warns why)."""
+        if self.calibration is None or self.brier is None:
+            return {}
+        results = self.calibration.compute()
+        classwise = results.classwise_ece
+        values = {
+            "classwise_ece": np.full(results.n_samples.shape, math.nan) if classwise is None else classwise,
+            "brier_score": self.brier.mean,
+            **results.metrics,
+        }
+        return {name: self._padded(v) for name, v in values.items()}
+
+    def _padded(self, values: np.ndarray) -> np.ndarray:
+        """One value per group: NaN for groups past the end of ``values``."""
+        extra = self.n_groups - len(values)
+        return np.concatenate([values, np.full(extra, math.nan)]) if extra > 0 else values
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: the key columns, each group's key values, and its moments."""
-        return {
+        """JSON-ready data: the key columns, each group's key values, and its moments
+        (with calibration also its sums and the Brier score's moments, per group)."""
+        data = {
             "columns": list(self.columns),
             "keys": [[_json_key(v) for v in k.tolist()] for k in self.index.keys],
             "statistics": {name: m.to_dict() for name, m in self.stats.items()},
         }
+        if self.calibration is not None and self.brier is not None:
+            data |= {"calibration": self.calibration.to_dict(), "brier_score": self.brier.to_dict()}
+        return data
 
     @classmethod
-    def from_dict(cls, data: Any, stats: Mapping[str, Any]) -> GroupState:
+    def from_dict(
+        cls, data: Any, stats: Mapping[str, Any], calibration: CalibrationState | None = None
+    ) -> GroupState:
         """Rebuild from :meth:`to_dict`, refusing impossible contents.
 
         Args:
             data: The ``groups`` object of a state file.
             stats: The state's overall statistics (:class:`Moments` by name): the groups
                 must add up to them.
+            calibration: The state's overall calibration, when it has one: the groups'
+                must be of its settings and add up to its rows.
 
         Returns:
             The state.
@@ -539,8 +602,12 @@ class GroupState:
             InfoCliError: A missing field, keys of mixed types or repeated, or counts that
                 do not add up to the overall ones.
         """
-        if not isinstance(data, dict) or set(data) != {"columns", "keys", "statistics"}:
-            raise InfoCliError("groups must be an object with columns, keys and statistics")
+        # With calibration, the groups' own: of every group, so none for a state of no groups.
+        fields = {"columns", "keys", "statistics"}
+        if calibration is not None and isinstance(data, dict) and data.get("keys") not in ([], [[]]):
+            fields |= {"calibration", "brier_score"}
+        if not isinstance(data, dict) or set(data) != fields:
+            raise InfoCliError(f"groups must be an object with {', '.join(sorted(fields))}")
         columns, keys = data["columns"], data["keys"]
         if (
             not isinstance(columns, list)
@@ -580,7 +647,22 @@ class GroupState:
         hits = state.stats["accuracy"]
         if ((hits.total < 0) | (hits.total > hits.n) | (hits.total != np.floor(hits.total))).any():
             raise InfoCliError("groups.statistics.accuracy.sum must be whole numbers of hits, 0 to n")
+        if "calibration" in fields:
+            state._read_calibration(data, calibration)
         return state
+
+    def _read_calibration(self, data: dict[str, Any], overall: CalibrationState) -> None:
+        """The groups' calibration sums and Brier moments (part of :meth:`from_dict`)."""
+        calibration = CalibrationState.from_dict(data["calibration"], "groups.calibration")
+        if calibration.settings != overall.settings or calibration.n_groups != self.n_groups:
+            raise InfoCliError(
+                f"groups.calibration must hold {self.n_groups} groups under the bins and classes of calibration"
+            )
+        brier = GroupMoments.from_dict(data["brier_score"], self.n_groups, "groups.brier_score")
+        rows = self.stats["cross_entropy"].n
+        if not (np.array_equal(calibration.n_samples, rows) and np.array_equal(brier.n, rows)):
+            raise InfoCliError("groups.calibration and groups.brier_score must count each group's rows")
+        self.calibration, self.brier = calibration, brier
 
 
 Keys = np.ndarray | tuple[np.ndarray, np.ndarray]
@@ -698,7 +780,8 @@ class GroupReport:
         r = self.results
         names = self.metric_names
         values = [r.metrics[m][codes].tolist() for m in names]
-        errors = [r.standard_error[m][codes].tolist() for m in names]
+        with_errors = [m for m in names if m in r.standard_error]  # not the binned calibration errors
+        errors = [r.standard_error[m][codes].tolist() for m in with_errors]
         flags = [(m, self.flagged[m][codes].tolist()) for m in self.flagged]
         rows = []
         for i, (key, n) in enumerate(zip(self._keys(codes), r.n_samples[codes].tolist(), strict=True)):
@@ -708,7 +791,7 @@ class GroupReport:
                     ",".join(f"{c}={v}" for c, v in key.items()),
                     n,
                     {m: v[i] for m, v in zip(names, values, strict=True)},
-                    {m: e[i] for m, e in zip(names, errors, strict=True)},
+                    {m: e[i] for m, e in zip(with_errors, errors, strict=True)},
                     [m for m, f in flags if f[i]],
                 )
             )
@@ -731,8 +814,9 @@ class GroupReport:
 
 def grouped_names(names: Sequence[str]) -> list[str]:
     """Those of ``names`` that are reported per group: the per-row metrics (a statistic's
-    mean, or derived from one)."""
-    return [n for n in names if n in STATISTICS or n in DERIVED or n in READS]
+    mean, or derived from one) and the calibration metrics."""
+    per_row = [n for n in names if n in STATISTICS or n in DERIVED or n in READS]
+    return per_row + [n for n in names if n in REGISTRY and REGISTRY[n].option == "calibration"]
 
 
 def sortable(metric: str) -> bool:
@@ -799,8 +883,8 @@ def group_report(
     flagged = {}
     for name, values in results.metrics.items():
         direction = REGISTRY[name].higher_is_better
-        if direction is None or name not in overall:
-            continue
+        if direction is None or name not in overall or name not in results.standard_error:
+            continue  # an interval needs a standard error: not for the binned calibration errors
         margin = Z_95 * results.standard_error[name]
         with np.errstate(invalid="ignore"):
             flagged[name] = values + margin < overall[name] if direction else values - margin > overall[name]

@@ -406,7 +406,8 @@ class Scorer:
         if groups is not None:
             from infocli.metrics.groups import GroupState
 
-            state.groups = GroupState.of_rows(*groups, rows)
+            calibration = None if state.calibration is None else state.calibration.settings
+            state.groups = GroupState.of_rows(*groups, rows, calibration)
         state.n_ignored = n_ignored
         for note in renormalised:
             state.note_renormalised(note)

@@ -748,7 +748,7 @@ class EvalState:
         if "groups" in data:
             from infocli.metrics.groups import GroupState
 
-            state.groups = GroupState.from_dict(data["groups"], stats)
+            state.groups = GroupState.from_dict(data["groups"], stats, state.calibration)
         return state
 
     def _check_distillation(self, data: dict[str, Any]) -> None:

@@ -187,7 +187,7 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
         cells.append(f"{row.n_samples:,}")
         for name in groups.metric_names:
             cell = Text(fmt(row.metrics[name], 4), style="bold red" if name in row.flagged else "")
-            se = _fmt_se(row.standard_error[name])
+            se = _fmt_se(row.standard_error.get(name, math.nan))
             if se:
                 cell.append(f" ±{se}", style="dim")
             cells.append(cell)
