@@ -733,18 +733,30 @@ COMPARE_RULES = (
 )
 
 
-@app.command("compare", epilog=f"{COMPARE_RULES} {EXIT_CODES_HELP}")
+COMPARE_DATASETS_HELP = (
+    "BASELINE, each CANDIDATE and --labels may be datasets (see eval --help): each candidate's "
+    "shards, and a labels dataset's, pair with the baseline's by relative path with the "
+    "extension aside, one to one with equal row counts (a candidate cannot be one file against "
+    "a baseline dataset); a single --labels file aligns with the baseline's rows in shard order."
+)
+
+
+@app.command(
+    "compare", epilog=f"{COMPARE_RULES} {COMPARE_DATASETS_HELP}\n\n{DATASETS_HELP}\n\n{EXIT_CODES_HELP}"
+)
 def compare_command(
     baseline: Annotated[
         str,
         typer.Argument(
-            metavar="BASELINE", help="The baseline's predictions (any input format); - for stdin."
+            metavar="BASELINE",
+            help="The baseline's predictions (any input format, or a dataset); - for stdin.",
         ),
     ],
     candidates: Annotated[
         list[str],
         typer.Argument(
-            metavar="CANDIDATE...", help="Each candidate's predictions, row-aligned with the baseline's."
+            metavar="CANDIDATE...",
+            help="Each candidate's predictions, row-aligned with the baseline's (a dataset with a baseline dataset).",
         ),
     ],
     labels: Annotated[
@@ -752,7 +764,7 @@ def compare_command(
         typer.Option(
             "--labels",
             metavar="PATH",
-            help="Class indices, class names or target distributions (default: the baseline's label "
+            help="Class indices, class names or target distributions, a file or a dataset (default: the baseline's label "
             "column, if any; without labels only entropy, KL(p ‖ q) and top-1 agreement are compared).",
         ),
     ] = None,
@@ -961,14 +973,21 @@ class Param(StrEnum):
     var = "var"
 
 
-@app.command("latent-kl", epilog=EXIT_CODES_HELP)
+LATENT_DATASETS_HELP = (
+    "FILE may be a dataset (see eval --help), read in natural shard order as one file of its "
+    "rows; with --scale, a .npy dataset of scales pairs with FILE's shards by relative path "
+    "with the extension aside, one to one with equal row counts (one --scale file needs one FILE)."
+)
+
+
+@app.command("latent-kl", epilog=f"{LATENT_DATASETS_HELP}\n\n{DATASETS_HELP}\n\n{EXIT_CODES_HELP}")
 def latent_kl_command(
     latent: Annotated[
         str,
         typer.Argument(
             metavar="FILE",
             help="Encoder outputs, one row per example: CSV, Parquet or .npy (the means with "
-            "--scale or --split-half); - for stdin.",
+            "--scale or --split-half), or a dataset of them; - for stdin.",
         ),
     ],
     mu_cols: Annotated[
