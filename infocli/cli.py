@@ -197,6 +197,66 @@ DATASETS_HELP = (
 )
 
 
+class Engine(StrEnum):
+    """Where the shards of a dataset are scored."""
+
+    local = "local"
+    dask = "dask"
+
+
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        metavar="N",
+        help="Score a dataset's shards on N worker processes, one shard at a time each; the report is "
+        "bit-identical to --jobs 1's. A failing shard or a dead worker fails the run (exit 2), nothing written.",
+    ),
+]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="local: this machine (--jobs); dask: a Dask cluster, at --scheduler or else a local one "
+        "with a worker per core on 127.0.0.1 (needs the dask extra of infocli).",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="A running Dask scheduler (tcp://HOST:8786) for --engine dask; its workers read the "
+        "shards themselves, so they need infocli installed and the files within reach.",
+    ),
+]
+
+
+def _engine_options(engine: "Engine", jobs: int, scheduler: str | None, *inputs: str | None) -> Any:
+    """The engine to score the shards on, or None to read the inputs in this process
+    (a single file, or one job of the local engine)."""
+    from infocli.engines import EngineOptions
+
+    options = EngineOptions(engine.value, jobs, scheduler)
+    options.check()
+    if options.engine == "local":
+        from infocli.readers.dataset import is_dataset
+
+        if jobs == 1 or not any(is_dataset(path) for path in inputs):
+            return None
+    return options
+
+
+def _shard_progress(no_progress: bool) -> Any:
+    """A progress bar of shards on stderr when it is a terminal (imports rich only then)."""
+    if no_progress or not stderr_is_terminal():
+        return contextlib.nullcontext(None)
+    from infocli.report.tables import shard_progress_bar
+
+    return shard_progress_bar()
+
+
 def _fail_if(command: str) -> Any:
     return Annotated[
         list[str] | None,
@@ -464,6 +524,9 @@ def eval_command(
     npz_key: NpzKeyOption = None,
     label_npz_key: LabelNpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
@@ -493,10 +556,20 @@ def eval_command(
     gates = [parse_gate(expr, gate_names("eval")) for expr in fail_if or []]
     check_paths({"PREDS": preds, "LABELS": labels})
     _check_outputs([preds, labels], output=output, save_state=save_state)
-    with _progress(no_progress) as on_progress:
-        evaluation = evaluate(
-            preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None
-        )
+    on_engine = _engine_options(engine, jobs, scheduler, preds, labels)
+    if on_engine is not None:
+        from infocli.sharded import evaluate_sharded
+
+        with _shard_progress(no_progress) as on_shard:
+            evaluation = evaluate_sharded(
+                preds, labels, options, on_engine, gates=gates, on_progress=on_shard,
+                keep_empty=save_state is not None,
+            )  # fmt: skip
+    else:
+        with _progress(no_progress) as on_progress:
+            evaluation = evaluate(
+                preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=save_state is not None,
+            )  # fmt: skip
     _finish(_eval_outcome(evaluation, base.value, gates), output_format, output, quiet, save_state)
 
 
@@ -543,6 +616,9 @@ def perplexity_command(
     input_format: InputFormatOption = InputFormat.csv,
     npz_key: NpzKeyOption = None,
     chunk_rows: ChunkRowsOption = None,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
@@ -568,8 +644,17 @@ def perplexity_command(
     check_available(gates, available_metrics(options), "it needs --bytes-col or --words-col")
     check_paths({"TOKENS": tokens})
     _check_outputs([tokens], output=output, save_state=save_state)
-    with _progress(no_progress, "tokens") as on_progress:
-        run = perplexity(tokens, options, on_progress=on_progress, keep_empty=save_state is not None)
+    on_engine = _engine_options(engine, jobs, scheduler, tokens)
+    if on_engine is not None:
+        from infocli.sharded import perplexity_sharded
+
+        with _shard_progress(no_progress) as on_shard:
+            run = perplexity_sharded(
+                tokens, options, on_engine, on_progress=on_shard, keep_empty=save_state is not None
+            )
+    else:
+        with _progress(no_progress, "tokens") as on_progress:
+            run = perplexity(tokens, options, on_progress=on_progress, keep_empty=save_state is not None)
     _finish(_perplexity_outcome(run, base.value, gates), output_format, output, quiet, save_state)
 
 

@@ -313,43 +313,90 @@ def evaluate_dataset(
         raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
     notes: list[str] = []
     found = shards(preds, labels, notes=notes)
-    shared = labels_shared(found)
+    with ExitStack() as stack:
+        cursor = None
+        if labels_shared(found):
+            cursor = _Cursor(stack.enter_context(_open_labels(found[0].labels, options)))
+        evaluations = _in_order(found, options, gates, cursor, on_progress, display_spec(preds))
+        return fold_shards(evaluations, found, preds, labels, options, notes=notes, keep_empty=keep_empty)
+
+
+def _in_order(
+    found: Sequence[Shard],
+    options: EvalOptions,
+    gates: Sequence[Gate],
+    cursor: _Cursor | None,
+    on_progress: ProgressCallback | None,
+    dataset: str,
+) -> Iterator[Evaluation]:
+    """Each shard's evaluation, in this process, in shard order: every shard read with the
+    kinds and columns the first settled, a single labels file read in one pass."""
     known = [s.rows for s in found]
     total = sum(r for r in known if r is not None) if None not in known else None
-    state: EvalState | None = None
     decided: Decided | None = None
     schema: Schema | None = None
+    done = 0
+    for index, shard in enumerate(found):
+        evaluation, schema = evaluate_shard(
+            shard, options, decided, schema=schema, cursor=cursor,
+            on_progress=_offset(on_progress, done, total), gates=gates if index == 0 else (),
+        )  # fmt: skip
+        part = evaluation.state
+        done += part.n_samples + part.n_ignored
+        if decided is None and part.n_samples:
+            decided = evaluation.decided
+        yield evaluation
+    if cursor is not None:
+        cursor.check_end(dataset)
+
+
+def fold_shards(
+    evaluations: Iterable[Evaluation],
+    found: Sequence[Shard],
+    preds: str,
+    labels: str | None,
+    options: EvalOptions,
+    *,
+    notes: Sequence[str] = (),
+    keep_empty: bool = False,
+) -> Evaluation:
+    """The shards' evaluations, in shard order, as the dataset's one evaluation: the
+    states merged from the first shard with rows (whose plan every shard followed).
+
+    Args:
+        evaluations: Each shard's, in shard order (from this process or an engine's workers).
+        found: The shards.
+        preds: The PREDS argument.
+        labels: The LABELS argument, or None.
+        options: The settings.
+        notes: What the report notes of the datasets.
+        keep_empty: As for :func:`~infocli.evaluate.evaluate`.
+
+    Raises:
+        InfoCliError: No row to evaluate in any shard.
+    """
+    state: EvalState | None = None
+    decided: Decided | None = None
     first: Evaluation | None = None  # the first shard's
     settled: Evaluation | None = None  # the first with rows, whose plan every shard's reading follows
     own: list[str] = []
     pending_ignored = 0  # rows ignored in leading shards that settled nothing
-    done = 0
-    with ExitStack() as stack:
-        cursor = _Cursor(stack.enter_context(_open_labels(found[0].labels, options))) if shared else None
-        for shard in found:
-            progress = _offset(on_progress, done, total)
-            evaluation, schema = evaluate_shard(
-                shard, options, decided, schema=schema, cursor=cursor, on_progress=progress,
-                gates=gates if first is None else (),
-            )  # fmt: skip
-            if first is None:
-                first = evaluation
-                # What the first shard warns of its layout and options (its state's own
-                # warnings are the merged state's, at the end).
-                own = [w for w in evaluation.warnings if w not in evaluation.state.warnings()]
-            part = evaluation.state
-            done += part.n_samples + part.n_ignored
-            if decided is None and not part.n_samples:
-                pending_ignored += part.n_ignored
-                continue
-            decided = decided or evaluation.decided
-            if state is None:
-                state, settled = part, evaluation
-                state.n_ignored += pending_ignored
-            else:
-                state.merge(part)
-        if cursor is not None and first is not None:
-            cursor.check_end(display_spec(preds))
+    for evaluation in evaluations:
+        if first is None:
+            first = evaluation
+            # What the first shard warns of its layout and options (its state's own
+            # warnings are the merged state's, at the end).
+            own = [w for w in evaluation.warnings if w not in evaluation.state.warnings()]
+        part = evaluation.state
+        if decided is None and not part.n_samples:
+            pending_ignored += part.n_ignored
+            continue
+        decided = decided or evaluation.decided
+        if state is None:
+            state, settled = part, evaluation
+            state.n_ignored += pending_ignored
+        else:
+            state.merge(part)
     assert first is not None
     if state is None:  # no shard had a row to score
         state = first.state

@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from infocli.evaluate import EvalOptions
     from infocli.perplexity import PerplexityOptions
 
-_SCALED = ("logits", "logprobs")
-"""Kinds that ``--temperature`` divides."""
-
 _LABELS = {None: "there are no labels", "index": "the labels are class indices"}
 _LABELS |= {"name": "the labels are class names", "dist": "the labels are target distributions"}
 
@@ -70,9 +67,6 @@ def eval_ignored(
         reasons["ignore_index"] = f"it leaves out rows by their class index, and {labels}"
     if not dist:
         reasons["target_kind"] = f"it says how to read target distributions, and {labels}"
-    if pred_kind not in _SCALED and not (dist and target_kind in _SCALED):
-        read = "the predictions" + (" and the targets" if dist else "") + " are probabilities"
-        reasons["temperature"] = f"it divides logits and log-probabilities, and {read}"
     # Rows of probabilities (or log-probabilities) must sum to 1 within --tol, and auto
     # uses it to tell log-probabilities from logits; two-class rows from one score do sum to 1.
     pred_tol = not binary and (options.kind == "auto" or pred_kind != "logits")

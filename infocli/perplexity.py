@@ -167,34 +167,84 @@ def perplexity(
         InfoCliError: Bad options, a missing column, or bad values.
     """
     options.check()
-    state = TokenState(options.settings(), top=options.top)
     notes: list[str] = []
     with ExitStack() as stack:
         tables = stack.enter_context(_token_tables(path, options, notes))
-        first: Table | None = None
-        columns: dict[str, str] = {}
-        done = 0
-        for table in tables:
-            if first is None:
-                first, columns = table, _columns(table, options)
-            else:
-                _columns(table, options)  # the same columns, each shard checked on its own
-            total = None if is_dataset(path) else table.n_rows
-            done = _read_tokens(table, columns, options, state, done, total, on_progress)
-        assert first is not None
-        name = without_credentials(path) if is_dataset(path) else first.path
-        if state.tokens.n == 0 and not (keep_empty and state.n_masked):
-            if state.n_masked:
-                raise InfoCliError(
-                    "every token is masked out; nothing to evaluate",
-                    path=name,
-                    hint=f"With {param('save_state')}, such a part is saved, for its masked rows to be merged",
-                )
-            raise InfoCliError("no rows; expected one row per token", path=name)
-        state.inputs = [{"tokens": vars(InputInfo(name, first.format, "logprobs")).copy()}]
-        ignored = perplexity_ignored(options, plain_array=columns == {"logprob": ""}, stdin=path == "-")
-        ignored += npz_ignored(options, {"npz_key": first.path})
-    return PerplexityRun(state, [*notes, *ignored, *state.warnings()])
+        return fold_tokens(_token_parts(tables, path, options, on_progress), path, options, notes, keep_empty)
+
+
+@dataclass
+class TokenPart:
+    """One file's (or shard's) tokens: its state, and what the report says of the file.
+
+    Attributes:
+        state: The file's own state.
+        path: The file, as messages name it.
+        format: Its format.
+        plain: A plain array of log-probabilities (no named columns).
+    """
+
+    state: TokenState
+    path: str
+    format: str
+    plain: bool
+
+
+def token_part(table: Table, options: PerplexityOptions, done: int = 0, total: int | None = None,
+               on_progress: ProgressCallback | None = None) -> tuple[TokenPart, int]:  # fmt: skip
+    """A file's tokens as a state of its own, and the rows done (``done`` before it)."""
+    columns = _columns(table, options)
+    state = TokenState(options.settings(), top=options.top)
+    done = _read_tokens(table, columns, options, state, done, total, on_progress)
+    state.inputs = [{"tokens": vars(InputInfo(table.path, table.format, "logprobs")).copy()}]
+    return TokenPart(state, table.path, table.format, columns == {"logprob": ""}), done
+
+
+def _token_parts(
+    tables: Iterator[Table], path: str, options: PerplexityOptions, on_progress: ProgressCallback | None
+) -> Iterator[TokenPart]:
+    """Each file's part, in order, in this process."""
+    done = 0
+    for table in tables:
+        total = None if is_dataset(path) else table.n_rows
+        part, done = token_part(table, options, done, total, on_progress)
+        yield part
+
+
+def fold_tokens(
+    parts: Iterator[TokenPart],
+    path: str,
+    options: PerplexityOptions,
+    notes: list[str] | None = None,
+    keep_empty: bool = False,
+) -> PerplexityRun:
+    """The parts' states merged in order (each file's or shard's its own, from this
+    process or an engine's workers alike), as the run over them all.
+
+    Raises:
+        InfoCliError: No token to evaluate.
+    """
+    state: TokenState | None = None
+    first: TokenPart | None = None
+    for part in parts:
+        if state is None:
+            state, first = part.state, part
+        else:
+            state.merge(part.state)
+    assert state is not None and first is not None
+    name = without_credentials(path) if is_dataset(path) else first.path
+    if state.tokens.n == 0 and not (keep_empty and state.n_masked):
+        if state.n_masked:
+            raise InfoCliError(
+                "every token is masked out; nothing to evaluate",
+                path=name,
+                hint=f"With {param('save_state')}, such a part is saved, for its masked rows to be merged",
+            )
+        raise InfoCliError("no rows; expected one row per token", path=name)
+    state.inputs = [{"tokens": vars(InputInfo(name, first.format, "logprobs")).copy()}]
+    ignored = perplexity_ignored(options, plain_array=first.plain, stdin=path == "-")
+    ignored += npz_ignored(options, {"npz_key": first.path})
+    return PerplexityRun(state, [*(notes or []), *ignored, *state.warnings()])
 
 
 def _read_tokens(

@@ -367,14 +367,6 @@ IGNORED = [
     (["eval", "@probs", "@index", "--target-kind", "logits"], "--target-kind is ignored", "class indices"),
     (["eval", "@probs", "@names", "--target-kind", "probs"], "--target-kind is ignored", "class names"),
     (["eval", "@probs", "--target-kind", "probs"], "--target-kind is ignored", "no labels"),
-    # --temperature with probabilities on every side
-    (
-        ["eval", "@probs", "@index", "-T", "2"],
-        "--temperature is ignored",
-        "the predictions are probabilities",
-    ),
-    (["eval", "@probs", "@soft", "-T", "2"], "--temperature is ignored", "predictions and the targets"),
-    (["eval", "@binary", "@binary_labels", "-T", "2"], "--temperature is ignored", "probabilities"),
     # --tol where nothing is read as probabilities
     (["eval", "@logits", "@index", "--kind", "logits", "--tol", "0.1"], "--tol is ignored", "are logits"),
     (["eval", "@binary", "@binary_labels", "--tol", "0.1"], "--tol is ignored", "a single binary score"),
@@ -443,10 +435,23 @@ def test_ignore_index_with_class_names_leaves_no_row_out():
 def test_trend_warns_once_for_every_checkpoint():
     labels = write_labels()
     paths = [write_preds(f"ckpt_{s}.npy") for s in (1, 2, 3)]
-    result = invoke("trend", *paths, "--labels", labels, "-T", "2")
+    result = invoke("trend", *paths, "--labels", labels, "--target-kind", "logits")
     assert result.exit_code == 0, result.stderr
-    assert [w.split(":")[0] for w in warnings_of(result)] == ["--temperature is ignored"]
-    assert len(run_json("trend", *paths, "--labels", labels, "-T", "2")["warnings"]) == 1
+    assert [w.split(":")[0] for w in warnings_of(result)] == ["--target-kind is ignored"]
+    assert len(run_json("trend", *paths, "--labels", labels, "--target-kind", "logits")["warnings"]) == 1
+
+
+@pytest.mark.parametrize("labels", ["@index", "@soft"])
+def test_temperature_tempers_probabilities_as_their_logarithms(labels):
+    """softmax(log p / T): the same distribution as probabilities or log-probabilities
+    gives the same numbers at any temperature, and no warning says it was ignored."""
+    inputs = write_inputs()
+    probs = run_json("eval", inputs["@probs"], inputs[labels], "-T", "2.5")
+    as_logs = run_json("eval", inputs["@logprobs"], inputs[labels], "-T", "2.5", "--kind", "logprobs")
+    plain = run_json("eval", inputs["@probs"], inputs[labels])
+    assert probs["warnings"] == [] and probs["metrics"] != plain["metrics"]
+    for name, value in probs["metrics"].items():
+        assert as_logs["metrics"][name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
 
 
 # ---------------------------------------------------------------------------- trend steps

@@ -297,6 +297,47 @@ def progress_bar(description: str = "reading") -> Iterator[Any]:
             bar.stop()
 
 
+@contextlib.contextmanager
+def shard_progress_bar(description: str = "shards") -> Iterator[Any]:
+    """A progress bar of shards on stderr, with the rows read and their rate, that
+    appears once a run has lasted a second.
+
+    Args:
+        description: The label in front of the bar.
+
+    Yields:
+        A callback ``(shards_done, shards, rows_done)``.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("shards, {task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(shown(description), total=None, rows=0, rate=0.0)
+    start = time.monotonic()
+    visible = False
+
+    def update(done: int, total: int, rows: int) -> None:
+        nonlocal visible
+        elapsed = time.monotonic() - start
+        if not visible and elapsed > 1.0:
+            bar.start()
+            visible = True
+        bar.update(task, completed=done, total=total, rows=rows, rate=rows / elapsed if elapsed > 0 else 0.0)
+
+    try:
+        yield update
+    finally:
+        if visible:
+            bar.stop()
+
+
 def _token_unit(name: str, base: str) -> str:
     if name == "cross_entropy":
         return f"{UNITS[base]}/token"
