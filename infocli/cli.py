@@ -908,6 +908,9 @@ def compare_command(
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Is a candidate better than the baseline? Paired tests on the same rows, and how far
     apart the two models' distributions are.
@@ -937,11 +940,18 @@ def compare_command(
     inputs = {"BASELINE": baseline, **{f"CANDIDATE {i}": c for i, c in enumerate(candidates, 1)}}
     check_paths({**inputs, "--labels": labels})
     _check_outputs([*inputs.values(), labels], output=output, save_state=save_state)
-    with _progress(no_progress) as on_progress:
-        comparison = compare(
-            baseline, candidates, labels, options, confidence=confidence, alpha=alpha, gates=gates,
-            fail_if_worse=fail_if_worse or [], on_progress=on_progress,
-        )  # fmt: skip
+    tests = {"confidence": confidence, "alpha": alpha, "gates": gates, "fail_if_worse": fail_if_worse or []}
+    on_engine = _engine_options(engine, jobs, scheduler, baseline, *candidates, labels)
+    if on_engine is not None:
+        from infocli.compare_datasets import compare_dataset
+
+        with _shard_progress(no_progress) as on_shard:
+            comparison = compare_dataset(
+                baseline, candidates, labels, options, engine=on_engine, on_shard=on_shard, **tests
+            )
+    else:
+        with _progress(no_progress) as on_progress:
+            comparison = compare(baseline, candidates, labels, options, on_progress=on_progress, **tests)
     outcome = _compare_outcome(comparison, base.value, gates, fail_if_worse or [], parsed_margin)
     _finish(outcome, output_format, output, quiet, save_state)
 
@@ -1166,6 +1176,9 @@ def latent_kl_command(
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """The KL term of a VAE from saved encoder outputs: per example, per latent dimension,
     active and collapsed units.
@@ -1193,8 +1206,15 @@ def latent_kl_command(
     check_available(gates, available_metrics(options), "it needs --free-bits")
     check_paths({"FILE": latent, "--scale": scale})
     _check_outputs([latent, scale], output=output, save_state=save_state)
-    with _progress(no_progress) as on_progress:
-        run = latent_kl(latent, options, on_progress=on_progress)
+    on_engine = _engine_options(engine, jobs, scheduler, latent, scale)
+    if on_engine is not None:
+        from infocli.latent_datasets import latent_dataset
+
+        with _shard_progress(no_progress) as on_shard:
+            run = latent_dataset(latent, options, engine=on_engine, on_shard=on_shard)
+    else:
+        with _progress(no_progress) as on_progress:
+            run = latent_kl(latent, options, on_progress=on_progress)
     _finish(_latent_outcome(run, base.value, gates), output_format, output, quiet, save_state)
 
 

@@ -26,6 +26,7 @@ from infocli.datasets import (
     open_part,
     shard_labels,
 )
+from infocli.engines import EngineOptions, Scored, ShardProgress, scored_in_order
 from infocli.errors import InfoCliError, param
 from infocli.evaluate import ProgressCallback
 from infocli.gates import Gate
@@ -33,21 +34,19 @@ from infocli.metrics.paired import CompareState
 from infocli.plan import Decided, EvalOptions
 from infocli.readers.dataset import Shard, is_dataset, labels_shared, shards
 
-__all__ = ["PairedShard", "compare_dataset", "compare_shard", "paired_shards"]
+__all__ = ["CompareShards", "PairedShard", "compare_dataset", "compare_shard", "paired_shards"]
 
 
 @dataclass(frozen=True)
-class PairedShard:
-    """One shard of the baseline with its candidates' shards and its labels.
+class PairedShard(Shard):
+    """One shard of the baseline (``preds``) with its labels (a labels shard, a single
+    labels file from ``label_offset``, or None) and each candidate's shard paired with it.
 
     Attributes:
-        baseline: The baseline's shard, with its labels (a labels shard, a single labels
-            file from ``label_offset``, or None).
-        candidates: Each candidate's shard paired with it.
+        candidates: Each candidate's shard.
     """
 
-    baseline: Shard
-    candidates: tuple[str, ...]
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,10 @@ def paired_shards(
             )
         paired = shards(baseline, candidate, notes=notes, role="BASELINE", label_role="CANDIDATE")
         per_candidate.append([s.labels for s in paired])
-    return [PairedShard(shard, tuple(str(c[i]) for c in per_candidate)) for i, shard in enumerate(found)]
+    return [
+        PairedShard(**vars(shard), candidates=tuple(str(c[i]) for c in per_candidate))
+        for i, shard in enumerate(found)
+    ]
 
 
 def compare_shard(
@@ -91,7 +93,6 @@ def compare_shard(
     gates: Sequence[Gate] = (),
     fail_if_worse: Sequence[str] = (),
     cursor: _Cursor | None = None,
-    shared_labels: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> tuple[Comparison, Settled]:
     """One shard's comparison, read with what the first shard settled.
@@ -104,21 +105,19 @@ def compare_shard(
         alpha: As for :func:`~infocli.compare.compare`.
         gates: ``--fail-if`` gates, checked before the first shard is read.
         fail_if_worse: ``--fail-if-worse`` metrics, likewise.
-        cursor: The pass over a single labels file that consecutive shards share.
-        shared_labels: As for :func:`~infocli.datasets.evaluate_shard`.
+        cursor: The pass over a single labels file (from the shard's ``label_offset``).
         on_progress: Called with the shard's rows done.
 
     Returns:
         The comparison (a state that may hold no rows) and what later shards are read with.
     """
     schemas: Sequence[Schema | None] = settled.schemas if settled else [None] * (1 + len(shard.candidates))
-    base = shard.baseline
     with ExitStack() as stack:
         tables = [
-            stack.enter_context(open_part(uri, base.relative, schema, npz_key=options.npz_key))
-            for uri, schema in zip([base.preds, *shard.candidates], schemas, strict=True)
+            stack.enter_context(open_part(uri, shard.relative, schema, npz_key=options.npz_key))
+            for uri, schema in zip([shard.preds, *shard.candidates], schemas, strict=True)
         ]
-        labels = shard_labels(stack, base, options, cursor, shared_labels)
+        labels = shard_labels(stack, shard, options, cursor, False)
         comparison = compare_tables(
             tables[0], tables[1:], labels, options, confidence=confidence, alpha=alpha, gates=gates,
             fail_if_worse=fail_if_worse, on_progress=on_progress,
@@ -129,6 +128,43 @@ def compare_shard(
             decided = tuple(comparison.decided or ())
         own = tuple(s or Schema(t.path, tuple(t.columns)) for s, t in zip(schemas, tables, strict=True))
     return comparison, Settled(decided, own)
+
+
+@dataclass(frozen=True)
+class CompareShards:
+    """``compare``'s task on an engine: one shard's comparison under what the first settled.
+
+    Attributes:
+        options: The settings.
+        tests: The test settings and gates (``confidence``, ``alpha``, ``gates``,
+            ``fail_if_worse``), the gates checked at the first shard only.
+        shared_labels: One labels file that every shard reads its own rows of.
+        last: The last shard's relative path: its task checks that the labels file ends with it.
+        dataset: The BASELINE argument, as messages name it.
+    """
+
+    options: EvalOptions
+    tests: tuple[tuple[str, Any], ...]
+    shared_labels: bool
+    last: str
+    dataset: str
+
+    def __call__(self, shard: Shard, settled: Any) -> Scored:
+        """Score a shard; ``settled`` is a :class:`Settled`, or None for the first shard."""
+        assert isinstance(shard, PairedShard)
+        tests = dict(self.tests)
+        if settled is not None:
+            tests |= {"gates": (), "fail_if_worse": ()}
+        with ExitStack() as stack:
+            cursor = None
+            if self.shared_labels and shard.labels is not None:
+                cursor = _Cursor(stack.enter_context(_open_labels(shard.labels, self.options)))
+            comparison, settled = compare_shard(shard, self.options, settled, cursor=cursor, **tests)
+            if cursor is not None and shard.relative == self.last:
+                cursor.check_end(self.dataset)
+        state = comparison.state
+        rows = state.n_samples + state.n_ignored
+        return Scored(state.to_dict(), settled, settled.decided is not None, rows, tuple(comparison.warnings))
 
 
 def compare_dataset(
@@ -142,6 +178,8 @@ def compare_dataset(
     gates: Sequence[Gate] = (),
     fail_if_worse: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
+    engine: EngineOptions | None = None,
+    on_shard: ShardProgress | None = None,
 ) -> Comparison:
     """Compare datasets of predictions (with labels), shard after shard, as one comparison.
 
@@ -154,32 +192,45 @@ def compare_dataset(
         alpha: As for :func:`~infocli.compare.compare`.
         gates: As for :func:`~infocli.compare.compare`.
         fail_if_worse: As for :func:`~infocli.compare.compare`.
-        on_progress: Called after each chunk with (rows done, total rows if known).
+        on_progress: Called after each chunk with (rows done, total rows if known), in
+            this process.
+        engine: Where the shards are scored (``--jobs``, ``--engine``); None for this process.
+        on_shard: Called after each shard scored on the engine.
 
     Returns:
-        The comparison, equal to that of one file holding the shards' rows in order.
+        The comparison, equal to that of one file holding the shards' rows in order (on an
+        engine, bit for bit that of this process).
 
     Raises:
         InfoCliError: Bad datasets or bad input; the shard and its row named.
     """
     options.check()
     check_test_settings(confidence, alpha)
+    if engine is not None:
+        engine.check()
     if "-" in (baseline, *candidates, labels):
         raise InfoCliError("a dataset cannot be compared with an input from stdin (-)")
     notes: list[str] = []
     found = paired_shards(baseline, candidates, labels, notes)
-    shared = labels_shared([p.baseline for p in found])
+    shared = labels_shared(found)
+    tests = {
+        "confidence": confidence,
+        "alpha": alpha,
+        "gates": tuple(gates),
+        "fail_if_worse": tuple(fail_if_worse),
+    }
+    task = CompareShards(options, tuple(tests.items()), shared, found[-1].relative, display_spec(baseline))
     warnings: list[str] = []
     with ExitStack() as stack:
-        cursor = None
-        if shared and found[0].baseline.labels is not None:
-            cursor = _Cursor(stack.enter_context(_open_labels(found[0].baseline.labels, options)))
-        states = _in_order(
-            found, options, cursor, on_progress, warnings,
-            confidence=confidence, alpha=alpha, gates=gates, fail_if_worse=fail_if_worse,
-        )  # fmt: skip
+        if engine is None:
+            cursor = None
+            if shared and found[0].labels is not None:
+                cursor = _Cursor(stack.enter_context(_open_labels(found[0].labels, options)))
+            states = _in_order(found, options, cursor, on_progress, warnings, tests)
+        else:
+            states = _on_engine(task, found, engine, on_shard, warnings)
         state, ignored = fold_states(states)
-        if cursor is not None:
+        if engine is None and cursor is not None:
             cursor.check_end(display_spec(baseline))
     if state is None or not state.n_samples:
         if ignored or (state is not None and state.n_ignored):
@@ -200,24 +251,37 @@ def _in_order(
     cursor: _Cursor | None,
     on_progress: ProgressCallback | None,
     warnings: list[str],
-    **settings: Any,
+    tests: dict[str, Any],
 ) -> Iterator[CompareState]:
-    """Each shard's state, in shard order, every shard read with what the first settled
-    (the gates checked at the first); their warnings added to ``warnings``."""
-    known = [p.baseline.rows for p in found]
+    """Each shard's state, in this process, in shard order, every shard read with what the
+    first settled (the gates checked at the first); their warnings added to ``warnings``."""
+    known = [p.rows for p in found]
     total = sum(r for r in known if r is not None) if None not in known else None
     settled: Settled | None = None
     done = 0
     for index, shard in enumerate(found):
         if index:
-            settings = {**settings, "gates": (), "fail_if_worse": ()}
+            tests = {**tests, "gates": (), "fail_if_worse": ()}
         comparison, settled = compare_shard(
-            shard, options, settled, cursor=cursor, on_progress=_offset(on_progress, done, total), **settings
+            shard, options, settled, cursor=cursor, on_progress=_offset(on_progress, done, total), **tests
         )
         warnings.extend(comparison.warnings)
         part = comparison.state
         done += part.n_samples + part.n_ignored
         yield part
+
+
+def _on_engine(
+    task: CompareShards,
+    found: Sequence[PairedShard],
+    engine: EngineOptions,
+    on_shard: ShardProgress | None,
+    warnings: list[str],
+) -> Iterator[CompareState]:
+    """Each shard's state as an engine's workers return it, in shard order."""
+    for scored in scored_in_order(task, found, engine, on_progress=on_shard):
+        warnings.extend(scored.warnings)
+        yield CompareState.from_dict(scored.state)
 
 
 def _description(

@@ -499,7 +499,6 @@ def latent_kl(path: str, options: LatentOptions, *, on_progress: ProgressCallbac
         state = part.state
         if state.n_samples == 0:
             raise InfoCliError("no rows; expected one row of means and scales per example", path=table.path)
-        state.inputs = [part.inputs]
     return LatentRun(state, [*part.notes, *state.warnings()])
 
 
@@ -512,13 +511,11 @@ class LatentPart:
         notes: What the layout notes (a parameterisation given against a name's).
         width: The values a row of the first reader's first chunk held, which fixed the
             dimensions where the columns do not state them (None without rows).
-        inputs: What the report says of the inputs.
     """
 
     state: LatentState
     notes: list[str]
     width: int | None
-    inputs: dict[str, Any]
 
 
 def latent_tables(
@@ -598,8 +595,8 @@ def latent_tables(
                 on_progress(state.n_samples, table.n_rows)
         if state is None:
             state = LatentState(settings or {})
-        return LatentPart(state, notes, width if width is not None else (seen or [None])[0],
-                          _inputs(table, second, layout))  # fmt: skip
+        state.inputs = [_inputs(table, second, layout)]
+        return LatentPart(state, notes, width if width is not None else (seen or [None])[0])
 
 
 def _settings(layout: _Layout, options: LatentOptions) -> dict[str, Any]:

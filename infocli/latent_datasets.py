@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
 
 from infocli.datasets import Schema, _offset, display_spec, fold_states, open_part
+from infocli.engines import EngineOptions, Scored, ShardProgress, scored_in_order
 from infocli.errors import InfoCliError, param
 from infocli.evaluate import ProgressCallback
 from infocli.latent import LatentOptions, LatentPart, LatentRun, latent_tables
 from infocli.metrics.latent import LatentState
 from infocli.readers.dataset import Shard, is_dataset, open_shard, shards
 
-__all__ = ["latent_dataset", "latent_shard"]
+__all__ = ["LatentShards", "latent_dataset", "latent_shard"]
 
 
 def latent_shard(
@@ -62,23 +65,60 @@ def latent_shard(
     return part, own
 
 
+@dataclass(frozen=True)
+class LatentShards:
+    """``latent-kl``'s task on an engine: one shard read with the first shard's columns and
+    the dimensions the first shard with rows fixed.
+
+    Attributes:
+        options: The settings.
+        scale_name: The name whose words say the scales' parameterisation.
+    """
+
+    options: LatentOptions
+    scale_name: str | None
+
+    def __call__(self, shard: Shard, settled: Any) -> Scored:
+        """Score a shard; ``settled`` is (columns, width) of the shards before it, or None."""
+        schemas, width = settled if settled is not None else (None, None)
+        part, schemas = latent_shard(shard, self.options, schemas, width, scale_name=self.scale_name)
+        if width is None and part.state.n_samples:
+            width = part.width
+        state = part.state
+        # A shard without rows whose columns do not state the dimensions has no settings:
+        # nothing of it is merged, so nothing is sent.
+        data = state.to_dict() if state.settings else {}
+        return Scored(data, (schemas, width), width is not None, state.n_samples, tuple(part.notes))
+
+
 def latent_dataset(
-    path: str, options: LatentOptions, *, on_progress: ProgressCallback | None = None
+    path: str,
+    options: LatentOptions,
+    *,
+    on_progress: ProgressCallback | None = None,
+    engine: EngineOptions | None = None,
+    on_shard: ShardProgress | None = None,
 ) -> LatentRun:
     """:func:`~infocli.latent.latent_kl` of a dataset of encoder outputs, shard after shard.
 
     Args:
         path: A directory, glob, ``@list`` file or URI (or one file, with a dataset of scales).
         options: The settings; ``scale`` a dataset of the same layout as ``path``.
-        on_progress: Called after each chunk with (rows done, total rows if known).
+        on_progress: Called after each chunk with (rows done, total rows if known), in
+            this process.
+        engine: Where the shards are scored (``--jobs``, ``--engine``); None for this process.
+        on_shard: Called after each shard scored on the engine.
 
     Returns:
-        The run, equal to that of one file holding the shards' rows in order.
+        The run, equal to that of one file holding the shards' rows in order (on an
+        engine, bit for bit that of this process).
 
     Raises:
         InfoCliError: Bad datasets or bad input; the shard and its row named.
     """
     options.check()
+    if engine is not None:
+        engine.check()
     if "-" in (path, options.scale):
         raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
     if options.scale is not None and not is_dataset(options.scale):
@@ -109,12 +149,19 @@ def latent_dataset(
                 width = part.width
             yield part.state
 
-    state, _ = fold_states(in_order())
+    def on_engine() -> Iterator[LatentState]:
+        assert engine is not None
+        for scored in scored_in_order(LatentShards(options, scale_name), found, engine, on_progress=on_shard):
+            state = LatentState.from_dict(scored.state) if scored.state else LatentState({})
+            parts.append(LatentPart(state, list(scored.warnings), None))
+            yield state
+
+    state, _ = fold_states(in_order() if engine is None else on_engine())
     if state is None or state.n_samples == 0:
         raise InfoCliError(
             "no rows in any shard; expected one row of means and scales per example", path=display_spec(path)
         )
-    described = next(p for p in parts if p.state.n_samples).inputs
+    described = dict(state.inputs[0])  # the first shard with rows
     described["latent"] = {**described["latent"], "path": display_spec(path)}
     if described["scale"] is not None and options.scale is not None:
         described["scale"] = {**described["scale"], "path": display_spec(options.scale)}

@@ -385,3 +385,57 @@ def test_trend_of_token_datasets_per_checkpoint(tmp_path):
             {k: v for k, v in got_row.items() if k != "path"},
             {k: v for k, v in want_row.items() if k != "path"},
         )
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real local Dask cluster of two worker processes on loopback: its scheduler's address."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.mark.parametrize("labels", ["paired", "single"])
+def test_compare_on_two_jobs_and_dask_gives_the_one_job_report_bit_for_bit(tmp_path, cluster, labels):
+    _sharded_pair(tmp_path)
+    write_shard(tmp_path / "c" / "part-0", _models(7, 10, 3)[1], "csv")  # a second candidate, another format
+    write_shard(tmp_path / "c" / "part-1", _models(8, 10, 3)[1], "csv")
+    write_shard(tmp_path / "c" / "part-2", _models(9, 10, 3)[1], "csv")
+    label_spec = tmp_path / "labels"
+    if labels == "single":
+        label_spec = write_shard(tmp_path / "all", {"label": _models(5, 30, 3)[2]}, "csv")
+    args = ["compare", tmp_path / "a", tmp_path / "b", tmp_path / "c", "--labels", label_spec]
+    one = run_json(*args, "--jobs", "1", "--save-state", tmp_path / "one.json")
+    assert one["n_samples"] == 30 and len(one["comparisons"]) == 2
+    assert run_json(*args, "--jobs", "2", "--save-state", tmp_path / "two.json") == one
+    assert (tmp_path / "two.json").read_bytes() == (tmp_path / "one.json").read_bytes()
+    assert run_json(*args, "--engine", "dask", "--scheduler", cluster) == one
+
+
+def test_latent_on_two_jobs_and_dask_gives_the_one_job_report_bit_for_bit(tmp_path, cluster):
+    _latent_shards(tmp_path)
+    args = ["latent-kl", tmp_path / "mu", "--scale", tmp_path / "logvar"]
+    one = run_json(*args, "--jobs", "1", "--save-state", tmp_path / "one.json")
+    assert one["n_samples"] == 30
+    assert run_json(*args, "--jobs", "2", "--save-state", tmp_path / "two.json") == one
+    assert (tmp_path / "two.json").read_bytes() == (tmp_path / "one.json").read_bytes()
+    assert run_json(*args, "--engine", "dask", "--scheduler", cluster) == one
+    mu, logvar = _latent(13, 25, 2)
+    columns = {"mu": mu, "logvar": logvar}  # list columns: the width is fixed by the first rows
+    for i, part in enumerate(_cut(columns, [0, 9, 17])):
+        write_shard(tmp_path / "enc" / f"part-{i}", part, "parquet")
+    one = run_json("latent-kl", tmp_path / "enc", "--jobs", "1")
+    assert one["n_samples"] == 25
+    assert run_json("latent-kl", tmp_path / "enc", "--jobs", "2") == one
+
+
+def test_compare_a_failing_shard_on_two_jobs_is_the_one_job_error(tmp_path):
+    _sharded_pair(tmp_path)
+    (tmp_path / "b" / "part-2.parquet").write_bytes(b"PAR1 broken PAR1")
+    out = tmp_path / "report.json"
+    args = ["compare", tmp_path / "a", tmp_path / "b", "--labels", tmp_path / "labels", "-o", out]
+    single = assert_bad_input(invoke(*args), "part-2.parquet")
+    assert assert_bad_input(invoke(*args, "--jobs", "2")) == single
+    assert not out.exists()
