@@ -439,3 +439,34 @@ def test_compare_a_failing_shard_on_two_jobs_is_the_one_job_error(tmp_path):
     single = assert_bad_input(invoke(*args), "part-2.parquet")
     assert assert_bad_input(invoke(*args, "--jobs", "2")) == single
     assert not out.exists()
+
+
+def test_the_readme_compare_and_latent_commands_on_the_sharded_sample_data(tmp_path):
+    """The README's compare and latent-kl dataset commands, on the copy sample_data/shard.py
+    writes: the reports of the sample files themselves."""
+    import runpy
+
+    from .conftest import SAMPLE_DATA
+
+    runpy.run_path(str(SAMPLE_DATA / "shard.py"), run_name="shard")["main"](tmp_path)
+    s = str(tmp_path)
+    want = run_json(
+        "compare", SAMPLE_DATA / "probs.parquet", SAMPLE_DATA / "probs_b.parquet", "--labels",
+        SAMPLE_DATA / "labels.parquet",
+    )  # fmt: skip
+    for args in (
+        ("compare", f"{s}/preds", f"{s}/preds_b", "--labels", f"{s}/labels"),
+        ("compare", f"{s}/preds", f"{s}/preds_b", "--labels", SAMPLE_DATA / "labels.parquet", "--jobs", "2"),
+    ):
+        got = run_json(*args)
+        assert got["n_samples"] == 1000
+        _assert_close(_without_names(got["comparisons"]), _without_names(want["comparisons"]))
+    latent = run_json("latent-kl", SAMPLE_DATA / "latent.parquet", "--fail-if", "active_units < 4")
+    got = run_json("latent-kl", f"{s}/latent", "--fail-if", "active_units < 4")
+    _assert_close(got["metrics"], latent["metrics"])
+    arrays = run_json(
+        "latent-kl", SAMPLE_DATA / "latent_mu.npy", "--scale", SAMPLE_DATA / "latent_logvar.npy"
+    )
+    got = run_json("latent-kl", f"{s}/latent_mu", "--scale", f"{s}/latent_logvar", "--jobs", "2")
+    _assert_close(got["metrics"], arrays["metrics"])
+    assert got["n_samples"] == 2000
