@@ -375,29 +375,25 @@ def fold_shards(
     Raises:
         InfoCliError: No row to evaluate in any shard.
     """
-    state: EvalState | None = None
-    decided: Decided | None = None
     first: Evaluation | None = None  # the first shard's
     settled: Evaluation | None = None  # the first with rows, whose plan every shard's reading follows
     own: list[str] = []
-    pending_ignored = 0  # rows ignored in leading shards that settled nothing
-    for evaluation in evaluations:
-        if first is None:
-            first = evaluation
-            # What the first shard warns of its layout and options (its state's own
-            # warnings are the merged state's, at the end).
-            own = [w for w in evaluation.warnings if w not in evaluation.state.warnings()]
-        part = evaluation.state
-        if decided is None and not part.n_samples:
-            pending_ignored += part.n_ignored
-            continue
-        decided = decided or evaluation.decided
-        if state is None:
-            state, settled = part, evaluation
-            state.n_ignored += pending_ignored
-        else:
-            state.merge(part)
+
+    def states() -> Iterator[EvalState]:
+        nonlocal first, settled, own
+        for evaluation in evaluations:
+            if first is None:
+                first = evaluation
+                # What the first shard warns of its layout and options (its state's own
+                # warnings are the merged state's, at the end).
+                own = [w for w in evaluation.warnings if w not in evaluation.state.warnings()]
+            if settled is None and evaluation.state.n_samples:
+                settled = evaluation
+            yield evaluation.state
+
+    state, pending_ignored = fold_states(states())
     assert first is not None
+    decided = settled.decided if settled is not None else None
     if state is None:  # no shard had a row to score
         state = first.state
         state.n_ignored = pending_ignored
