@@ -8,9 +8,10 @@ Files and in-memory arrays (:func:`evaluate_arrays`) go through the same loop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,7 @@ class Evaluation:
     state: EvalState
     warnings: list[str] = field(default_factory=list)
     decided: Decided | None = None  # the kinds the run's plan settled
+    at_temperature: dict[str, Any] | None = None  # cross-entropy (nats) and ECE at T*, with --fit-temperature
 
     @property
     def predictions(self) -> InputInfo:
@@ -376,7 +378,11 @@ def _renormalised(path: str, dist: Distributions, first_row: int, kept: np.ndarr
 def _check_gates(gates: Sequence[Gate], layout: Layout, options: EvalOptions) -> None:
     """Refuse gates on what this run will not report, each with the reason, before any row is read."""
     targets = {None: None, "dist": "distributions"}.get(layout.label_form, "classes")
-    settings = {"js_beta": options.js_beta if options.js else None}
+    settings = {
+        "js_beta": options.js_beta if options.js else None,
+        "calibration": {"bins": options.bins} if options.calibration else None,
+        "fit_temperature": True if options.fit_temperature else None,
+    }
     available = gate_names("eval", targets, settings)
     for gate in gates:
         metric = REGISTRY.get(gate.metric.split(".")[0])
@@ -386,6 +392,8 @@ def _check_gates(gates: Sequence[Gate], layout: Layout, options: EvalOptions) ->
             why = "percentiles of the per-row KL are kept against target distributions only"
         elif metric is not None and metric.option == "js_beta" and targets == "distributions":
             why = f"it needs {param('js')} or {param('js_beta')}"
+        elif metric is not None and metric.option in ("calibration", "fit_temperature"):
+            why = f"it needs {param(metric.option)}"
         else:
             why = "it needs target distributions" + (
                 "; against class labels, gate on accuracy" if metric and metric.alias else ""
@@ -428,9 +436,13 @@ def evaluate(
     if is_dataset(preds_path) or is_dataset(labels_path):
         from infocli.datasets import evaluate_dataset
 
-        return evaluate_dataset(
+        evaluation = evaluate_dataset(
             preds_path, labels_path, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
+        at_fitted_temperature(
+            evaluation, options, lambda again: evaluate_dataset(preds_path, labels_path, again)
+        )
+        return evaluation
     with ExitStack() as stack:
         fmt = options.input_format
         preds = stack.enter_context(open_table(preds_path, stdin_format=fmt, npz_key=options.npz_key))
@@ -444,6 +456,7 @@ def evaluate(
         evaluation = evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
         )
+        at_fitted_temperature(evaluation, options, lambda again: evaluate_tables(preds, labels, again))
     evaluation.warnings += npz_ignored(options, {"npz_key": preds_path, "label_npz_key": labels_path})
     return evaluation
 
@@ -515,7 +528,27 @@ def evaluate_tables(
         options, label_kind=layout.label_form, pred_kind=plan.kind, target_kind=plan.target_kind,
         binary=layout.binary, stdin="-" in (preds.path, labels.path if labels else None),
     )  # fmt: skip
-    return Evaluation(state, [*layout.warnings, *ignored, *state.warnings()], plan.decided())
+    evaluation = Evaluation(state, [*layout.warnings, *ignored, *state.warnings()], plan.decided())
+    return evaluation
+
+
+def at_fitted_temperature(
+    evaluation: Evaluation, options: EvalOptions, run: Callable[[EvalOptions], Evaluation]
+) -> None:
+    """With a fitted temperature T*, the cross-entropy (nats) and the ECE at T*, by a second
+    pass over the inputs (``run`` evaluates them again under other options)."""
+    fit = evaluation.state.temperature_fit
+    temperature = math.nan if fit is None else fit.best()
+    if fit is None or not math.isfinite(temperature):
+        return
+    again = replace(options, temperature=temperature, fit_temperature=False, calibration=True)
+    metrics = run(again).state.compute().metrics
+    evaluation.at_temperature = {
+        "temperature": temperature,
+        "at_grid_edge": fit.at_edge(),
+        "cross_entropy": metrics["cross_entropy"],
+        "ece": metrics["ece"],
+    }
 
 
 def evaluate_arrays(

@@ -41,6 +41,10 @@ class EvalOptions:
     chunk_rows: int | None = None
     ignore_index: int | None = None
     input_format: str = "csv"
+    calibration: bool = False
+    bins: int = 15
+    bin_strategy: str = "uniform"
+    fit_temperature: bool = False
     npz_key: str | None = None  # the array of a .npz of predictions
     label_npz_key: str | None = None  # ... and of labels
     js: bool = False
@@ -66,6 +70,7 @@ class EvalOptions:
                 raise InfoCliError(f"{param(name)} must be auto, {', '.join(KINDS)}; got {kind!r}")
         check_chunk_rows(self.chunk_rows)
         check_js_beta(self.js_beta)
+        check_calibration(self)
 
 
 def check_js_beta(beta: float) -> None:
@@ -89,6 +94,33 @@ def check_js_beta(beta: float) -> None:
     raise InfoCliError(
         f"{param('js_beta')} must be strictly between 0 and 1 (the teacher's weight in the mixture), got {beta!r}"
     )
+
+
+def check_calibration(options: EvalOptions) -> None:
+    """Reject calibration settings that cannot work.
+
+    Raises:
+        InfoCliError: Bins below 1 (or above the grid of quantile bins), an unknown bin
+            strategy, or a temperature fit over probabilities or on top of a temperature.
+    """
+    from infocli.metrics.calibration import GRID, STRATEGIES
+
+    if options.bin_strategy not in STRATEGIES:
+        raise InfoCliError(
+            f"{param('bin_strategy')} must be one of {', '.join(STRATEGIES)}; got {options.bin_strategy!r}"
+        )
+    if not 1 <= options.bins <= GRID:
+        raise InfoCliError(f"{param('bins')} must be between 1 and {GRID:,}, got {options.bins}")
+    if options.fit_temperature and options.temperature != 1.0:
+        raise InfoCliError(
+            f"{param('fit_temperature')} fits the temperature; it cannot be combined with {param('temperature')}",
+            hint=f"Leave out {param('temperature')}",
+        )
+    if options.fit_temperature and options.kind == "probs":
+        raise InfoCliError(
+            f"{param('fit_temperature')} needs logits or log-probabilities, but {param('kind')} is probs",
+            hint=f"Pass {param('kind')} logits or logprobs, or the scores before the softmax",
+        )
 
 
 MAX_CHUNK_ROWS = 1 << 31
@@ -337,6 +369,10 @@ class EvalPlan:
             "js_beta": float(o.js_beta) if o.js and layout.label_form == "dist" else None,
             "t2": o.t2 and self.t2_ignored() is None,
             "format_version": FORMAT_VERSION,
+            "calibration": {"bins": o.bins, "strategy": o.bin_strategy}
+            if o.calibration and layout.label_form is not None
+            else None,
+            "fit_temperature": True if o.fit_temperature and layout.label_form is not None else None,
         }
 
     def decided(self) -> Decided:
@@ -411,6 +447,13 @@ def plan_eval(
         kind = decided.kind
     elif kind == "auto":
         kind = _detect(first_values, options.tol)
+    if options.fit_temperature and kind == "probs" and layout.label_form is not None:
+        raise InfoCliError(
+            f"{param('fit_temperature')} needs logits or log-probabilities, but the predictions were read "
+            "as probabilities",
+            path=preds.path,
+            hint=f"Pass {param('kind')} logits or logprobs if that is what they are",
+        )
     target_kind = None
     if layout.label_form == "dist":
         target_kind = options.target_kind
@@ -472,6 +515,11 @@ def signature(settings: Mapping[str, Any], base: str) -> str:
         parts += [f"eps:{settings['eps']!r}", f"T:{settings['temperature']!r}", f"tol:{settings['tol']!r}"]
         if settings["ignore_index"] is not None:
             parts.append(f"ignore:{settings['ignore_index']}")
+        if settings.get("calibration") is not None:  # the bin rule: (lower, upper], the first [0, upper]
+            calibration = settings["calibration"]
+            parts.append(f"bins:{calibration['strategy']}-{calibration['bins']}-right-closed")
+        if settings.get("fit_temperature"):
+            parts.append("fitT:grid64-0.05-20")
         if "candidate_kinds" in settings:  # a comparison: the candidates and the tests
             parts.insert(1, f"candidates:{','.join(settings['candidate_kinds'])}")
             parts += [f"confidence:{settings['confidence']!r}", f"alpha:{settings['alpha']!r}"]

@@ -474,7 +474,7 @@ def test_paired_state_merges_in_any_split_and_round_trips(seed, n, cut_fractions
     _close(one, two)
     settings_ = {"kind": "probs", "binary": False, "label_form": "index", "target_kind": None, "n_classes": 3,
                  "class_names": None, "eps": 1e-12, "temperature": 1.0, "tol": 1e-3, "ignore_index": None,
-                 "js_beta": None, "t2": False, "format_version": 1, "candidate_kinds": ["probs"], "metrics": list(names), "confidence": 0.95,
+                 "js_beta": None, "t2": False, "format_version": 1, "calibration": None, "fit_temperature": None, "candidate_kinds": ["probs"], "metrics": list(names), "confidence": 0.95,
                  "alpha": 0.05}  # fmt: skip
     info = {"path": "x", "format": "npy", "kind": "probs"}
     full = CompareState(settings_, [{"baseline": info, "candidates": [info], "labels": info}], [merged])

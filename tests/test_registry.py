@@ -12,7 +12,13 @@ from infocli.metrics.registry import METRICS, REGISTRY, names_of
 from .conftest import REPO_ROOT, SAMPLE_DATA
 from cli_helpers import assert_bad_input, invoke, run_json
 
-EVAL_ARGS = ["eval", SAMPLE_DATA / "probs.parquet", SAMPLE_DATA / "labels.parquet"]
+EVAL_ARGS = [
+    "eval",
+    SAMPLE_DATA / "logits.npy",
+    SAMPLE_DATA / "labels.npy",
+    "--calibration",
+    "--fit-temperature",
+]
 TOKEN_ARGS = [
     "perplexity",
     SAMPLE_DATA / "tokens.parquet",
@@ -24,7 +30,7 @@ RUNS = {"eval": EVAL_ARGS, "perplexity": TOKEN_ARGS, "latent-kl": LATENT_ARGS}
 """A run of each command that reports every metric the command can report (against class
 labels, for eval: :data:`REPORTED` has those against target distributions)."""
 REPORTED = {
-    "eval": names_of("eval", "classes"),
+    "eval": names_of("eval", "classes", {"calibration": {"bins": 15}, "fit_temperature": True}),
     "eval-distill": names_of("eval", "distributions", {"js_beta": 0.5}),
     "perplexity": names_of("perplexity"),
     "latent-kl": names_of("latent-kl"),

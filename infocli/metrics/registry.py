@@ -91,6 +91,8 @@ _TOKENS = ("perplexity", "trend", "merge")
 _LATENT = ("latent-kl", "merge")
 _MEAN_SE = "sample standard deviation over rows / sqrt(N)"
 _RATIO_SE = "delta method for a ratio estimator, sequences as the unit"
+_CALIBRATION = ("eval", "merge")
+_BINS = "per bin: rows, Σ conf, Σ correct, Σ conf², Σ conf·correct"
 
 METRICS: tuple[Metric, ...] = (
     Metric(
@@ -185,6 +187,131 @@ METRICS: tuple[Metric, ...] = (
         "mean of the hits over rows",
         _MEAN_SE,
         _EVAL,
+    ),
+    *(
+        Metric(name, description, formula, unit, better, "labels", statistic, se, _CALIBRATION, "calibration")
+        for name, description, formula, unit, better, statistic, se in (
+            (
+                "brier_score",
+                "multi-class Brier score: squared error of the probabilities (2 x scikit-learn's binary one)",
+                "Σ_c (q_c − y_c)², in [0, 2]",
+                "unitless",
+                False,
+                "mean of Σ_c (q_c − y_c)² over rows",
+                _MEAN_SE,
+            ),
+            (
+                "ece",
+                "expected calibration error: mean gap between confidence and accuracy over bins",
+                "Σ_b n_b/N |conf_b − acc_b|",
+                "probability",
+                False,
+                _BINS,
+                "none",
+            ),
+            (
+                "mce",
+                "maximum calibration error: the largest gap of a non-empty bin",
+                "max_b |conf_b − acc_b|",
+                "probability",
+                False,
+                _BINS,
+                "none",
+            ),
+            (
+                "rmsce",
+                "root-mean-square calibration error (l2)",
+                "sqrt(Σ_b n_b/N (conf_b − acc_b)²)",
+                "probability",
+                False,
+                _BINS,
+                "none",
+            ),
+            (
+                "debiased_l2_calibration_error",
+                "l2 calibration error less its sampling bias (Kumar et al. 2019)",
+                "sqrt(max(0, Σ_b n_b/N [(conf_b − acc_b)² − acc_b(1 − acc_b)/(n_b − 1)])), n_b < 2 giving 0",
+                "probability",
+                False,
+                _BINS,
+                "none",
+            ),
+            (
+                "classwise_ece",
+                "mean over classes of each class's ECE of q_c against [label = c]",
+                "(1/C) Σ_c Σ_b n_cb/N |mean q_c − share of label c|_b",
+                "probability",
+                False,
+                "per class and bin: Σ q_c and rows of class c (within 1,000,000 cells)",
+                "none",
+            ),
+            (
+                "top_label_brier",
+                "Brier score of the top label (of the positive class for a binary classifier)",
+                "mean (conf − correct)² = REL − RES + UNC + WBV − WBC",
+                "unitless",
+                False,
+                _BINS,
+                "none",
+            ),
+            (
+                "brier_reliability",
+                "REL: the top-label Brier score's miscalibration term (added)",
+                "Σ_b n_b/N (conf_b − acc_b)²",
+                "unitless",
+                False,
+                _BINS,
+                "none",
+            ),
+            (
+                "brier_resolution",
+                "RES: how far the bins' accuracies spread from the overall one (subtracted)",
+                "Σ_b n_b/N (acc_b − acc)²",
+                "unitless",
+                True,
+                _BINS,
+                "none",
+            ),
+            (
+                "brier_uncertainty",
+                "UNC: the Brier score of always predicting the accuracy (added)",
+                "acc (1 − acc)",
+                "unitless",
+                None,
+                _BINS,
+                "none",
+            ),
+            (
+                "brier_within_bin_variance",
+                "WBV: spread of the confidences within bins (added; Stephenson et al. 2008)",
+                "(1/N) Σ_b Σ_i∈b (conf_i − conf_b)²",
+                "unitless",
+                None,
+                _BINS,
+                "none",
+            ),
+            (
+                "brier_within_bin_covariance",
+                "WBC: within-bin covariance of confidence and correctness (subtracted)",
+                "(2/N) Σ_b Σ_i∈b (conf_i − conf_b)(correct_i − acc_b)",
+                "unitless",
+                None,
+                _BINS,
+                "none",
+            ),
+        )
+    ),
+    Metric(
+        "fitted_temperature",
+        "T* minimising the cross-entropy of softmax(z / T) (temperature scaling)",
+        "argmin_T mean −log softmax(z / T)_y, on a 64-point log grid over [0.05, 20], refined by a parabola in log T",
+        "unitless",
+        None,
+        "labels",
+        "cross-entropy sums at each grid temperature",
+        "none",
+        _CALIBRATION,
+        "fit_temperature",
     ),
     Metric(
         "top1_agreement",

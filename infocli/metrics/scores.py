@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from infocli.metrics.inputs import (
     check_settings,
     to_distributions,
 )
-from infocli.metrics.kernels import row_dot
+from infocli.metrics.kernels import pick, row_dot
 from infocli.metrics.state import EvalState, Renormalised
 
 
@@ -52,6 +52,66 @@ class RowScores:
     reverse_kl_divergence: np.ndarray | None = None
     js_divergence: np.ndarray | None = None
     n_clipped_reverse: int = 0
+    calibration: CalibrationRows | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationRows:
+    """Per-row inputs of the calibration metrics and the Brier score.
+
+    Attributes:
+        confidence: (n,) the top-label confidence max_c q_c, or q_1 for a binary classifier.
+        outcome: (n,) whether the top label is the target's (for a binary classifier:
+            whether the target is class 1).
+        brier: (n,) Σ_c (q_c − y_c)², y the one-hot label or the target distribution.
+        probs: (n, C) the normalised q, for the classwise ECE (None when not kept).
+        labels: (n,) the target's class (argmax p for distributions).
+    """
+
+    confidence: np.ndarray
+    outcome: np.ndarray
+    brier: np.ndarray
+    probs: np.ndarray | None
+    labels: np.ndarray
+
+
+def calibration_rows(
+    pred: Distributions,
+    target: np.ndarray | Distributions,
+    correct: np.ndarray,
+    *,
+    binary: bool,
+    classwise: bool = True,
+) -> CalibrationRows:
+    """The calibration inputs of a chunk: confidence, outcome and the Brier terms.
+
+    With q = w / s: Σ_c (q_c − y_c)² = Σ_c w_c² / s² − 2 w_y / s + 1 for a label y, and
+    Σ_c w_c² / s² − 2 Σ_c w_c u_c / (s t) + Σ_c u_c² / t² for a target p = u / t.
+
+    Args:
+        pred: The predicted distributions q.
+        target: (n,) class indices, or target distributions p.
+        correct: (n,) whether each row's argmax is the target's.
+        binary: One score per row: calibrate the positive class (class 1).
+        classwise: Also the normalised probabilities, for the classwise ECE.
+
+    Returns:
+        The rows (``probs`` None without ``classwise``).
+    """
+    w, s = pred.weights, pred.sums
+    squares = row_dot(w, w) / (s * s)
+    if isinstance(target, np.ndarray):
+        labels = target
+        brier = squares - 2 * pick(w, labels) / s + 1
+    else:
+        labels = target.argmax
+        u, t = target.weights, target.sums
+        brier = squares - 2 * row_dot(w, u) / (s * t) + row_dot(u, u) / (t * t)
+    np.maximum(brier, 0.0, out=brier)  # rounding can take a near-perfect row just below 0
+    probs = w / s.astype(w.dtype)[:, None] if classwise else None
+    if binary:
+        return CalibrationRows(w[:, 1] / s, labels == 1, brier, probs, labels)
+    return CalibrationRows(pick(w, pred.argmax) / s, correct, brier, probs, labels)
 
 
 def entropy_rows(dist: Distributions) -> np.ndarray:
@@ -326,7 +386,18 @@ class Scorer:
             The chunk's state.
         """
         state = EvalState(self.settings)
-        state.update(score_rows(pred, target, eps=self.eps, js_beta=self.settings.get("js_beta")))
+        rows = score_rows(pred, target, eps=self.eps, js_beta=self.settings.get("js_beta"))
+        if state.calibration is not None and target is not None:
+            assert rows.correct is not None
+            classwise = state.calibration.classwise is not None
+            calibration = calibration_rows(
+                pred, target, rows.correct, binary=self.binary, classwise=classwise
+            )
+            rows = replace(rows, calibration=calibration)
+        state.update(rows)
+        if state.temperature_fit is not None and target is not None:
+            probs = target if isinstance(target, np.ndarray) else target.weights / target.sums[:, None]
+            state.temperature_fit.update(pred.scores, probs)
         state.n_ignored = n_ignored
         for note in renormalised:
             state.note_renormalised(note)

@@ -15,10 +15,12 @@ from typing import Any
 
 from infocli import __version__
 from infocli.errors import InfoCliError
+from infocli.metrics.calibration import STRATEGIES, CalibrationState
 from infocli.metrics.inputs import KINDS
 from infocli.metrics.moments import Moments
 from infocli.metrics.registry import UNITS, metrics_of, reported
 from infocli.metrics.sketch import Sketch
+from infocli.metrics.temperature import TemperatureFit
 
 FORMAT_VERSION = 1
 """The version of the state-file format this infocli writes and reads."""
@@ -171,8 +173,23 @@ EVAL_SETTINGS: dict[str, Check] = {
     "js_beta": optional(between(0.0, 1.0)),
     "t2": BOOL,
     "format_version": POSITIVE,
+    "calibration": optional(
+        (
+            lambda x: (
+                isinstance(x, dict)
+                and set(x) == {"bins", "strategy"}
+                and POSITIVE[0](x["bins"])
+                and x["strategy"] in STRATEGIES
+            ),
+            f"bins (an integer >= 1) and strategy ({', '.join(STRATEGIES)})",
+        )
+    ),
+    "fit_temperature": ((lambda x: x is None or x is True), "null or true"),
 }
 """The settings an eval state holds, each with its test."""
+
+CALIBRATION_OFF = {"calibration": None, "fit_temperature": None}
+"""The calibration settings of a state file written before they existed: off."""
 
 
 def header(state: Any) -> dict[str, Any]:
@@ -210,6 +227,8 @@ def check_settings_shape(data: Mapping[str, Any], schema: Mapping[str, Check]) -
     settings = data.get("settings")
     if not isinstance(settings, dict):
         raise InfoCliError("settings are missing")
+    # settings added since format 1 began, off where a file does not have them
+    settings = {**settings, **{k: v for k, v in CALIBRATION_OFF.items() if k in schema and k not in settings}}
     for key in dict.fromkeys([*schema, *settings]):
         if key not in settings or key not in schema:
             what = "missing" if key in schema else "not a setting of this command"
@@ -315,6 +334,9 @@ class Results:
     base: str
     percentiles: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per metric with ``percentiles`` in the registry, the summary of its per-row values."""
+    calibration: Any = None  # infocli.metrics.calibration.Calibration, with --calibration
+    binary: bool = False
+    temperature: float | None = None  # T* of the cross-entropy, with --fit-temperature
 
     @property
     def unit(self) -> str:
@@ -336,6 +358,9 @@ SKETCHED = ("kl_divergence",)
 """The statistics whose per-row values are also kept in a :class:`Sketch`, for percentiles,
 against target distributions (against class labels the sketch would cost more than the
 scoring itself: see BENCHMARKS.md)."""
+
+_CALIBRATED = ("calibration", "fit_temperature")
+"""The ``needs`` of metrics reported only when a setting asks for them."""
 
 
 @dataclass
@@ -378,8 +403,21 @@ class EvalState:
     renormalised: dict[str, Renormalised] = field(default_factory=dict)
     n_clipped_reverse: int = 0
     sketches: dict[str, Sketch] = field(default_factory=dict)
+    calibration: CalibrationState | None = None
+    brier: Moments | None = None
+    temperature_fit: TemperatureFit | None = None
 
     command = "eval"
+
+    def __post_init__(self) -> None:
+        calibration = self.settings.get("calibration")
+        if calibration is not None and self.calibration is None:
+            self.calibration = CalibrationState(
+                calibration["bins"], calibration["strategy"], self.settings["n_classes"]
+            )
+            self.brier = Moments()
+        if self.settings.get("fit_temperature") and self.temperature_fit is None:
+            self.temperature_fit = TemperatureFit()
 
     @property
     def n_samples(self) -> int:
@@ -435,6 +473,10 @@ class EvalState:
             self.n_clipped_reverse += scores.n_clipped_reverse
         if scores.js_divergence is not None:
             stats["js_divergence"].add(scores.js_divergence)
+        rows = scores.calibration
+        if rows is not None and self.calibration is not None and self.brier is not None:
+            self.calibration.update(rows.confidence, rows.outcome, probs=rows.probs, labels=rows.labels)
+            self.brier.add(rows.brier)
 
     def note_renormalised(self, note: Renormalised) -> None:
         """Count rows of an input file renormalised within the tolerance.
@@ -467,6 +509,12 @@ class EvalState:
         self.n_clipped_reverse += other.n_clipped_reverse
         for name, sketch in other.sketches.items():
             self.sketches.setdefault(name, Sketch()).merge(sketch)
+        if self.calibration is not None and other.calibration is not None:
+            self.calibration.merge(other.calibration)
+        if self.brier is not None and other.brier is not None:
+            self.brier.merge(other.brier)
+        if self.temperature_fit is not None and other.temperature_fit is not None:
+            self.temperature_fit.merge(other.temperature_fit)
 
     def compute(self, base: str = "e") -> Results:
         """The metrics and their standard errors, in the units of ``base``.
@@ -487,10 +535,23 @@ class EvalState:
         errors: dict[str, float] = {}
         percentiles: dict[str, dict[str, float]] = {}
         t2 = self.settings["temperature"] ** 2 if self.settings.get("t2") else 1.0
+        calibration, temperature, calibrated = None, None, {}
+        if self.calibration is not None and self.brier is not None and self.targets is not None:
+            calibration = self.calibration.compute()
+            # NaN for the classwise ECE when it was skipped (warned)
+            calibrated = {"classwise_ece": math.nan, "brier_score": self.brier.mean, **calibration.group(0)}
+        if self.temperature_fit is not None and self.targets is not None:
+            temperature = calibrated["fitted_temperature"] = self.temperature_fit.best()
         for metric in metrics_of("eval"):
             if not reported(metric, self.targets, self.settings):
                 continue
             name = metric.name
+            if metric.option in _CALIBRATED:
+                metrics[name] = calibrated[name]
+                if metric.standard_error != "none":
+                    assert self.brier is not None
+                    errors[name] = self.brier.std_error
+                continue
             if name in _DERIVED:
                 moments = self.stats[_DERIVED[name]]
                 metrics[name] = exp_or_inf(moments.mean)
@@ -503,7 +564,18 @@ class EvalState:
                 sketch = self.sketches.get(name)
                 if metric.percentiles and sketch is not None and sketch.n:
                     percentiles[name] = sketch.summary(scale)
-        return Results(metrics, errors, self.n_samples, self.n_clipped, base, percentiles)
+        binary = bool(self.settings.get("binary"))
+        return Results(
+            metrics,
+            errors,
+            self.n_samples,
+            self.n_clipped,
+            base,
+            percentiles,
+            calibration,
+            binary,
+            temperature,
+        )
 
     def warnings(self) -> list[str]:
         """What the report warns of: rows renormalised, terms floored at eps.
@@ -523,6 +595,13 @@ class EvalState:
             lines.append(
                 f"no rows to score: all {self.n_ignored:,} rows were left out by {param('ignore_index')}, "
                 "so the metrics are NaN"
+            )
+        if self.calibration is not None and self.calibration.classwise_skipped:
+            lines.append(self.calibration.classwise_skipped + ", so it is reported as NaN")
+        if self.temperature_fit is not None and self.temperature_fit.at_edge():
+            lines.append(
+                f"the fitted temperature is at the end of the grid ({self.temperature_fit.best():g}); "
+                "the cross-entropy may fall further beyond it"
             )
         if self.n_clipped:
             lines.append(
@@ -555,6 +634,9 @@ class EvalState:
             "statistics": {name: moments_to_dict(m) for name, m in self.stats.items()},
             "n_clipped_reverse": self.n_clipped_reverse,
             "sketches": {name: self._sketch(name).to_dict() for name in self._sketched()},
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "brier_score": None if self.brier is None else moments_to_dict(self.brier),
+            "temperature_fit": None if self.temperature_fit is None else self.temperature_fit.to_dict(),
         }
 
     def _sketched(self) -> tuple[str, ...]:
@@ -644,6 +726,7 @@ class EvalState:
         if count(data.get("n_renormalised", state.n_renormalised), "n_renormalised") != state.n_renormalised:
             raise InfoCliError("n_renormalised does not match the renormalised rows listed")
         state._check_distillation(data)
+        _read_calibration(state, data, with_targets)
         return state
 
     def _check_distillation(self, data: dict[str, Any]) -> None:
@@ -687,6 +770,33 @@ class EvalState:
             if sketch.n != stats[name].n:
                 raise InfoCliError(f"sketches.{name} holds {sketch.n} rows; expected {stats[name].n}")
             self.sketches[name] = sketch
+
+
+def _read_calibration(state: EvalState, data: dict[str, Any], with_targets: int) -> None:
+    """The calibration parts of a state file, refused unless its settings ask for them."""
+    settings = state.settings
+    spec = settings["calibration"]
+    for key, wanted in (("calibration", spec is not None), ("brier_score", spec is not None),
+                        ("temperature_fit", settings["fit_temperature"] is not None)):  # fmt: skip
+        if (data.get(key) is not None) != wanted:
+            raise InfoCliError(
+                f"{key} is {'missing' if wanted else 'present'}, but the settings say otherwise"
+            )
+    if spec is not None:
+        calibration = CalibrationState.from_dict(data["calibration"], "calibration")
+        if calibration.settings != {**spec, "n_classes": settings["n_classes"]} or calibration.n_groups != 1:
+            raise InfoCliError(
+                "calibration was accumulated under other bins or classes than the settings say"
+            )
+        brier = moments_from_dict(data["brier_score"], "brier_score")
+        if int(calibration.n_samples.sum()) != with_targets or brier.n != with_targets:
+            raise InfoCliError(f"calibration or brier_score holds another number of rows than {with_targets}")
+        state.calibration, state.brier = calibration, brier
+    if settings["fit_temperature"]:
+        fit = TemperatureFit.from_dict(data["temperature_fit"], "temperature_fit")
+        if fit.n != with_targets:
+            raise InfoCliError(f"temperature_fit holds {fit.n} rows; expected {with_targets}")
+        state.temperature_fit = fit
 
 
 def exp_or_inf(x: float) -> float:

@@ -75,6 +75,7 @@ def eval_report(evaluation: Evaluation, results: Results, gates: Sequence[GateRe
         "aliases": aliases(results.metrics),
         "n_clipped": results.n_clipped,
         "n_renormalised": evaluation.state.n_renormalised,
+        **_calibration(evaluation, results),
         "warnings": list(evaluation.warnings),
         "signature": evaluation.signature(results.base),
         "gates": _gate_dicts(gates),
@@ -97,6 +98,47 @@ def aliases(metrics: dict[str, float]) -> dict[str, str]:
         for name in metrics
         if (m := REGISTRY[name]).alias is not None and m.alias not in metrics
     }
+
+
+BIN_RULE = "(lower, upper], the first [0, upper]"
+"""The calibration bins' rule, as reports state it."""
+
+
+def calibration_target(binary: bool) -> str:
+    """What is calibrated: the top label, or a binary classifier's positive class."""
+    return "positive class (class 1)" if binary else "top label"
+
+
+def _calibration(evaluation: Evaluation, results: Results) -> dict[str, Any]:
+    """The ``calibration`` and ``temperature_fit`` sections, where the run has them."""
+    from infocli.metrics.registry import LN_BASE
+
+    out: dict[str, Any] = {}
+    cal = results.calibration
+    if cal is not None:
+        out["calibration"] = {
+            "target": calibration_target(results.binary),
+            "bins": cal.bins,
+            "bin_strategy": cal.strategy,
+            "bin_rule": BIN_RULE,
+            "edge_accuracy": cal.edge_accuracy,
+            "brier_decomposition": "top_label_brier = brier_reliability - brier_resolution + "
+            "brier_uncertainty + brier_within_bin_variance - brier_within_bin_covariance",
+            "classwise_ece_skipped": cal.classwise_skipped,
+            "reliability": cal.bins_of(0),
+        }
+    if results.temperature is not None:
+        fit = evaluation.at_temperature
+        divisor = LN_BASE[results.base]
+        out["temperature_fit"] = {
+            "temperature": json_number(results.temperature),
+            "grid": "64 temperatures log-spaced over [0.05, 20], refined by a parabola in log T",
+            "at_grid_edge": evaluation.state.temperature_fit.at_edge(),
+            # From a second pass over the inputs; a merge of saved states has no data for it.
+            "cross_entropy": None if fit is None else json_number(fit["cross_entropy"] / divisor),
+            "ece": None if fit is None else json_number(fit["ece"]),
+        }
+    return out
 
 
 def _merged(inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -122,17 +122,80 @@ def eval_table(evaluation: Evaluation, results: Results, gates: Sequence[GateRes
         table.add_column("meaning", style="dim")
     for name, value in results.metrics.items():
         unit = REGISTRY[name].unit_name(results.base)
-        cells = [fmt(value), _fmt_se(results.standard_error[name]), unit]
+        cells = [fmt(value), _fmt_se(results.standard_error.get(name, math.nan)), unit]
         table.add_row(name, *cells, *([_name(words.get(name, ""))] if words else []))
     parts: list[Any] = [header, table]
     for name, summary in results.percentiles.items():
         shown = ("p50", "p90", "p99", "max")
         spread = "  ·  ".join(f"{key} {fmt(summary[key], 4)}" for key in shown)
         parts.append(Text(f"per-row {name}: {spread}  (all percentiles in the JSON)", style="dim"))
+    if results.calibration is not None:
+        parts.append(reliability_table(results))
+    if evaluation.at_temperature is not None:
+        parts.append(_temperature_text(evaluation.at_temperature, results.base))
     if gates:
         parts.append(_gates_table(gates))
     parts.append(Text(f"signature: {evaluation.signature(results.base)}", style="dim"))
     return Group(*parts)
+
+
+_BAR = 20
+"""Characters of the widest bar of the reliability chart."""
+
+
+def reliability_table(results: Results) -> Table:
+    """The compact reliability chart: one line per non-empty bin, its accuracy drawn as a
+    bar with the mean confidence marked (``|``), and the gap.
+
+    Args:
+        results: Results with calibration.
+
+    Returns:
+        A rich table.
+    """
+    from infocli.report.documents import BIN_RULE, calibration_target
+
+    cal = results.calibration
+    title = f"reliability ({calibration_target(results.binary)}; {cal.bins} {cal.strategy} bins, {BIN_RULE})"
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    table.add_column("bin")
+    table.add_column("rows", justify="right")
+    table.add_column("conf.", justify="right")
+    table.add_column("acc.", justify="right")
+    table.add_column("gap", justify="right")
+    table.add_column("accuracy  (| mean confidence)")
+    for b in cal.bins_of(0):
+        if not b["count"]:
+            continue
+        acc, conf = b["accuracy"], b["mean_confidence"]
+        cells = [" "] * (_BAR + 1)
+        filled = round(acc * _BAR)
+        for i in range(filled):
+            cells[i] = "█"
+        mark = round(conf * _BAR)
+        cells[mark] = "|"
+        bar = Text("".join(cells[:filled]), style="blue")
+        bar.append("".join(cells[filled:]))
+        table.add_row(
+            f"{'[' if b['lower'] == 0 else '('}{b['lower']:.3f}, {b['upper']:.3f}]",
+            f"{b['count']:,}",
+            f"{conf:.3f}",
+            f"{acc:.3f}",
+            f"{acc - conf:+.3f}",
+            bar,
+        )
+    return table
+
+
+def _temperature_text(fit: dict[str, Any], base: str) -> Text:
+    """The line on the fitted temperature: T*, and the cross-entropy and ECE at it."""
+    from infocli.metrics.registry import LN_BASE
+
+    edge = "  (at the end of the grid)" if fit["at_grid_edge"] else ""
+    return Text(
+        f"at the fitted temperature T* = {fit['temperature']:.4g}{edge}: cross_entropy "
+        f"{fit['cross_entropy'] / LN_BASE[base]:.6g} {UNITS[base]}, ece {fit['ece']:.6g}"
+    )
 
 
 def _stem(path: str) -> str:
