@@ -1147,7 +1147,7 @@ class Param(StrEnum):
 
 
 LATENT_DATASETS_HELP = (
-    "FILE may be a dataset (see eval --help), read in natural shard order as one file of its "
+    "FILE may be a dataset (as below), read in natural shard order as one file of its "
     "rows; with --scale, a .npy dataset of scales pairs with FILE's shards by relative path "
     "with the extension aside, one to one with equal row counts (one --scale file needs one FILE)."
 )
