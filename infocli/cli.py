@@ -897,7 +897,7 @@ COMPARE_RULES = (
 
 
 COMPARE_DATASETS_HELP = (
-    "BASELINE, each CANDIDATE and --labels may be datasets (see eval --help): each candidate's "
+    "BASELINE, each CANDIDATE and --labels may be datasets (as below): each candidate's "
     "shards, and a labels dataset's, pair with the baseline's by relative path with the "
     "extension aside, one to one with equal row counts (a candidate cannot be one file against "
     "a baseline dataset); a single --labels file aligns with the baseline's rows in shard order."
