@@ -232,7 +232,7 @@ def compare_tables(
     chunks = aligned_chunks(base_layout, [(run.preds, run.layout.pred_cols) for run in runs], rows, read_rows)
     scoring = _Scoring(runs, confidence, alpha, metrics)
     works = scoring.planned(scoring.prepare(batches) for batches in chunks)
-    workers = _workers(baseline, soft_targets=base_layout.label_form == "dist")
+    workers = _workers(baseline, soft_targets=base_layout.label_form == "dist", models=len(runs))
     state: CompareState | None = None
     for scored in in_order(scoring.compute, works, workers, "infocli-compare"):
         scoring.note(scored)
