@@ -1009,18 +1009,30 @@ COMPARE_RULES = (
 )
 
 
-@app.command("compare", epilog=f"{COMPARE_RULES} {EXIT_CODES_HELP}")
+COMPARE_DATASETS_HELP = (
+    "BASELINE, each CANDIDATE and --labels may be datasets (as below): each candidate's "
+    "shards, and a labels dataset's, pair with the baseline's by relative path with the "
+    "extension aside, one to one with equal row counts (a candidate cannot be one file against "
+    "a baseline dataset); a single --labels file aligns with the baseline's rows in shard order."
+)
+
+
+@app.command(
+    "compare", epilog=f"{COMPARE_RULES} {COMPARE_DATASETS_HELP}\n\n{DATASETS_HELP}\n\n{EXIT_CODES_HELP}"
+)
 def compare_command(
     baseline: Annotated[
         str,
         typer.Argument(
-            metavar="BASELINE", help="The baseline's predictions (any input format); - for stdin."
+            metavar="BASELINE",
+            help="The baseline's predictions (any input format, or a dataset); - for stdin.",
         ),
     ],
     candidates: Annotated[
         list[str],
         typer.Argument(
-            metavar="CANDIDATE...", help="Each candidate's predictions, row-aligned with the baseline's."
+            metavar="CANDIDATE...",
+            help="Each candidate's predictions, row-aligned with the baseline's (a dataset with a baseline dataset).",
         ),
     ],
     labels: Annotated[
@@ -1028,7 +1040,7 @@ def compare_command(
         typer.Option(
             "--labels",
             metavar="PATH",
-            help="Class indices, class names or target distributions (default: the baseline's label "
+            help="Class indices, class names or target distributions, a file or a dataset (default: the baseline's label "
             "column, if any; without labels only entropy, KL(p ‖ q) and top-1 agreement are compared).",
         ),
     ] = None,
@@ -1087,6 +1099,9 @@ def compare_command(
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Is a candidate better than the baseline? Paired tests on the same rows, and how far
     apart the two models' distributions are.
@@ -1116,11 +1131,18 @@ def compare_command(
     inputs = {"BASELINE": baseline, **{f"CANDIDATE {i}": c for i, c in enumerate(candidates, 1)}}
     check_paths({**inputs, "--labels": labels})
     _check_outputs([*inputs.values(), labels], output=output, save_state=save_state)
-    with _progress(no_progress) as on_progress:
-        comparison = compare(
-            baseline, candidates, labels, options, confidence=confidence, alpha=alpha, gates=gates,
-            fail_if_worse=fail_if_worse or [], on_progress=on_progress,
-        )  # fmt: skip
+    tests = {"confidence": confidence, "alpha": alpha, "gates": gates, "fail_if_worse": fail_if_worse or []}
+    on_engine = _engine_options(engine, jobs, scheduler, baseline, *candidates, labels)
+    if on_engine is not None:
+        from infocli.compare_datasets import compare_dataset
+
+        with _shard_progress(no_progress) as on_shard:
+            comparison = compare_dataset(
+                baseline, candidates, labels, options, engine=on_engine, on_shard=on_shard, **tests
+            )
+    else:
+        with _progress(no_progress) as on_progress:
+            comparison = compare(baseline, candidates, labels, options, on_progress=on_progress, **tests)
     outcome = _compare_outcome(comparison, base.value, gates, fail_if_worse or [], parsed_margin)
     _finish(outcome, output_format, output, quiet, save_state)
 
@@ -1252,14 +1274,21 @@ class Param(StrEnum):
     var = "var"
 
 
-@app.command("latent-kl", epilog=EXIT_CODES_HELP)
+LATENT_DATASETS_HELP = (
+    "FILE may be a dataset (as below), read in natural shard order as one file of its "
+    "rows; with --scale, a .npy dataset of scales pairs with FILE's shards by relative path "
+    "with the extension aside, one to one with equal row counts (one --scale file needs one FILE)."
+)
+
+
+@app.command("latent-kl", epilog=f"{LATENT_DATASETS_HELP}\n\n{DATASETS_HELP}\n\n{EXIT_CODES_HELP}")
 def latent_kl_command(
     latent: Annotated[
         str,
         typer.Argument(
             metavar="FILE",
             help="Encoder outputs, one row per example: CSV, Parquet or .npy (the means with "
-            "--scale or --split-half); - for stdin.",
+            "--scale or --split-half), or a dataset of them; - for stdin.",
         ),
     ],
     mu_cols: Annotated[
@@ -1353,6 +1382,9 @@ def latent_kl_command(
     quiet: QuietOption = False,
     no_progress: NoProgressOption = False,
     debug: DebugOption = False,
+    jobs: JobsOption = 1,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """The KL term of a VAE from saved encoder outputs: per example, per latent dimension,
     active and collapsed units.
@@ -1380,8 +1412,15 @@ def latent_kl_command(
     check_available(gates, available_metrics(options), "it needs --free-bits")
     check_paths({"FILE": latent, "--scale": scale})
     _check_outputs([latent, scale], output=output, save_state=save_state)
-    with _progress(no_progress) as on_progress:
-        run = latent_kl(latent, options, on_progress=on_progress)
+    on_engine = _engine_options(engine, jobs, scheduler, latent, scale)
+    if on_engine is not None:
+        from infocli.latent_datasets import latent_dataset
+
+        with _shard_progress(no_progress) as on_shard:
+            run = latent_dataset(latent, options, engine=on_engine, on_shard=on_shard)
+    else:
+        with _progress(no_progress) as on_progress:
+            run = latent_kl(latent, options, on_progress=on_progress)
     _finish(_latent_outcome(run, base.value, gates), output_format, output, quiet, save_state)
 
 

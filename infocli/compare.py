@@ -27,8 +27,9 @@ from infocli.metrics.registry import REGISTRY
 from infocli.metrics.scores import kl_rows, score_rows
 from infocli.metrics.sketch import QUANTILES
 from infocli.metrics.state import Renormalised
-from infocli.plan import EvalOptions, Layout, layout_of, signature
+from infocli.plan import Decided, EvalOptions, Layout, layout_of, signature
 from infocli.readers import Batch, Table, in_order, open_table, row_count_error
+from infocli.readers.dataset import is_dataset
 
 __all__ = ["Comparison", "compare", "compare_tables"]
 
@@ -39,6 +40,7 @@ class Comparison:
 
     state: CompareState
     warnings: list[str] = field(default_factory=list)
+    decided: list[Decided] | None = None  # each file's kinds, the baseline's first (of a run)
 
     @property
     def candidates(self) -> list[str]:
@@ -98,6 +100,13 @@ def compare(
     options.check()
     check_test_settings(confidence, alpha)
     paths = [baseline, *candidates, *([labels] if labels is not None else [])]
+    if any(is_dataset(p) for p in paths):
+        from infocli.compare_datasets import compare_dataset
+
+        return compare_dataset(
+            baseline, candidates, labels, options, confidence=confidence, alpha=alpha, gates=gates,
+            fail_if_worse=fail_if_worse, on_progress=on_progress,
+        )  # fmt: skip
     if paths.count("-") > 1:
         raise InfoCliError("only one of the inputs can be read from stdin (-)")
     with ExitStack() as stack:
@@ -172,6 +181,8 @@ def compare_tables(
     gates: Sequence[Gate] = (),
     fail_if_worse: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
+    decided: Sequence[Decided] | None = None,
+    part: bool = False,
 ) -> Comparison:
     """The comparison pipeline, for open tables: plans -> aligned chunks -> states -> merge.
 
@@ -185,6 +196,10 @@ def compare_tables(
         gates: As for :func:`compare`.
         fail_if_worse: As for :func:`compare`.
         on_progress: As for :func:`compare`.
+        decided: The kinds an earlier shard of the same datasets settled, the baseline's
+            first (see :class:`~infocli.plan.Decided`).
+        part: The tables are a shard of datasets: its state is returned whatever rows it
+            holds, for the datasets to judge the whole.
 
     Returns:
         The comparison.
@@ -209,13 +224,15 @@ def compare_tables(
             short, long = sorted((known[0], table), key=lambda t: t.n_rows or 0)
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
     rows, read_rows = chunking(baseline, base_layout.n_classes, options.chunk_rows)
-    runs = [_Run(baseline, base_layout, options)] + [
-        _Run(table, layout, options) for table, layout in zip(candidates, layouts, strict=True)
+    kinds = list(decided) if decided is not None else [None] * (1 + len(candidates))
+    runs = [
+        _Run(table, layout, options, kind)
+        for table, layout, kind in zip([baseline, *candidates], [base_layout, *layouts], kinds, strict=True)
     ]
     chunks = aligned_chunks(base_layout, [(run.preds, run.layout.pred_cols) for run in runs], rows, read_rows)
     scoring = _Scoring(runs, confidence, alpha, metrics)
     works = scoring.planned(scoring.prepare(batches) for batches in chunks)
-    workers = _workers(baseline, soft_targets=base_layout.label_form == "dist")
+    workers = _workers(baseline, soft_targets=base_layout.label_form == "dist", models=len(runs))
     state: CompareState | None = None
     for scored in in_order(scoring.compute, works, workers, "infocli-compare"):
         scoring.note(scored)
@@ -228,7 +245,7 @@ def compare_tables(
     if state is None:
         state = CompareState.empty(scoring.settings())
     state.inputs = [scoring.description()]
-    if state.n_samples == 0:
+    if state.n_samples == 0 and not part:
         if state.n_ignored:
             raise InfoCliError(
                 f"every row's label is {param('ignore_index')} {options.ignore_index}; nothing to compare",
@@ -243,7 +260,8 @@ def compare_tables(
         binary=base_layout.binary, stdin="-" in paths,
     )  # fmt: skip
     warnings = [*base_layout.warnings, *(w for layout in layouts for w in layout.warnings), *ignored]
-    return Comparison(state, list(dict.fromkeys([*warnings, *scoring.warnings()])))
+    kinds_settled = [run.plan.decided() for run in runs if run.plan is not None]
+    return Comparison(state, list(dict.fromkeys([*warnings, *scoring.warnings()])), kinds_settled)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from infocli.errors import InfoCliError, param, shown
 from infocli.evaluate import Evaluation, ProgressCallback, evaluate_tables
@@ -30,7 +30,7 @@ from infocli.readers.dataset import (
     without_credentials,
 )
 
-__all__ = ["Schema", "evaluate_dataset", "evaluate_shard", "open_part"]
+__all__ = ["Schema", "evaluate_dataset", "evaluate_shard", "fold_states", "open_part", "shard_labels"]
 
 
 @dataclass(frozen=True)
@@ -273,17 +273,7 @@ def evaluate_shard(
     """
     with ExitStack() as stack:
         preds = stack.enter_context(open_part(shard.preds, shard.relative, schema, npz_key=options.npz_key))
-        labels: Table | None = None
-        if shard.labels is not None:
-            windowed = cursor is not None or shared_labels
-            if cursor is None and windowed:
-                source = stack.enter_context(_open_labels(shard.labels, options))
-                cursor = _Cursor(source)
-            if windowed:
-                assert cursor is not None
-                labels = _Window(cursor, shard)
-            else:
-                labels = stack.enter_context(_open_labels(shard.labels, options, shard.relative))
+        labels = shard_labels(stack, shard, options, cursor, shared_labels)
         evaluation = evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, decided=decided, part=True
         )
@@ -385,29 +375,25 @@ def fold_shards(
     Raises:
         InfoCliError: No row to evaluate in any shard.
     """
-    state: EvalState | None = None
-    decided: Decided | None = None
     first: Evaluation | None = None  # the first shard's
     settled: Evaluation | None = None  # the first with rows, whose plan every shard's reading follows
     own: list[str] = []
-    pending_ignored = 0  # rows ignored in leading shards that settled nothing
-    for evaluation in evaluations:
-        if first is None:
-            first = evaluation
-            # What the first shard warns of its layout and options (its state's own
-            # warnings are the merged state's, at the end).
-            own = [w for w in evaluation.warnings if w not in evaluation.state.warnings()]
-        part = evaluation.state
-        if decided is None and not part.n_samples:
-            pending_ignored += part.n_ignored
-            continue
-        decided = decided or evaluation.decided
-        if state is None:
-            state, settled = part, evaluation
-            state.n_ignored += pending_ignored
-        else:
-            state.merge(part)
+
+    def states() -> Iterator[EvalState]:
+        nonlocal first, settled, own
+        for evaluation in evaluations:
+            if first is None:
+                first = evaluation
+                # What the first shard warns of its layout and options (its state's own
+                # warnings are the merged state's, at the end).
+                own = [w for w in evaluation.warnings if w not in evaluation.state.warnings()]
+            if settled is None and evaluation.state.n_samples:
+                settled = evaluation
+            yield evaluation.state
+
+    state, pending_ignored = fold_states(states())
     assert first is not None
+    decided = settled.decided if settled is not None else None
     if state is None:  # no shard had a row to score
         state = first.state
         state.n_ignored = pending_ignored
@@ -446,3 +432,66 @@ def _offset(on_progress: ProgressCallback | None, done: int, total: int | None) 
         return None
     callback: Callable[[int, int | None], None] = on_progress
     return lambda rows, _: callback(done + rows, total)
+
+
+def shard_labels(
+    stack: ExitStack, shard: Shard, options: EvalOptions, cursor: _Cursor | None, shared_labels: bool
+) -> Table | None:
+    """A shard's labels, opened on ``stack``: its own labels shard, or its rows of a single
+    labels file (through ``cursor``, or from its ``label_offset`` when ``shared_labels``).
+
+    Args:
+        stack: Where the files opened are closed.
+        shard: The shard.
+        options: The settings (the labels' ``.npz`` key).
+        cursor: The pass over a single labels file that consecutive shards share, or None.
+        shared_labels: As for :func:`evaluate_shard`.
+
+    Returns:
+        The labels, or None when the shard has none.
+    """
+    if shard.labels is None:
+        return None
+    if cursor is None and not shared_labels:
+        return stack.enter_context(_open_labels(shard.labels, options, shard.relative))
+    if cursor is None:
+        cursor = _Cursor(stack.enter_context(_open_labels(shard.labels, options)))
+    return _Window(cursor, shard)
+
+
+class Mergeable(Protocol):
+    """A shard's state: rows scored, rows ignored, and an exact merge."""
+
+    @property
+    def n_samples(self) -> int: ...  # noqa: D102
+
+    def merge(self, other: Any) -> None: ...  # noqa: D102
+
+
+M = TypeVar("M", bound=Mergeable)
+
+
+def fold_states(states: Iterable[M]) -> tuple[M | None, int]:
+    """The shards' states, in shard order, merged into the first with rows (whose plan
+    every later shard's reading followed); the leading states without rows only counted.
+
+    Args:
+        states: Each shard's, in shard order.
+
+    Returns:
+        The merged state (None if no shard had a row to score), and the rows ignored in
+        the leading shards that settled nothing (added to it, where there is one).
+    """
+    merged: M | None = None
+    pending = 0
+    for state in states:
+        if merged is None and not state.n_samples:
+            pending += getattr(state, "n_ignored", 0)
+            continue
+        if merged is None:
+            merged = state
+            if pending:
+                merged.n_ignored += pending  # type: ignore[attr-defined]
+        else:
+            merged.merge(state)
+    return merged, pending

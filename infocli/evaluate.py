@@ -117,17 +117,19 @@ def _unfiltered(error: InfoCliError, kept: np.ndarray | None) -> InfoCliError:
     return error
 
 
-def _workers(preds: Table, soft_targets: bool) -> int:
+def _workers(preds: Table, soft_targets: bool, models: int = 1) -> int:
     """Threads to score chunks on.
 
-    Every CPU, except that one is left to the decoder when the predictions come from CSV
-    or Parquet and the labels are classes: scoring against a class then costs less than
-    decoding, which becomes the slower stage. Measured on 2 cores, one scoring thread
-    against two: 5M x 10 Parquet with labels 0.91 s against 1.07 s; 1M x 100 Parquet
-    with soft targets 2.94 s against 2.42 s; 200k x 1,000 .npy 1.13 s against 1.05 s.
+    Every CPU, except that one is left to the decoder when one model's predictions come
+    from CSV or Parquet and the labels are classes: scoring against a class then costs
+    less than decoding, which becomes the slower stage. Measured on 2 cores, one scoring
+    thread against two: 5M x 10 Parquet with labels 0.91 s against 1.07 s; 1M x 100
+    Parquet with soft targets 2.94 s against 2.42 s; 200k x 1,000 .npy 1.13 s against
+    1.05 s. Several models (``compare``) are scored, and compared, on every chunk: two
+    W1-sized models, 1.42 s on one scoring thread against 1.01 s on two.
     """
     cpus = usable_cpus()
-    decoder_bound = preds.format != "npy" and not soft_targets
+    decoder_bound = preds.format != "npy" and not soft_targets and models == 1
     return max(1, cpus - decoder_bound)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from infocli.evaluate import READ_AHEAD_BYTES, ProgressCallback, chunking, defau
 from infocli.metrics.latent import PARAMS, LatentState, latent_settings
 from infocli.plan import InputInfo, check_chunk_rows, signature
 from infocli.readers import Batch, Table, aligned, in_order, open_table, prefetch, usable_cpus
+from infocli.readers.dataset import is_dataset
 
 MU_PREFIXES = ("mu_", "mean_", "z_mean_")
 """Column-name prefixes found without ``--mu-cols`` (``mu_0``, ``mu_1``, ...); the same
@@ -301,7 +302,9 @@ def _resolve_param(
     return given or says or "", notes
 
 
-def _layout(table: Table, second: Table | None, options: LatentOptions) -> tuple[_Layout, list[str]]:
+def _layout(
+    table: Table, second: Table | None, options: LatentOptions, scale_name: str | None = None
+) -> tuple[_Layout, list[str]]:
     """Decide the columns, pairing and parameterisations from the files' columns."""
     if options.split_half or second is not None:
         for t in (table, second) if second is not None else (table,):
@@ -316,7 +319,8 @@ def _layout(table: Table, second: Table | None, options: LatentOptions) -> tuple
             raise InfoCliError(
                 f"{param('prior_mu_cols')} names columns; a plain .npy has none", path=table.path
             )
-        said = param_of_name(os.path.basename(second.path).split(".")[0]) if second is not None else None
+        named = scale_name or (os.path.basename(second.path).split(".")[0] if second is not None else None)
+        said = param_of_name(named) if named else None
         chosen, notes = _resolve_param(
             options.param, said, "scales", shown(second.path) if second else "the second half", "param",
             second.path if second else table.path,
@@ -467,7 +471,8 @@ def latent_kl(path: str, options: LatentOptions, *, on_progress: ProgressCallbac
     """The KL of a VAE's posteriors to their prior, per example and per latent dimension.
 
     Args:
-        path: The encoder outputs (CSV, Parquet, .npy), or ``-`` for stdin.
+        path: The encoder outputs (CSV, Parquet, .npy), ``-`` for stdin, or a dataset of
+            them (:func:`infocli.latent_datasets.latent_dataset`).
         options: The settings.
         on_progress: Called after each chunk with (rows done, total rows if known).
 
@@ -479,6 +484,10 @@ def latent_kl(path: str, options: LatentOptions, *, on_progress: ProgressCallbac
             parameterisation, or bad values (NaN, a negative σ or variance).
     """
     options.check()
+    if is_dataset(path) or is_dataset(options.scale):
+        from infocli.latent_datasets import latent_dataset
+
+        return latent_dataset(path, options, on_progress=on_progress)
     if path == "-" and options.scale == "-":
         raise InfoCliError("only one of the inputs can be read from stdin (-)")
     with ExitStack() as stack:
@@ -486,7 +495,57 @@ def latent_kl(path: str, options: LatentOptions, *, on_progress: ProgressCallbac
         second = None
         if options.scale is not None:
             second = stack.enter_context(open_table(options.scale, stdin_format=options.input_format))
-        layout, notes = _layout(table, second, options)
+        part = latent_tables(table, second, lambda: open_table(path), options, on_progress=on_progress)
+        state = part.state
+        if state.n_samples == 0:
+            raise InfoCliError("no rows; expected one row of means and scales per example", path=table.path)
+    return LatentRun(state, [*part.notes, *state.warnings()])
+
+
+@dataclass
+class LatentPart:
+    """One file's (or shard's) latent state, with what its reading settled.
+
+    Attributes:
+        state: The state (it may hold no rows).
+        notes: What the layout notes (a parameterisation given against a name's).
+        width: The values a row of the first reader's first chunk held, which fixed the
+            dimensions where the columns do not state them (None without rows).
+    """
+
+    state: LatentState
+    notes: list[str]
+    width: int | None
+
+
+def latent_tables(
+    table: Table,
+    second: Table | None,
+    reopen: Callable[[], AbstractContextManager[Table]],
+    options: LatentOptions,
+    *,
+    width: int | None = None,
+    scale_name: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> LatentPart:
+    """The latent pipeline, for open tables: layout -> aligned chunks -> states -> merge.
+
+    Args:
+        table: The encoder outputs (the means, with ``second``).
+        second: The scales' own .npy (``--scale``), or None.
+        reopen: Opens ``table`` again, for a second reader of a Parquet file.
+        options: The settings.
+        width: The first chunk's width of an earlier shard of the same dataset, which
+            fixes the dimensions as it did there; None to take this file's.
+        scale_name: The name whose words say the scales' parameterisation (default: the
+            scales' file's stem).
+        on_progress: As for :func:`latent_kl`.
+
+    Returns:
+        The part.
+    """
+    with ExitStack() as stack:
+        layout, notes = _layout(table, second, options, scale_name)
         if (
             second is not None
             and table.n_rows is not None
@@ -500,7 +559,11 @@ def latent_kl(path: str, options: LatentOptions, *, on_progress: ProgressCallbac
         first_columns, second_columns = layout.reads()
         again = None  # the same file, for the second reader
         if second is None and second_columns:
-            again = stack.enter_context(open_table(path))
+            again = stack.enter_context(reopen())
+        settings: dict[str, Any] = {}
+        if width is not None:
+            layout.fix_width(width, table.path)
+            settings.update(_settings(layout, options))
         n_values = None if layout.width is None else layout.width * len(layout.roles)
         rows, read_rows = chunking(table, n_values, options.chunk_rows)
         depth = max(1, default_chunk_rows(n_values, READ_AHEAD_BYTES) // read_rows)
@@ -510,13 +573,15 @@ def latent_kl(path: str, options: LatentOptions, *, on_progress: ProgressCallbac
             None if other is None else prefetch(other.batches(second_columns, [], read_rows), depth)
         )
         chunks = aligned(table, batches, other, second_batches, rows)
-        settings: dict[str, Any] = {}
+        seen: list[int] = []
 
         def planned() -> Iterator[tuple[Batch, Batch | None]]:
             for chunk in chunks:
-                if not settings:
-                    layout.fix_width(chunk[0].width or 0, table.path)
-                    settings.update(_settings(layout, options))
+                if not seen:
+                    seen.append(chunk[0].width or 0)
+                    if not settings:
+                        layout.fix_width(seen[0], table.path)
+                        settings.update(_settings(layout, options))
                 yield chunk
 
         scorer = _Scorer(layout, settings, table.path, second.path if second else None)
@@ -528,11 +593,10 @@ def latent_kl(path: str, options: LatentOptions, *, on_progress: ProgressCallbac
                 state.merge(scored)
             if on_progress:
                 on_progress(state.n_samples, table.n_rows)
-        if state is None or state.n_samples == 0:
-            raise InfoCliError("no rows; expected one row of means and scales per example", path=table.path)
-        described = _inputs(table, second, layout)
-        state.inputs = [described]
-    return LatentRun(state, [*notes, *state.warnings()])
+        if state is None:
+            state = LatentState(settings or {})
+        state.inputs = [_inputs(table, second, layout)]
+        return LatentPart(state, notes, width if width is not None else (seen or [None])[0])
 
 
 def _settings(layout: _Layout, options: LatentOptions) -> dict[str, Any]:

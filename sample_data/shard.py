@@ -15,7 +15,12 @@ this script (the rows in order, nothing random):
   as lm-evaluation-harness logs samples;
 - ``run.npz``: the logits and the labels in one archive;
 - ``tokens/part-0.jsonl.gz`` ...: the per-token log-probabilities in 4 gzipped JSON Lines
-  shards (a sequence may continue into the next shard).
+  shards (a sequence may continue into the next shard);
+- ``preds_b/split=test/part-*.parquet``: a second model's predictions (``probs_b.parquet``)
+  in the same 12 shards, for ``compare``;
+- ``latent/part-*.parquet``: the encoder outputs (``latent.parquet``) in 4 shards, and
+  ``latent_mu/part-*.npy`` with ``latent_logvar/part-*.npy``, the .npy arrays in the same
+  4 shards, for ``latent-kl``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 N_SHARDS = 12
 N_HF_SHARDS = 3
 N_TOKEN_SHARDS = 4
+N_LATENT_SHARDS = 4
 
 
 def _bounds(n: int, parts: int) -> list[tuple[int, int]]:
@@ -92,6 +98,24 @@ def main(out: Path) -> None:
         lines = (json.dumps(row) + "\n" for row in rows)
         with gzip.open(out / "tokens" / f"part-{i}.jsonl.gz", "wt") as file:
             file.writelines(lines)
+    _compared_and_latent(out)
+
+
+def _compared_and_latent(out: Path) -> None:
+    """A second model's predictions in the shards of the first, and the encoder outputs in shards."""
+    probs_b = pq.read_table(HERE / "probs_b.parquet")
+    folder = out / "preds_b" / "split=test"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (a, b) in enumerate(_bounds(probs_b.num_rows, N_SHARDS)):
+        pq.write_table(probs_b.slice(a, b - a), folder / f"part-{i}.parquet")
+    latent = pq.read_table(HERE / "latent.parquet")
+    arrays = {name: np.load(HERE / f"{name}.npy") for name in ("latent_mu", "latent_logvar")}
+    for name in ("latent", *arrays):
+        (out / name).mkdir(exist_ok=True)
+    for i, (a, b) in enumerate(_bounds(latent.num_rows, N_LATENT_SHARDS)):
+        pq.write_table(latent.slice(a, b - a), out / "latent" / f"part-{i}.parquet")
+        for name, array in arrays.items():
+            np.save(out / name / f"part-{i}.npy", array[a:b])
 
 
 if __name__ == "__main__":

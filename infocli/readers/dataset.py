@@ -478,7 +478,12 @@ def _skipped_note(found: _Discovered) -> list[str]:
 
 
 def shards(
-    preds: str, labels: str | None, *, notes: list[str] | None = None, role: str = "PREDS"
+    preds: str,
+    labels: str | None,
+    *,
+    notes: list[str] | None = None,
+    role: str = "PREDS",
+    label_role: str = "LABELS",
 ) -> list[Shard]:
     """Discover a dataset's shards, pair them with their labels, and put them in order.
 
@@ -494,6 +499,8 @@ def shards(
         labels: The same, or None (no labels, or labels in the predictions).
         notes: Where to add what the report notes of the datasets (files skipped).
         role: The name of ``preds`` on the command line (``TOKENS``), for messages.
+        label_role: The name of ``labels`` on the command line (``CANDIDATE``, a dataset
+            paired with the baseline's as labels are), for messages.
 
     Returns:
         The shards, in natural order of their relative paths.
@@ -507,17 +514,17 @@ def shards(
     notes.extend(_skipped_note(found))
     if labels is None:
         return [Shard(f.uri, None, 0, f.relative, _rows(f.uri, count=False)) for f in found.files]
-    label_found = _discover(labels, "LABELS")
+    label_found = _discover(labels, label_role)
     notes.extend(_skipped_note(label_found))
     if label_found.single:
         return _aligned(found, label_found.files[0].uri)
     if found.single:
         raise InfoCliError(
-            f"LABELS is a dataset of {len(label_found.files)} shard(s) but {role} is one file",
+            f"{label_role} is a dataset of {len(label_found.files)} shard(s) but {role} is one file",
             path=without_credentials(labels),
-            hint=f"Give {role} as a dataset of the same layout, or LABELS as one file",
+            hint=f"Give {role} as a dataset of the same layout, or {label_role} as one file",
         )
-    return _paired(found, label_found)
+    return _paired(found, label_found, role, label_role)
 
 
 def labels_shared(found: Sequence[Shard]) -> bool:
@@ -553,7 +560,9 @@ def _aligned(found: _Discovered, labels: str) -> list[Shard]:
     return result
 
 
-def _paired(preds: _Discovered, labels: _Discovered) -> list[Shard]:
+def _paired(
+    preds: _Discovered, labels: _Discovered, role: str = "PREDS", label_role: str = "LABELS"
+) -> list[Shard]:
     """PREDS shards with their LABELS shards, by relative path without the extension."""
     by_key = {f.key: f for f in labels.files}
     pred_keys = {f.key for f in preds.files}
@@ -565,8 +574,8 @@ def _paired(preds: _Discovered, labels: _Discovered) -> list[Shard]:
     )
     if unpaired:
         first = min(unpaired, key=lambda f: _natural(f.key))
-        side = "LABELS" if first in labels.files else "PREDS"
-        other = "PREDS" if side == "LABELS" else "LABELS"
+        side = label_role if first in labels.files else role
+        other = role if side == label_role else label_role
         raise InfoCliError(
             f"this {side} shard has no {other} shard of the same relative path ({counts})",
             path=display(first.uri),
