@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
@@ -44,7 +45,21 @@ def _context(preload: list[str]) -> Any:
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         context.set_forkserver_preload(["infocli.engines.local", *preload])
+    _quiet_resource_tracker()
     return context
+
+
+def _quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its warnings off: workers stopped by
+    Ctrl-C leave the pool's semaphore to it, and its "leaked semaphore" warning would be
+    printed after infocli's own last line (the tracker takes -W options from sys.warnoptions)."""
+    from multiprocessing import resource_tracker
+
+    sys.warnoptions.append("ignore")
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions.remove("ignore")
 
 
 def _how(exitcode: int | None) -> str:
