@@ -15,12 +15,12 @@ torchmetrics bins ``[lower, upper)`` (``torch.bucketize(..., right=True)``), inf
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stored_numbers import inputs_digest, read_stored
 
 STORED = Path(__file__).resolve().parent / "torch_calibration.json"
 BINS = 15
@@ -63,11 +63,7 @@ CASES = {"multiclass": multiclass_case, "edges": edges_case, "binary": binary_ca
 
 
 def _digest() -> str:
-    h = hashlib.sha256()
-    for case in CASES.values():
-        for array in case():
-            h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()
+    return inputs_digest(CASES.values())
 
 
 def stored() -> dict[str, Any]:
@@ -76,9 +72,7 @@ def stored() -> dict[str, Any]:
     Raises:
         AssertionError: The stored numbers were computed from other inputs.
     """
-    numbers = json.loads(STORED.read_text())
-    assert numbers["inputs_sha256"] == _digest(), f"{STORED.name} is stale: run python {__file__}"
-    return numbers
+    return read_stored(STORED, _digest(), __file__)
 
 
 def compute() -> dict[str, Any]:

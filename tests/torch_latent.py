@@ -12,12 +12,12 @@ stale numbers. To recompute it (torch needed):
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stored_numbers import inputs_digest, read_stored
 
 STORED = Path(__file__).resolve().parent / "torch_latent.json"
 
@@ -41,11 +41,7 @@ def prior_case() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _digest() -> str:
-    h = hashlib.sha256()
-    for case in (standard_case, prior_case):
-        for array in case():
-            h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()
+    return inputs_digest((standard_case, prior_case))
 
 
 def stored() -> dict[str, Any]:
@@ -54,9 +50,7 @@ def stored() -> dict[str, Any]:
     Raises:
         AssertionError: The stored numbers were computed from other inputs.
     """
-    numbers = json.loads(STORED.read_text())
-    assert numbers["inputs_sha256"] == _digest(), f"{STORED.name} is stale: run python {__file__}"
-    return numbers
+    return read_stored(STORED, _digest(), __file__)
 
 
 def compute() -> dict[str, Any]:

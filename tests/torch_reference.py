@@ -10,13 +10,13 @@ a changed case cannot be checked against stale numbers. To recompute it (torch n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stored_numbers import inputs_digest, read_stored
 
 IGNORE = -100
 STORED = Path(__file__).resolve().parent / "torch_cross_entropy.json"
@@ -49,11 +49,7 @@ def perplexity_case() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _digest() -> str:
-    h = hashlib.sha256()
-    for case in (eval_case, perplexity_case):
-        for array in case():
-            h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()
+    return inputs_digest((eval_case, perplexity_case))
 
 
 def stored() -> dict[str, Any]:
@@ -62,9 +58,7 @@ def stored() -> dict[str, Any]:
     Raises:
         AssertionError: The stored numbers were computed from other inputs.
     """
-    numbers = json.loads(STORED.read_text())
-    assert numbers["inputs_sha256"] == _digest(), f"{STORED.name} is stale: run python {__file__}"
-    return numbers
+    return read_stored(STORED, _digest(), __file__)
 
 
 def compute() -> dict[str, Any]:
