@@ -10,8 +10,8 @@ signals: the client is the one to stop them, on Ctrl-C as on an error.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
-import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
@@ -45,21 +45,27 @@ def _context(preload: list[str]) -> Any:
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         context.set_forkserver_preload(["infocli.engines.local", *preload])
-    _quiet_resource_tracker()
+    _start_servers_quietly(context)
     return context
 
 
-def _quiet_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker with its warnings off: workers stopped by
-    Ctrl-C leave the pool's semaphore to it, and its "leaked semaphore" warning would be
-    printed after infocli's own last line (the tracker takes -W options from sys.warnoptions)."""
-    from multiprocessing import resource_tracker
+def _start_servers_quietly(context: Any) -> None:
+    """Start multiprocessing's resource tracker and forkserver with stderr on the null
+    device: when Ctrl-C stops the workers, both may otherwise print warnings or a
+    traceback after infocli's own last line. A worker's errors reach the client as the
+    task's result, never through stderr."""
+    from multiprocessing import forkserver, resource_tracker
 
-    sys.warnoptions.append("ignore")
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
+        os.dup2(null, 2)
         resource_tracker.ensure_running()
+        if context.get_start_method() == "forkserver":
+            forkserver.ensure_running()
     finally:
-        sys.warnoptions.remove("ignore")
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _how(exitcode: int | None) -> str:
@@ -114,7 +120,11 @@ class ProcessPool:
 
     def submit(self, task: ShardTask, shard: Shard, settled: Any, index: int) -> Future[Scored]:
         """Start ``task(shard, settled)`` on a worker."""
-        future = self.executor.submit(task, shard, settled)
+        try:
+            future: Future[Scored] = self.executor.submit(task, shard, settled)
+        except BrokenProcessPool as broken:  # a worker died while shards were handed out
+            future = Future()
+            future.set_exception(broken)
         self._note_workers()
         return future
 
