@@ -20,10 +20,10 @@ from infocli.errors import InfoCliError, param, shown
 from infocli.gates import Gate, check_available
 from infocli.grouping import GroupSources, check_group_rows, chunk_keys, group_sources, raw_values
 from infocli.ignored import eval_ignored, npz_ignored
-from infocli.metrics.groups import GroupState, grouped_names
+from infocli.metrics.groups import GroupAccumulator, GroupState, KeyIndex, grouped_names
 from infocli.metrics.inputs import Distributions, check_class_indices
 from infocli.metrics.registry import REGISTRY, gate_names
-from infocli.metrics.scores import Scorer
+from infocli.metrics.scores import RowScores, Scorer
 from infocli.metrics.state import EvalState, Renormalised
 from infocli.plan import (
     MAX_CHUNK_ROWS,
@@ -185,7 +185,7 @@ class _Work:
     kept: np.ndarray | None  # rows kept when some labels are ignored
     n_ignored: int = 0  # rows left out for their label
     error: InfoCliError | None = None
-    groups: dict[str, Any] | None = None  # the group columns, as read (infocli.grouping.raw_values)
+    groups: np.ndarray | None = None  # each kept row's group code, when the rows are grouped
 
     @property
     def first_row(self) -> int:
@@ -282,6 +282,7 @@ class _Run:
         self.plan: EvalPlan | None = None
         self.scorer: Scorer | None = None
         self.sources, self.paths = sources, paths or {}  # the group columns, and each role's file
+        self.index = KeyIndex.empty(sources.columns) if sources is not None else None  # groups' codes
         if decided is not None:  # a later shard of a dataset: the plan needs no rows
             if layout.n_classes is None:
                 layout.n_classes = decided.n_classes
@@ -338,8 +339,12 @@ class _Run:
             return _Work(batch, label_rows.first_row, None, None, error=failed)
         n_ignored = 0 if kept is None else batch.n_rows - len(kept)
         groups = None
-        if self.sources is not None:
-            groups = raw_values(self.sources, batch, label_batch, group_batch, self.paths)
+        if self.sources is not None and self.index is not None:  # coded in file order, by one index
+            raw = raw_values(self.sources, batch, label_batch, group_batch, self.paths)
+            try:
+                groups = self.index.row_codes(chunk_keys(self.sources, raw, targets, kept))
+            except InfoCliError as error:
+                return _Work(batch, label_rows.first_row, None, None, error=error)
         if kept is not None and not len(kept):  # every row ignored: only the count is needed
             batch = batch.slice(0, 0)
         return _Work(batch, label_rows.first_row, targets, kept, n_ignored, groups=groups)
@@ -368,17 +373,15 @@ class _Run:
         self.scorer = self.plan.scorer()
         return self.plan
 
-    def compute(self, work: _Work) -> EvalState:
-        """Validate and score a prepared chunk (thread-safe: nothing is accumulated)."""
+    def compute(self, work: _Work) -> tuple[EvalState, RowScores | None, np.ndarray | None]:
+        """Validate and score a prepared chunk (thread-safe: nothing is accumulated): its
+        state and, when the rows are grouped, their terms and group codes."""
         pred, note = self.predictions(work)
         target, target_note = self.targets(work)
         notes = [note] if target_note is None else [note, target_note]
         assert self.scorer is not None
-        groups = None
-        if self.sources is not None:
-            assert work.groups is not None
-            groups = (self.sources.columns, chunk_keys(self.sources, work.groups, work.targets, work.kept))
-        return self.scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes, groups=groups)
+        state, rows = self.scorer.score(pred, target, n_ignored=work.n_ignored, renormalised=notes)
+        return (state, rows, work.groups) if work.groups is not None else (state, None, None)
 
     def predictions(self, work: _Work) -> tuple[Distributions, Renormalised]:
         """A prepared chunk's predictions, validated (thread-safe), and its rows renormalised.
@@ -577,19 +580,25 @@ def evaluate_tables(
     work = run.planned(run.prepare(*batches) for batches in chunks)
     workers = _workers(preds, soft_targets=layout.label_form == "dist")
     state: EvalState | None = None
-    for scored in in_order(run.compute, work, workers, "infocli-score"):
+    groups: GroupAccumulator | None = None  # the rows per group, added in file order
+    for scored, rows, codes in in_order(run.compute, work, workers, "infocli-score"):
         if state is None:
             state = scored
         else:
             state.merge(scored)
+        if codes is not None and run.index is not None:
+            if groups is None:
+                calibration = None if scored.calibration is None else scored.calibration.settings
+                groups = GroupAccumulator(run.index, calibration)
+            groups.add(codes, rows)
         if on_progress:
             on_progress(state.n_samples + state.n_ignored, preds.n_rows)
     plan = run.plan
     assert plan is not None
     if state is None:
         state = EvalState(plan.settings())
-    if sources is not None and state.groups is None:
-        state.groups = GroupState.empty(sources.columns)
+    if sources is not None:
+        state.groups = groups.state() if groups is not None else GroupState.empty(sources.columns)
     state.inputs = [plan.description()]
     if state.n_samples == 0 and not part and not (keep_empty and state.n_ignored):
         if state.n_ignored:

@@ -18,7 +18,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr, softmax
 
 from infocli.evaluate import EvalOptions, evaluate
-from infocli.metrics.groups import GroupState
+from infocli.metrics.groups import GroupAccumulator, GroupState, KeyIndex
 from infocli.metrics.kernels import factorize
 from infocli.metrics.state import EvalState
 from infocli.states import load_state, merge_states, state_text
@@ -517,6 +517,77 @@ def test_integer_keys_get_one_code_each_in_a_table_or_by_search(batches, seed) -
     assert index.keys[0].tolist() == list(seen)
 
 
+@SETTINGS
+@given(
+    batches=st.lists(
+        st.tuples(st.integers(0, 2**40), st.integers(0, 400), st.integers(1, 2_000)), min_size=1, max_size=6
+    ),
+    form=st.sampled_from(["int", "str", "dictionary", "crossed"]),
+    seed=st.integers(0, 2**16),
+)
+def test_every_row_gets_the_code_of_its_key(batches, form, seed) -> None:
+    # Rows repeat keys; the table of small integer ranges, the binary search, dictionary
+    # encoded names and crossed keys all give each key one code, kept as the rows go on.
+    import pyarrow as pa
+
+    from infocli.metrics.groups import KeyIndex
+
+    rng = np.random.default_rng(seed)
+    index = KeyIndex.empty(["k", "j"] if form == "crossed" else ["k"])
+    seen: dict[tuple, int] = {}
+    for offset, n, span in batches:
+        ints = offset + rng.integers(0, span, n)
+        if form == "int":
+            keys: list[Any] = [ints]
+        elif form == "str":
+            keys = [ints.astype(str)]
+        elif form == "dictionary":
+            encoded = pa.array(ints.astype(str)).dictionary_encode()
+            keys = [(np.array(encoded.dictionary.to_pylist(), dtype=str), encoded.indices.to_numpy())]
+        else:
+            keys = [ints % 7, (ints // 7).astype(str)]
+        codes = index.row_codes(keys)
+        plain = (
+            [ints % 7, (ints // 7).astype(str)]
+            if form == "crossed"
+            else [ints if form == "int" else ints.astype(str)]
+        )
+        for key, code in zip(zip(*(k.tolist() for k in plain), strict=True), codes.tolist(), strict=True):
+            assert seen.setdefault(key, code) == code  # one code per key, kept
+            assert tuple(k[code].item() for k in index.keys) == key
+    assert len(set(seen.values())) == len(seen)
+    assert index.n_groups == len(seen)
+
+
+def test_group_spreads_are_exact_far_from_zero_and_after_an_outlier() -> None:
+    # The spread is summed about each group's mean in the chunk of its first rows: a mean
+    # 10^9 times the spread costs no digits, and neither does an outlier among those rows.
+    # A group's only first row an outlier 10^5 spreads away costs a few. Against exact
+    # rational arithmetic.
+    from fractions import Fraction
+
+    from infocli.metrics.scores import RowScores
+
+    rng = np.random.default_rng(4)
+    far = 1e6 + rng.normal(0, 1e-3, 3_000)
+    outlier = np.concatenate([[1e4], rng.normal(1.0, 0.1, 3_000)])
+    keys = np.repeat(["far", "outlier", "alone"], [len(far), len(outlier), 1])
+    accumulator = GroupAccumulator(KeyIndex.empty(["k"]))
+    first = [np.concatenate([far, outlier, outlier[:1]]), keys]
+    accumulator.add(accumulator.index.row_codes([first[1]]), RowScores(entropy=first[0]))
+    later = np.repeat(["alone"], len(outlier) - 1)
+    accumulator.add(accumulator.index.row_codes([later]), RowScores(entropy=outlier[1:]))
+    moments = accumulator.state().stats["entropy"]
+    code = {key: i for i, key in enumerate(accumulator.index.keys[0].tolist())}
+    for key, group, rel in [("far", far, 1e-14), ("outlier", outlier, 1e-14), ("alone", outlier, 1e-10)]:
+        g = code[key]
+        exact = [Fraction(v) for v in group.tolist()]
+        mean = sum(exact) / len(exact)
+        assert moments.n[g] == len(group)
+        assert moments.total[g] == pytest.approx(float(sum(exact)), rel=1e-14)
+        assert moments.m2[g] == pytest.approx(float(sum((v - mean) ** 2 for v in exact)), rel=rel)
+
+
 def test_a_dataset_of_shards_groups_as_one_file(tmp_path) -> None:
     data = _rows(11, 900)
     preds_dir, labels_dir = tmp_path / "preds", tmp_path / "labels"
@@ -650,3 +721,4 @@ def test_calibration_per_group_merges_across_parts_and_round_trips(tmp_path) -> 
     del text["groups"]["calibration"]
     (tmp_path / "bad.json").write_text(json.dumps(text))
     assert_bad_input(invoke("merge", tmp_path / "bad.json"), "groups must be an object with")
+

@@ -306,12 +306,14 @@ class CalibrationState:
                 f"{self.settings[difference]!r} vs {other.settings[difference]!r}"
             )
         if codes is None:
-            codes = np.arange(other.n_groups)
-        codes = _codes(codes, other.n_groups)
-        if len(np.unique(codes)) != len(codes):
-            raise ValueError("codes must be distinct")
-        if len(codes):
-            self._resize(int(codes.max()) + 1)
+            codes = slice(0, other.n_groups)
+            self._resize(other.n_groups)
+        else:
+            codes = _codes(codes, other.n_groups)
+            if len(np.unique(codes)) != len(codes):
+                raise ValueError("codes must be distinct")
+            if len(codes):
+                self._resize(int(codes.max()) + 1)
         for name, values in other.sums.items():
             self.sums[name][codes] += values
         if other.classwise is None and self.classwise is not None:

@@ -207,6 +207,40 @@ class KeyIndex:
             ]
         return codes
 
+    def row_codes(self, keys: Sequence[Keys]) -> np.ndarray:
+        """The group code of each row of a chunk (keys repeat), new groups added in order.
+
+        Args:
+            keys: Per column, each row's key value (see :data:`Keys`).
+
+        Returns:
+            (n,) group codes.
+        """
+        known = self._known_rows(keys)
+        if known is not None:
+            return known
+        codes, distinct = _row_codes(keys)
+        return self.codes_of(distinct)[codes]
+
+    def _known_rows(self, keys: Sequence[Keys]) -> np.ndarray | None:
+        """:meth:`row_codes` looked up row by row in the table of a single integer key
+        column (no chunk-wide factorising), or None where no table holds the values."""
+        if len(keys) != 1 or isinstance(keys[0], tuple) or not self._values:
+            return None
+        values, book = keys[0], self._values[0]
+        if values.dtype.kind not in "iu" or book.table is None or not len(values):
+            return None
+        values = _normal(values)
+        offsets = values - book.start
+        if offsets.min() < 0 or offsets.max() >= len(book.table):
+            return None
+        codes = book.table[offsets]
+        new = codes < 0
+        if new.any():  # within the table's range, so it keeps it
+            self.codes_of([np.unique(values[new])])
+            codes = book.table[values - book.start]
+        return codes
+
 
 @dataclass(frozen=True)
 class _Sizes:
@@ -223,6 +257,7 @@ class _Sizes:
 
     @classmethod
     def of(cls, n_a: np.ndarray, n_b: np.ndarray) -> _Sizes:
+        n_a = np.array(n_a)  # a copy: the counts are then overwritten
         n = n_a + n_b
         inverse = 1.0 / np.maximum(n, 1)
         return cls(
@@ -244,34 +279,6 @@ class GroupMoments:
         """No values in any of ``n_groups`` groups."""
         return cls(np.zeros(n_groups, np.int64), np.zeros(n_groups), np.zeros(n_groups), hits)
 
-    @classmethod
-    def of(
-        cls, codes: np.ndarray, n_groups: int, values: np.ndarray | None, counts: np.ndarray | None = None
-    ) -> GroupMoments:
-        """The moments per group of one value per row (None: the value 0 on every row).
-
-        Args:
-            codes: (n,) group codes in [0, n_groups).
-            n_groups: Groups.
-            values: (n,) values (booleans for hits), or None.
-            counts: The rows of each group, if known (copied).
-
-        Returns:
-            The moments: as :meth:`Moments.of` gives for each group's values.
-        """
-        n = np.bincount(codes, minlength=n_groups).astype(np.int64) if counts is None else counts.copy()
-        if values is None:
-            return cls(n, np.zeros(n_groups), np.zeros(n_groups))
-        total = np.bincount(codes, weights=values, minlength=n_groups)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if values.dtype == np.bool_:  # k hits among n: m2 = k (n - k) / n exactly
-                return cls(n, total, total * (n - total) / np.maximum(n, 1), hits=True)
-            else:
-                deviations = values - (total / np.maximum(n, 1))[codes]
-                m2 = np.bincount(codes, weights=deviations * deviations, minlength=n_groups)
-        m2[~np.isfinite(total)] = math.nan
-        return cls(n, total, m2)
-
     def copy(self) -> GroupMoments:
         """A copy that merges on its own."""
         return GroupMoments(self.n.copy(), self.total.copy(), self.m2.copy(), self.hits)
@@ -284,28 +291,28 @@ class GroupMoments:
             self.total = np.concatenate([self.total, np.zeros(extra)])
             self.m2 = np.concatenate([self.m2, np.zeros(extra)])
 
-    def merge_at(self, codes: np.ndarray, other: GroupMoments, sizes: _Sizes | None = None) -> None:
-        """Fold in ``other``'s groups, its group g joining this one's ``codes[g]`` (distinct).
+    def merge_at(self, codes: np.ndarray | slice, other: GroupMoments, sizes: _Sizes | None = None) -> None:
+        """Fold in ``other``'s groups, its group g joining this one's ``codes[g]`` (distinct
+        codes, or a slice of this one's groups).
 
         The update of :meth:`Moments.merge`, for every group at once. ``sizes`` are both
         sides' counts at ``codes``, when the statistics of a state share them.
         """
         if sizes is None:
             sizes = _Sizes.of(self.n[codes], other.n)
-        t_a = self.total[codes]
+        t_a = self.total[codes]  # read before any write: with a slice, a view
         total = t_a + other.total
-        self.n[codes], self.total[codes] = sizes.n, total
         if self.hits:  # k hits among n: m2 = k (n - k) / n exactly
-            self.m2[codes] = total * (sizes.n - total) * sizes.inverse
-            return
-        # Where a side is empty its sum is 0 and the correction term vanishes: no special case.
-        with np.errstate(invalid="ignore"):
-            delta = other.total * sizes.inverse_b - t_a * sizes.inverse_a
-            m2 = self.m2[codes] + other.m2 + delta * delta * sizes.weight
-        infinite = ~np.isfinite(total)
-        if infinite.any():
-            m2[infinite] = math.nan
-        self.m2[codes] = m2
+            m2 = total * (sizes.n - total) * sizes.inverse
+        else:
+            # Where a side is empty its sum is 0 and the correction term vanishes: no special case.
+            with np.errstate(invalid="ignore"):
+                delta = other.total * sizes.inverse_b - t_a * sizes.inverse_a
+                m2 = self.m2[codes] + other.m2 + delta * delta * sizes.weight
+            infinite = ~np.isfinite(total)
+            if infinite.any():
+                m2[infinite] = math.nan
+        self.n[codes], self.total[codes], self.m2[codes] = sizes.n, total, m2
 
     @property
     def mean(self) -> np.ndarray:
@@ -368,6 +375,167 @@ def _row_values(scores: Any) -> dict[str, np.ndarray | None | bool]:
     return rows
 
 
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    """``array`` with zeros appended up to ``size`` (at least doubling, so that growing
+    group by group costs amortised constant time)."""
+    if size <= len(array):
+        return array
+    grown = np.zeros(max(size, 2 * len(array)), array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """The groups that first have rows in a chunk: codes ``start`` to ``start + len(counts)``."""
+
+    start: int
+    rows: np.ndarray  # the chunk's rows of these groups
+    local: np.ndarray  # their codes, less start
+    counts: np.ndarray  # the rows of each group
+
+    @classmethod
+    def of(cls, codes: np.ndarray, start: int, stop: int) -> _Fresh:
+        rows = np.flatnonzero(codes >= start)
+        local = codes[rows] - start
+        return cls(start, rows, local, np.bincount(local, minlength=stop - start))
+
+    def means(self, values: np.ndarray) -> np.ndarray:
+        """Each group's mean of its values in the chunk (0 where that is not finite)."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            means = np.bincount(self.local, values[self.rows], len(self.counts)) / self.counts
+        return np.where(np.isfinite(means), means, 0.0)
+
+
+@dataclass
+class _ShiftedSums:
+    """One statistic's sums per group, accumulated in place: of the values, and of each
+    value's deviation from its group's shift (the group's mean in the chunk of its first
+    rows) and its square. With a shift among the group's values, the spread is found
+    without the cancellation of plain sums of squares (shifted data, as in Chan, Golub
+    and LeVeque); the hits need only their count."""
+
+    hits: bool
+    total: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shift: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    s1: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    s2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def reserve(self, size: int) -> None:
+        self.total, self.shift, self.s1, self.s2 = (
+            _grown(a, size) for a in (self.total, self.shift, self.s1, self.s2)
+        )
+
+    def add(self, codes: np.ndarray, values: np.ndarray, fresh: _Fresh | None) -> None:
+        """Add each row's value to its group (``fresh``: the groups new in this chunk)."""
+        if self.hits:  # as floats: np.add.at has no fast loop for booleans
+            np.add.at(self.total, codes, values.astype(np.float64))
+            return
+        np.add.at(self.total, codes, values)
+        if fresh is not None:
+            self.shift[fresh.start : fresh.start + len(fresh.counts)] = fresh.means(values)
+        deviations = values - self.shift[codes]
+        np.add.at(self.s1, codes, deviations)
+        np.add.at(self.s2, codes, deviations * deviations)
+
+    def moments(self, n: np.ndarray) -> GroupMoments:
+        """The moments of the first ``len(n)`` groups, of ``n`` rows each."""
+        size = len(n)
+        total = self.total[:size].copy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.hits:  # k hits among n: m2 = k (n - k) / n exactly
+                return GroupMoments(n.copy(), total, total * (n - total) / np.maximum(n, 1), hits=True)
+            s1 = self.s1[:size]
+            m2 = np.maximum(self.s2[:size] - s1 * s1 / np.maximum(n, 1), 0.0)
+        m2[~np.isfinite(total)] = math.nan
+        return GroupMoments(n.copy(), total, m2)
+
+
+class GroupAccumulator:
+    """Every per-row statistic of a stream's chunks, per group, accumulated in place in
+    the order of the rows: ``np.add.at`` over the rows' group codes, with no array of
+    the groups' size made per chunk, so that a chunk costs the same with 100 groups or
+    100,000.
+
+    Args:
+        index: The groups' keys and codes, which the rows' codes come from.
+        calibration: With calibration, its settings (``bins``, ``strategy``,
+            ``n_classes``): the calibration sums and the Brier score are kept per group too.
+    """
+
+    def __init__(self, index: KeyIndex, calibration: Mapping[str, Any] | None = None) -> None:
+        self.index, self.settings = index, calibration
+        self.n = np.zeros(0, np.int64)
+        self.seen = 0  # codes below this have rows: codes come in order of first appearance
+        self.sums: dict[str, _ShiftedSums] = {}  # per distinct row values, under their first name
+        self.sources: dict[str, str | None | bool] = {}  # per statistic: its sums, None (0), False (none)
+        self.calibration: CalibrationState | None = None
+        self.brier = _ShiftedSums(hits=False)
+
+    def add(self, codes: np.ndarray, scores: Any) -> None:
+        """Add a chunk's rows.
+
+        Args:
+            codes: (n,) each scored row's group code in the index.
+            scores: The chunk's :class:`~infocli.metrics.scores.RowScores`.
+        """
+        if not len(codes):
+            return
+        rows = _row_values(scores)
+        if not self.sources:  # the statistics these rows have, and which share values
+            first: dict[int, str] = {}
+            for name, values in rows.items():
+                is_array = isinstance(values, np.ndarray)
+                self.sources[name] = first.setdefault(id(values), name) if is_array else values  # type: ignore[assignment]
+            self.sums = {
+                name: _ShiftedSums(hits=name in _HITS)
+                for name in dict.fromkeys(self.sources.values())
+                if isinstance(name, str)
+            }
+        top = int(codes.max()) + 1
+        fresh = None
+        if top > self.seen:  # groups new in this chunk
+            fresh = _Fresh.of(codes, self.seen, top)
+            self.seen = top
+            self.n = _grown(self.n, top)
+            for sums in (*self.sums.values(), self.brier):
+                sums.reserve(top)
+        np.add.at(self.n, codes, 1)
+        for name, sums in self.sums.items():
+            sums.add(codes, rows[name], fresh)  # type: ignore[arg-type]
+        calibrated = getattr(scores, "calibration", None)
+        if self.settings is not None and calibrated is not None:
+            if self.calibration is None:
+                self.calibration = CalibrationState(**self.settings)
+            self.calibration.update(
+                calibrated.confidence, calibrated.outcome, codes=codes, probs=calibrated.probs,
+                labels=calibrated.labels,
+            )  # fmt: skip
+            self.brier.add(codes, calibrated.brier, fresh)
+
+    def state(self) -> GroupState:
+        """The groups' state: each statistic's moments per group (statistics of the same
+        row values sharing one object, as :meth:`GroupState.merge` expects)."""
+        size = self.index.n_groups
+        for sums in (*self.sums.values(), self.brier):
+            sums.reserve(size)
+        n = _grown(self.n, size)[:size]
+        moments = {name: sums.moments(n) for name, sums in self.sums.items()}
+        zero = GroupMoments(n.copy(), np.zeros(size), np.zeros(size))  # the value 0 on every row
+        empty = {hits: GroupMoments.zeros(size, hits=hits) for hits in (False, True)}
+        stats = {}
+        for name in STATISTICS:
+            source = self.sources.get(name, False)
+            if isinstance(source, str):
+                stats[name] = moments[source]
+            else:
+                stats[name] = zero if source is None else empty[name in _HITS]
+        state = GroupState(self.index, stats)
+        if self.calibration is not None:
+            state.calibration, state.brier = self.calibration, self.brier.moments(n)
+        return state
+
+
 @dataclass
 class GroupResults:
     """Every group's numbers, as arrays by group code."""
@@ -427,43 +595,21 @@ class GroupState:
         scores: Any,
         calibration: Mapping[str, Any] | None = None,
     ) -> GroupState:
-        """The state of a chunk: its rows' scores, grouped by their key values.
+        """The state of a chunk on its own: its rows' scores, grouped by their key values.
 
         Args:
             columns: The key columns' names.
             keys: Per column, each scored row's key value (see :data:`Keys`).
             scores: The chunk's :class:`~infocli.metrics.scores.RowScores`.
-            calibration: With calibration, its settings (``bins``, ``strategy``,
-                ``n_classes``): the calibration sums and the Brier score are kept per group too.
+            calibration: As for :class:`GroupAccumulator`.
 
         Returns:
             The chunk's group state (its groups in the order of their sorted keys).
         """
-        codes, distinct = _row_codes(keys)
-        state = cls(KeyIndex(tuple(columns), [_normal(d) for d in distinct]), {})
-        n_groups = state.n_groups
-        done: dict[int, GroupMoments] = {}
-        counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
-        for name, values in _row_values(scores).items():
-            if values is False:  # one empty object for all the statistics these rows lack
-                key = -1 - (name in _HITS)
-                if key not in done:
-                    done[key] = GroupMoments.zeros(n_groups, hits=name in _HITS)
-                state.stats[name] = done[key]
-                continue
-            # The KL of class labels is their cross-entropy: one object for both (see merge).
-            key = id(values)
-            if key not in done:
-                done[key] = GroupMoments.of(codes, n_groups, values, counts)  # type: ignore[arg-type]
-            state.stats[name] = done[key]
-        rows = getattr(scores, "calibration", None)
-        if calibration is not None and rows is not None:
-            state.calibration = CalibrationState(**calibration)
-            state.calibration.update(
-                rows.confidence, rows.outcome, codes=codes, probs=rows.probs, labels=rows.labels
-            )
-            state.brier = GroupMoments.of(codes, n_groups, rows.brier, counts)
-        return state
+        index = KeyIndex.empty(columns)
+        rows = GroupAccumulator(index, calibration)
+        rows.add(index.row_codes(keys), scores)
+        return rows.state()
 
     def merge(self, other: GroupState) -> None:
         """Fold in another state's groups, united with these by key.
@@ -481,7 +627,12 @@ class GroupState:
             )
         if not other.n_groups:
             return
-        codes = self.index.codes_of(other.index.keys)
+        # The chunks of one stream share an index: group g joins group g.
+        codes: np.ndarray | slice
+        if other.index is self.index:
+            codes = slice(0, len(other.stats[STATISTICS[0]].n))
+        else:
+            codes = self.index.codes_of(other.index.keys)
         if _aliases(self.stats) != _aliases(other.stats):  # statistics shared on one side only
             self.stats = {name: m.copy() for name, m in self.stats.items()}
         # Every statistic with values counts the group's rows: the factors of those counts once.
@@ -501,14 +652,14 @@ class GroupState:
             mine.merge_at(codes, theirs, sizes)
         self._merge_calibration(other, codes)
 
-    def _merge_calibration(self, other: GroupState, codes: np.ndarray) -> None:
+    def _merge_calibration(self, other: GroupState, codes: np.ndarray | slice) -> None:
         """Fold in the other state's calibration sums and Brier moments, its group g at ``codes[g]``."""
         if other.calibration is None or other.brier is None:
             return
         if self.calibration is None or self.brier is None:
             self.calibration = CalibrationState(**other.calibration.settings)
             self.brier = GroupMoments.zeros(0)
-        self.calibration.merge(other.calibration, codes)
+        self.calibration.merge(other.calibration, None if isinstance(codes, slice) else codes)
         self.brier.grow(self.n_groups)
         self.brier.merge_at(codes, other.brier)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -298,7 +297,7 @@ class Scorer:
 
     Example:
         >>> scorer = Scorer({}, kind="probs")
-        >>> state = scorer.score(scorer.predictions(np.full((2, 4), 0.25)), np.array([0, 3]))
+        >>> state, _ = scorer.score(scorer.predictions(np.full((2, 4), 0.25)), np.array([0, 3]))
         >>> round(state.compute().metrics["perplexity"], 6)
         4.0
     """
@@ -374,8 +373,7 @@ class Scorer:
         *,
         n_ignored: int = 0,
         renormalised: Sequence[Renormalised] = (),
-        groups: tuple[Sequence[str], Sequence[Any]] | None = None,
-    ) -> EvalState:
+    ) -> tuple[EvalState, RowScores]:
         """A chunk's state: its per-row terms as sums and counts.
 
         Args:
@@ -383,12 +381,10 @@ class Scorer:
             target: None, validated class indices, or distributions from :meth:`targets`.
             n_ignored: Rows of the chunk left out for their label (``ignore_index``).
             renormalised: The chunk's rows renormalised within ``tol``, per input file.
-            groups: The key columns and each scored row's keys
-                (:meth:`infocli.metrics.groups.GroupState.of_rows`), to keep the
-                statistics per group too.
 
         Returns:
-            The chunk's state.
+            The chunk's state, and its rows' terms (for the statistics per group,
+            :class:`infocli.metrics.groups.GroupAccumulator`).
         """
         state = EvalState(self.settings)
         rows = score_rows(pred, target, eps=self.eps, js_beta=self.settings.get("js_beta"))
@@ -403,12 +399,7 @@ class Scorer:
         if state.temperature_fit is not None and target is not None:
             probs = target if isinstance(target, np.ndarray) else target.weights / target.sums[:, None]
             state.temperature_fit.update(pred.scores, probs)
-        if groups is not None:
-            from infocli.metrics.groups import GroupState
-
-            calibration = None if state.calibration is None else state.calibration.settings
-            state.groups = GroupState.of_rows(*groups, rows, calibration)
         state.n_ignored = n_ignored
         for note in renormalised:
             state.note_renormalised(note)
-        return state
+        return state, rows
