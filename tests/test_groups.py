@@ -722,3 +722,53 @@ def test_calibration_per_group_merges_across_parts_and_round_trips(tmp_path) -> 
     (tmp_path / "bad.json").write_text(json.dumps(text))
     assert_bad_input(invoke("merge", tmp_path / "bad.json"), "groups must be an object with")
 
+
+@SETTINGS
+@given(seed=st.integers(0, 2**16), n=st.integers(0, 300), min_size=st.integers(1, 4))
+def test_the_groups_json_is_what_json_dumps_gives_each_group(seed, n, min_size) -> None:
+    # The groups are encoded column by column; each object must read as json.dumps writes it,
+    # with names that hold commas, quotes and non-ASCII, numeric and boolean keys, NaN
+    # standard errors (groups of one row), infinite values and the flags.
+    from infocli.metrics.groups import group_report
+    from infocli.metrics.inputs import to_distributions
+    from infocli.metrics.scores import score_rows
+    from infocli.report.documents import groups_document, to_json
+
+    rng = np.random.default_rng(seed)
+    probs = softmax(rng.normal(size=(n, 3)) * 3, axis=1)
+    probs[rng.random(n) < 0.05, 0] = 0.0  # log q = -inf at some labels: infinite cross-entropy
+    q = to_distributions(probs / probs.sum(axis=1, keepdims=True), "probs")
+    names = np.array(["a, b", 'quo"te', "ü", "plain"])
+    keys = [names[rng.integers(0, 4, n)], rng.integers(-3, 30, n), rng.random(n) < 0.5]
+    scores = score_rows(q, rng.integers(0, 3, n), eps=0.0)
+    state = GroupState.of_rows(["name", "number", "flag"], keys, scores)
+    overall = {"cross_entropy": 1.0, "accuracy": 0.4, "entropy": 0.5}
+    report = group_report(
+        state.compute("e", "classes", {"temperature": 1.0}), overall, min_group_size=min_size
+    )
+    document = groups_document(report)
+    expected = [
+        {
+            "key": r.key,
+            "n_samples": r.n_samples,
+            "metrics": r.metrics,
+            "standard_error": r.standard_error,
+            "flagged": r.flagged,
+        }
+        for r in report.rows()
+    ]
+    strict = json.loads(
+        json.dumps(expected, allow_nan=True)
+        .replace("NaN", '"nan"')
+        .replace("-Infinity", '"-inf"')
+        .replace("Infinity", '"inf"')
+    )
+    assert [json.loads(text) for text in document["groups"].items] == strict
+    assert [json.loads(text) for text in document["suppressed_groups"].items] == [
+        {"key": key, "n_samples": size} for key, size in report.suppressed()
+    ]
+    text = to_json({"a": 1, **document})
+    parsed = json.loads(text)
+    assert parsed["groups"] == strict
+    objects = [line for line in text.splitlines() if line.startswith('    {"key": ')]  # one per line
+    assert len(objects) == len(strict) + len(report.suppressed())

@@ -7,10 +7,14 @@ description of the inputs, never from the data.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from infocli import __version__
 
@@ -99,24 +103,71 @@ def groups_document(groups: GroupReport) -> dict[str, Any]:
         groups: The groups.
 
     Returns:
-        ``group_by``, ``min_group_size``, ``sort``, ``groups``, ``suppressed_groups``.
+        ``group_by``, ``min_group_size``, ``sort``, ``groups``, ``suppressed_groups``
+        (these two as :class:`Encoded` objects).
     """
     return {
         "group_by": list(groups.columns),
         "min_group_size": groups.min_group_size,
         "sort": groups.sort or "n_samples",
-        "groups": [
-            {
-                "key": row.key,
-                "n_samples": row.n_samples,
-                "metrics": {k: json_number(v) for k, v in row.metrics.items()},
-                "standard_error": {k: json_number(v) for k, v in row.standard_error.items()},
-                "flagged": row.flagged,
-            }
-            for row in groups.rows()
-        ],
-        "suppressed_groups": [{"key": key, "n_samples": n} for key, n in groups.suppressed()],
+        "groups": Encoded(_group_objects(groups, groups.order, full=True)),
+        "suppressed_groups": Encoded(_group_objects(groups, groups.small, full=False)),
     }
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A list of a document whose items are JSON texts already: written as they are by
+    :func:`to_json`, for lists of many objects built column by column."""
+
+    items: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+_ENCODE = json.JSONEncoder(allow_nan=False).encode
+
+
+def _tokens(values: np.ndarray) -> list[str]:
+    """The JSON text of each value (NaN and infinities as :func:`json_number` writes
+    them): numbers encoded as one list by the C encoder and split, names one by one."""
+    if values.dtype.kind not in "iufb":
+        return [_ENCODE(v) for v in values.tolist()]
+    items = values.tolist()
+    if values.dtype.kind == "f":
+        for i in np.flatnonzero(~np.isfinite(values)).tolist():
+            items[i] = json_number(items[i])
+    return _ENCODE(items)[1:-1].split(", ") if items else []
+
+
+def _group_objects(groups: GroupReport, codes: np.ndarray, *, full: bool) -> list[str]:
+    """The JSON object of each group of ``codes``: its key and size, and with ``full`` its
+    metrics, standard errors and flags; the text ``json.dumps`` gives each object, made
+    column by column rather than object by object (100,000 groups in a fraction of the time)."""
+    r = groups.results
+    parts: list[str | list[str]] = ['{"key": {']  # constant texts, and one text per group
+    for i, (column, keys) in enumerate(zip(groups.columns, groups.keys, strict=True)):
+        parts += [", " * (i > 0) + _ENCODE(column) + ": ", _tokens(keys[codes])]
+    parts += ['}, "n_samples": ', _tokens(r.n_samples[codes])]
+    if full:
+        for field, values in (("metrics", r.metrics), ("standard_error", r.standard_error)):
+            parts.append(f', "{field}": {{')
+            for i, (name, column) in enumerate(values.items()):
+                parts += [", " * (i > 0) + _ENCODE(name) + ": ", _tokens(column[codes])]
+            parts.append("}")
+        names = list(groups.flagged)
+        masks = sum(
+            (groups.flagged[n][codes].astype(np.int64) << j for j, n in enumerate(names)),
+            np.zeros(len(codes), np.int64),
+        )
+        texts = {
+            m: _ENCODE([n for j, n in enumerate(names) if m >> j & 1]) for m in np.unique(masks).tolist()
+        }
+        parts += [', "flagged": ', [texts[m] for m in masks.tolist()]]
+    parts.append("}")
+    columns = [itertools.repeat(p) if isinstance(p, str) else p for p in parts]
+    return ["".join(texts) for texts in zip(*columns, strict=False)] if len(codes) else []  # repeats are endless
 
 
 def aliases(metrics: dict[str, float]) -> dict[str, str]:
@@ -198,14 +249,13 @@ def to_json(document: dict[str, Any]) -> str:
     Returns:
         The text.
     """
-    lists = {key: document[key] for key in ONE_LINE_LISTS if document.get(key)}
-    if not lists:
-        return json.dumps(document, indent=2, allow_nan=False) + "\n"
-    marks = {key: f"\0{key}\0" for key in lists}
+    lists = {key: document[key] for key in ONE_LINE_LISTS if key in document}
+    marks = {key: f"\0{key}\0" if items else [] for key, items in lists.items()}
     text = json.dumps({**document, **marks}, indent=2, allow_nan=False)
-    encode = json.JSONEncoder(allow_nan=False).encode
     for key, items in lists.items():
-        text = text.replace(json.dumps(marks[key]), "[\n    " + ",\n    ".join(map(encode, items)) + "\n  ]")
+        if items:
+            lines = items.items if isinstance(items, Encoded) else list(map(_ENCODE, items))
+            text = text.replace(json.dumps(marks[key]), "[\n    " + ",\n    ".join(lines) + "\n  ]")
     return text + "\n"
 
 
