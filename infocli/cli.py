@@ -1193,7 +1193,8 @@ def _compare_outcome(
             state.groups, comparison.candidates, state.settings, base,
             min_group_size=view.get("min_group_size", 1), sort=view.get("sort"),
         )  # fmt: skip
-        values.update(groups.gate_values())
+        if any(g.metric.startswith("groups.") for g in gates):
+            values.update(groups.gate_values())
     checked = apply_gates(gates, values)
     alpha = state.settings["alpha"]
     worse = worse_outcomes(fail_if_worse, comparison.candidates, comparisons, alpha=alpha, margin=margin)

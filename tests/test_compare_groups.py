@@ -481,6 +481,20 @@ def test_small_groups_are_suppressed_listed_and_ignored_by_gates(tmp_path) -> No
     assert "region=tiny (8)" in table and "suppressed" in table
 
 
+def test_a_group_of_one_row_has_no_standard_error_in_strict_json(tmp_path) -> None:
+    data = _rows(14, 300)
+    data["region"][0] = "alone"
+    document = _compare(_write(tmp_path, data), "region")  # run_json refuses a bare NaN
+    (c,) = _by_key(document)[("alone",)]["comparisons"]
+    assert (
+        c["metrics"]["cross_entropy"]["std_error"] == "nan"
+        and c["metrics"]["cross_entropy"]["p_value"] == "nan"
+    )
+    assert c["metrics"]["cross_entropy"]["verdict"] == "no significant difference"
+    others = [g for g in document["groups"] if g["key"]["region"] != "alone"]
+    assert all(isinstance(g["comparisons"][0]["metrics"]["entropy"]["std_error"], float) for g in others)
+
+
 def test_group_gates_fail_and_pass_by_candidate_and_group_and_in_merge(tmp_path, invariance_files) -> None:
     document = _compare(invariance_files, "region")
     deltas = {

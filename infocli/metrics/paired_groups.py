@@ -35,7 +35,7 @@ from infocli.metrics.groups import (
 from infocli.metrics.paired import HITS, hits_metric, holm_family, row_values
 from infocli.metrics.registry import REGISTRY
 from infocli.metrics.state import count, exp_or_inf
-from infocli.metrics.stats import mcnemar_p, normal_interval, normal_p
+from infocli.metrics.stats import mcnemar_p, normal_intervals, normal_p
 
 SIDES = ("baseline", "candidate", "difference")
 """The moments kept of each compared metric: each model's per-row values and their difference."""
@@ -199,7 +199,9 @@ class CompareGroups:
             grown[codes] += theirs
             self.discordant[i] = grown
 
-    def results(self, base: str, confidence: float, codes: np.ndarray) -> list[list[dict[str, Any]]]:
+    def results(
+        self, base: str, confidence: float, codes: np.ndarray
+    ) -> tuple[list[list[dict[str, Any]]], np.ndarray]:
         """The comparison of each candidate in each of some groups, before Holm's correction.
 
         Args:
@@ -210,40 +212,50 @@ class CompareGroups:
         Returns:
             Per candidate, per group of ``codes``: ``{"metrics": {name: {...}},
             "perplexity": {...}, "accuracy_mcnemar": {...}}`` as
-            :meth:`~infocli.metrics.paired.PairedState.compute` gives for the group's rows.
+            :meth:`~infocli.metrics.paired.PairedState.compute` gives for the group's rows;
+            and per group, whether every number of every candidate is finite.
         """
         out = []
+        finite = np.ones(len(codes), np.bool_)
         hits = hits_metric(self.metrics)
         for pair, discordant in zip(self.pairs, self.discordant, strict=True):
-            means = {m: [pair[m][s].mean[codes].tolist() for s in SIDES] for m in self.metrics}
-            errors = {m: pair[m]["difference"].std_error[codes].tolist() for m in self.metrics}
+            means = {m: [pair[m][s].mean[codes] for s in SIDES] for m in self.metrics}
+            errors = {m: pair[m]["difference"].std_error[codes] for m in self.metrics}
             scales = {m: REGISTRY[m].divisor(base) for m in self.metrics}
+            intervals = {m: normal_intervals(means[m][2], errors[m], confidence) for m in self.metrics}
+            for m in self.metrics:  # the p-values are finite where these are
+                for values in (*means[m], errors[m], *intervals[m]):
+                    finite &= np.isfinite(values)
+            scaled = {  # the report's values, in base: as lists, one value per group
+                m: [(v / scales[m]).tolist() for v in (*means[m], errors[m], *intervals[m])]
+                for m in self.metrics
+            }
+            p_values = {
+                m: [normal_p(d, se) for d, se in zip(means[m][2].tolist(), errors[m].tolist(), strict=True)]
+                for m in self.metrics
+            }
+            if "cross_entropy" in self.metrics:  # in nats: exp of the means, the difference and its interval
+                ce = [*means["cross_entropy"], *intervals["cross_entropy"]]
+                perplexity = [[exp_or_inf(x) for x in v.tolist()] for v in ce]
+                finite &= np.isfinite(perplexity).all(axis=0)
             counts = [tuple(bc) for bc in discordant[codes].tolist()]
             tested = {bc: mcnemar_p(*bc) for bc in set(counts)} if hits else {}  # few distinct (b, c)
             groups = []
             for i in range(len(codes)):
                 metrics = {}
-                for m, (b, c, d) in means.items():
-                    se, scale = errors[m][i], scales[m]
-                    low, high = normal_interval(d[i], se, confidence)
+                for m, (b, c, d, se, low, high) in scaled.items():
                     metrics[m] = {
-                        "baseline": b[i] / scale,
-                        "candidate": c[i] / scale,
-                        "delta": d[i] / scale,
-                        "std_error": se / scale,
-                        "interval": [low / scale, high / scale],
-                        "p_value": normal_p(d[i], se),
+                        "baseline": b[i],
+                        "candidate": c[i],
+                        "delta": d[i],
+                        "std_error": se[i],
+                        "interval": [low[i], high[i]],
+                        "p_value": p_values[m][i],
                     }
                 row: dict[str, Any] = {"metrics": metrics}
-                if "cross_entropy" in means:  # in nats: exp of the means, of the difference and its interval
-                    b, c, d = (v[i] for v in means["cross_entropy"])
-                    low, high = normal_interval(d, errors["cross_entropy"][i], confidence)
-                    row["perplexity"] = {
-                        "baseline": exp_or_inf(b),
-                        "candidate": exp_or_inf(c),
-                        "ratio": exp_or_inf(d),
-                        "interval": [exp_or_inf(low), exp_or_inf(high)],
-                    }
+                if "cross_entropy" in self.metrics:
+                    b, c, d, low, high = (v[i] for v in perplexity)
+                    row["perplexity"] = {"baseline": b, "candidate": c, "ratio": d, "interval": [low, high]}
                 if hits:
                     b_only, c_only = counts[i]
                     row["accuracy_mcnemar"] = {
@@ -253,7 +265,7 @@ class CompareGroups:
                     }
                 groups.append(row)
             out.append(groups)
-        return out
+        return out, finite
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: the key columns, each group's key values, and per candidate
@@ -382,8 +394,9 @@ class CompareGroupReport:
         columns: The key columns.
         candidates: The candidates' labels.
         metrics: The compared metrics.
-        rows: The reported groups in table order: each ``key``, ``label``, ``n_samples``
-            and per candidate its comparison (Holm-corrected over the reported groups).
+        rows: The reported groups in table order: each ``key``, ``label``, ``n_samples``,
+            per candidate its comparison (``comparisons``, Holm-corrected over the reported
+            groups), and whether all of their numbers are finite (``finite``).
         suppressed: The suppressed groups' keys and sizes, in table order.
         min_group_size: The smallest group reported.
         sort: The metric sorted by, or None for size.
@@ -451,13 +464,14 @@ def compare_group_report(
     ordered = group_report(
         results, {}, min_group_size=min_group_size, sort=sort, class_names=settings.get("class_names")
     )
-    computed = groups.results(base, settings["confidence"], ordered.order)
+    computed, finite = groups.results(base, settings["confidence"], ordered.order)
     rows = []
-    for i, row in enumerate(ordered.rows()):
+    for i, (row, all_finite) in enumerate(zip(ordered.rows(), finite.tolist(), strict=True)):
         comparisons = [per_group[i] for per_group in computed]
         rows.append(
-            {"key": row.key, "label": row.label, "n_samples": row.n_samples, "comparisons": comparisons}
-        )
+            {"key": row.key, "label": row.label, "n_samples": row.n_samples, "comparisons": comparisons,
+             "finite": all_finite}
+        )  # fmt: skip
     class_labels = settings["label_form"] in ("index", "name")
     holm_family(
         [c for row in rows for c in row["comparisons"]], class_labels=class_labels, alpha=settings["alpha"]

@@ -476,8 +476,8 @@ def compare_groups_document(groups: CompareGroupReport) -> dict[str, Any]:
             {
                 "key": row["key"],
                 "n_samples": row["n_samples"],
-                "comparisons": [
-                    {"candidate": label, **_json_tree(c)}
+                "comparisons": [  # the numbers are JSON as they are, unless some are infinite or NaN
+                    {"candidate": label, **(c if row["finite"] else _json_tree(c))}
                     for label, c in zip(groups.candidates, row["comparisons"], strict=True)
                 ],
             }
