@@ -3,11 +3,14 @@
     python benchmarks/compare.py [--scale S] [--repeats N] [--data FOLDER] [--quick]
 
 The baseline is W1 (5,000,000 x 10 float32 probabilities, Parquet), the candidate W1b (a
-second model on W1's rows and labels), the labels W1's. Four contenders run as whole
+second model on W1's rows and labels), the labels W1's. Five contenders run as whole
 processes, interleaved round by round: the floor (``floor.py`` reading the three files),
-``infocli compare``, and ``infocli eval`` of each model (the two evals a comparison from
-two reports would take). Every round checks that compare's baseline and candidate
-cross-entropies are the evals' and that the floor read every row.
+``infocli compare``, ``infocli compare --group-by`` over the 1,000 groups of
+``w1_groups_1k.parquet`` (written by ``groups.py``), and ``infocli eval`` of each model
+(the two evals a comparison from two reports would take). Every round checks that
+compare's baseline and candidate cross-entropies are the evals', that the grouped
+comparison's overall numbers are the plain one's and its groups hold every row, and that
+the floor read every row.
 
 The section is written to ``benchmarks/compare_results.md``, which ``run.py`` carries into
 BENCHMARKS.md, and replaced in BENCHMARKS.md itself (``--quick``: a temporary folder only).
@@ -19,6 +22,7 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -44,6 +48,9 @@ from workloads import DEFAULT_DATA_DIR, WORKLOADS
 TARGET = 1.15
 """compare's time over the floor's, at most."""
 
+GROUPS_FILE = "w1_groups_1k.parquet"
+"""W1's rows in 1,000 groups (``benchmarks/groups.py``), for ``compare --group-by``."""
+
 SECTION = "## Comparing models"
 RESULTS = HERE / "compare_results.md"
 
@@ -56,6 +63,21 @@ def commands(folder: Path) -> dict[str, list[str]]:
     return {
         "floor": [sys.executable, str(HERE / "floor.py"), base, candidate, labels],
         "compare": [*infocli, "compare", base, candidate, "--labels", labels, "--format", "json", "-q"],
+        "compare --group-by": [
+            *infocli,
+            "compare",
+            base,
+            candidate,
+            "--labels",
+            labels,
+            "--format",
+            "json",
+            "-q",
+            "--groups",
+            str(folder / GROUPS_FILE),
+            "--group-by",
+            "group",
+        ],
         "eval baseline": [*infocli, "eval", base, labels, "--format", "json", "-q"],
         "eval candidate": [*infocli, "eval", candidate, labels, "--format", "json", "-q"],
     }
@@ -79,6 +101,13 @@ def check(latest: dict) -> None:
             problems.append(
                 f"floor read {read['rows']} rows of {read['path']}, compare {report['n_samples']}"
             )
+    grouped = json.loads(latest["compare --group-by"].stdout)
+    for name, row in report["comparisons"][0]["metrics"].items():  # chunked otherwise: equal to rounding
+        other = grouped["comparisons"][0]["metrics"][name]
+        if not all(math.isclose(row[k], other[k], rel_tol=1e-9) for k in ("delta", "std_error")):
+            problems.append(f"compare --group-by: overall {name} {other} vs compare's {row}")
+    if sum(g["n_samples"] for g in grouped["groups"]) != report["n_samples"]:
+        problems.append("compare --group-by: the groups do not hold every row")
     if problems:
         raise BenchmarkError("the contenders disagree:\n  " + "\n  ".join(problems))
 
@@ -88,6 +117,8 @@ def render(runs: dict, repeats: int, started: str, code: str, folder: Path, scal
     w1 = WORKLOADS["W1"]
     mib = [(folder / name).stat().st_size / 2**20 for name in (*w1.files, WORKLOADS["W1b"].preds_file)]
     floor, compare = median_seconds(runs["floor"]), median_seconds(runs["compare"])
+    grouped = median_seconds(runs["compare --group-by"])
+    n_groups = len(json.loads(runs["compare --group-by"][-1].stdout)["groups"])
     evals = statistics.median(
         a.seconds + b.seconds for a, b in zip(runs["eval baseline"], runs["eval candidate"], strict=True)
     )
@@ -115,6 +146,8 @@ def render(runs: dict, repeats: int, started: str, code: str, folder: Path, scal
         "|---|---|---|---|",
         f"| floor (read the three files) | {floor:.2f} | {cpu('floor'):.2f} | {median_mib(runs['floor']):,.0f} |",
         f"| `infocli compare` | {compare:.2f} | {cpu('compare'):.2f} | {median_mib(runs['compare']):,.0f} |",
+        f"| `infocli compare --group-by` ({n_groups:,} groups) | {grouped:.2f} | {cpu('compare --group-by'):.2f} | "
+        f"{median_mib(runs['compare --group-by']):,.0f} |",
         f"| two `infocli eval` runs (sum per round) | {evals:.2f} | {eval_cpu:.2f} | "
         f"{max(median_mib(runs['eval baseline']), median_mib(runs['eval candidate'])):,.0f} |",
         "",
@@ -126,6 +159,9 @@ def render(runs: dict, repeats: int, started: str, code: str, folder: Path, scal
         "paired differences and two sketches. On 2 cores that arithmetic runs beside the decoding "
         "of three files, which is why compare stays well above the floor (and eval alone is "
         "already above its own floor on W1).",
+        f"- compare --group-by / compare: {grouped / compare:.2f} (median wall), "
+        f"{cpu('compare --group-by') / cpu('compare'):.2f} (median CPU): per chunk, a group code per row "
+        "and np.bincount of the paired values over the codes; at the end one JSON object per group.",
         "- Raw runs (wall s): "
         + "; ".join(f"{name} " + ", ".join(f"{r.seconds:.2f}" for r in rs) for name, rs in runs.items()),
         f"- {machine()}; started {started}; ended {now()}; {code}",
@@ -156,6 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (1 if args.quick else 9)
     folder = args.data / f"scale-{scale:g}"
     generate(folder, scale, [WORKLOADS["W1"], WORKLOADS["W1b"]])
+    rows = WORKLOADS["W1"].rows_at(scale)
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "groups.py"),
+            "--data",
+            str(folder),
+            "--write-groups",
+            "--rows",
+            str(rows),
+        ],
+        check=True,
+    )
     warm([folder / n for n in (*WORKLOADS["W1"].files, WORKLOADS["W1b"].preds_file)])
     if not args.quick:
         byte_compile_infocli()

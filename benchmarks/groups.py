@@ -32,9 +32,9 @@ ROWS = 5_000_000
 CHUNK_ROWS = 1_000_000
 
 
-def write_groups(folder: Path) -> None:
-    """Write the groups files that are missing (run in a child process: NumPy stays out
-    of the timing harness)."""
+def write_groups(folder: Path, rows: int = ROWS) -> None:
+    """Write the groups files of ``rows`` rows that are missing (run in a child process:
+    NumPy stays out of the timing harness)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -46,8 +46,9 @@ def write_groups(folder: Path) -> None:
         rng = np.random.default_rng(seed)
         schema = pa.schema([("group", pa.int64())])
         with pq.ParquetWriter(path.with_suffix(".tmp"), schema) as writer:
-            for _ in range(ROWS // CHUNK_ROWS):
-                writer.write_table(pa.table({"group": rng.integers(0, distinct, CHUNK_ROWS)}, schema=schema))
+            for start in range(0, rows, CHUNK_ROWS):
+                size = min(CHUNK_ROWS, rows - start)
+                writer.write_table(pa.table({"group": rng.integers(0, distinct, size)}, schema=schema))
         path.with_suffix(".tmp").rename(path)
 
 
@@ -56,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "scale-1")
     parser.add_argument("--write-groups", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, default=ROWS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     folder: Path = args.data
     if args.write_groups:
-        write_groups(folder)
+        write_groups(folder, args.rows)
         return 0
     preds, labels = folder / "w1_probs.parquet", folder / "w1_labels.parquet"
     if not preds.exists():

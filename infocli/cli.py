@@ -1079,7 +1079,8 @@ def compare_command(
             help='Exit 1 when "NAME OP NUMBER" holds for any candidate, OP one of < <= > >=; '
             "repeatable; a NaN fails. NAME is delta.METRIC, perplexity.ratio, top1_agreement, or "
             "kl_divergence.STAT / delta_p.STAT with STAT one of mean, min, p0.1, p1, p5, p10, p50, p90, "
-            "p95, p99, p99.9, max (delta_p also rms).",
+            "p95, p99, p99.9, max (delta_p also rms). With groups, groups.delta.METRIC and "
+            "groups.perplexity.ratio fail when any reported group of any candidate crosses.",
         ),
     ] = None,
     kind: KindOption = Kind.auto,
@@ -1091,6 +1092,12 @@ def compare_command(
     eps: EpsOption = 1e-12,
     tol: TolOption = 1e-3,
     ignore_index: IgnoreIndexOption = None,
+    group_by: GroupByOption = None,
+    groups: GroupsOption = None,
+    per_class: PerClassOption = False,
+    sort: SortOption = None,
+    top: GroupTopOption = None,
+    min_group_size: MinGroupSizeOption = 1,
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
     save_state: SaveStateOption = None,
@@ -1111,58 +1118,91 @@ def compare_command(
     as q: KL(p ‖ q) per row (log q floored at --eps, reported in --base), the top-1
     agreement, and with class labels Δp = q[label] − p[label]; percentiles come from a
     sketch within 0.5% (relative). --kind, --pred-cols and the other input options apply
-    to every prediction file.
+    to every prediction file. With --group-by (COL from --groups FILE, the labels or the
+    baseline's file) or --per-class, every group's paired deltas are reported too, each
+    group's p-values corrected by Holm over the reported groups, metrics and candidates;
+    gate on them with --fail-if "groups.delta.METRIC OP X".
 
     Example: infocli compare sample_data/probs.parquet sample_data/probs_b.parquet --labels sample_data/labels.parquet
     """
-    from infocli.compare import ALL_GATE_NAMES, compare, parse_margin
+    from infocli.compare import compare, compare_gate_names, parse_margin
     from infocli.gates import parse_gate
     from infocli.readers import check_paths
 
     options = _eval_options(
         kind=kind, target_kind=target_kind, pred_cols=pred_cols, label_col=label_col, base=base,
         temperature=temperature, eps=eps, tol=tol, chunk_rows=chunk_rows, ignore_index=ignore_index,
-        input_format=input_format,
+        input_format=input_format, group_by=tuple(group_by or ()), per_class=per_class,
     )  # fmt: skip
-    gates = [parse_gate(expr, ALL_GATE_NAMES) for expr in fail_if or []]
+    grouped = bool(group_by or per_class)
+    _check_group_view(grouped, sort, top, min_group_size)
+    gates = [parse_gate(expr, compare_gate_names(grouped)) for expr in fail_if or []]
     parsed_margin = None if margin is None else parse_margin(margin)
     if parsed_margin is not None and not fail_if_worse:
         raise InfoCliError("--margin applies to --fail-if-worse; give the metric(s) it tests")
     inputs = {"BASELINE": baseline, **{f"CANDIDATE {i}": c for i, c in enumerate(candidates, 1)}}
-    check_paths({**inputs, "--labels": labels})
-    _check_outputs([*inputs.values(), labels], output=output, save_state=save_state)
+    check_paths({**inputs, "--labels": labels, "--groups": groups})
+    _check_outputs([*inputs.values(), labels, groups], output=output, save_state=save_state)
     tests = {"confidence": confidence, "alpha": alpha, "gates": gates, "fail_if_worse": fail_if_worse or []}
     on_engine = _engine_options(engine, jobs, scheduler, baseline, *candidates, labels)
     if on_engine is not None:
         from infocli.compare_datasets import compare_dataset
 
+        if groups is not None:
+            raise InfoCliError(
+                "--groups takes one file, read in this process: leave out --jobs and --engine, or put "
+                "the group columns in the shards' files"
+            )
         with _shard_progress(no_progress) as on_shard:
             comparison = compare_dataset(
                 baseline, candidates, labels, options, engine=on_engine, on_shard=on_shard, **tests
             )
     else:
         with _progress(no_progress) as on_progress:
-            comparison = compare(baseline, candidates, labels, options, on_progress=on_progress, **tests)
-    outcome = _compare_outcome(comparison, base.value, gates, fail_if_worse or [], parsed_margin)
+            comparison = compare(
+                baseline, candidates, labels, options, on_progress=on_progress, groups=groups, **tests
+            )
+    view = {"sort": sort, "top": top, "min_group_size": min_group_size}
+    outcome = _compare_outcome(comparison, base.value, gates, fail_if_worse or [], parsed_margin, view)
     _finish(outcome, output_format, output, quiet, save_state)
 
 
 def _compare_outcome(
-    comparison: Any, base: str, gates: list[Any], fail_if_worse: list[str], margin: Any
+    comparison: Any,
+    base: str,
+    gates: list[Any],
+    fail_if_worse: list[str],
+    margin: Any,
+    view: dict[str, Any] | None = None,
 ) -> _Outcome:
-    """A comparison's (or a merge's) report, gates checked."""
+    """A comparison's (or a merge's) report, gates checked; with groups, ``view`` holds
+    the groups' ``sort``, ``top`` and ``min_group_size``."""
     from infocli.compare import gate_values, worse_outcomes
     from infocli.gates import apply_gates
     from infocli.report.documents import compare_report
 
     comparison.warnings = [spell(w, flag) for w in comparison.warnings]
-    comparisons = comparison.state.compute(base)
-    checked = apply_gates(gates, gate_values(comparison.candidates, comparisons))
-    alpha = comparison.state.settings["alpha"]
+    state = comparison.state
+    comparisons = state.compute(base)
+    values = gate_values(comparison.candidates, comparisons)
+    groups, view = None, view or {}
+    if state.groups is not None:
+        from infocli.metrics.paired_groups import compare_group_report
+
+        groups = compare_group_report(
+            state.groups, comparison.candidates, state.settings, base,
+            min_group_size=view.get("min_group_size", 1), sort=view.get("sort"),
+        )  # fmt: skip
+        if any(g.metric.startswith("groups.") for g in gates):
+            values.update(groups.gate_values())
+    checked = apply_gates(gates, values)
+    alpha = state.settings["alpha"]
     worse = worse_outcomes(fail_if_worse, comparison.candidates, comparisons, alpha=alpha, margin=margin)
     return _Outcome(
-        lambda: compare_report(comparison, comparisons, base, checked, worse),
-        lambda tables: tables.compare_table(comparison, comparisons, base, checked, worse),
+        lambda: compare_report(comparison, comparisons, base, checked, worse, groups),
+        lambda tables: tables.compare_table(
+            comparison, comparisons, base, checked, worse, groups, view.get("top")
+        ),
         comparison.warnings,
         any(r.failed for r in checked) or any(w["failed"] for w in worse),
         comparison.state,
@@ -1214,9 +1254,9 @@ def merge_command(
     grouped = getattr(merged, "groups", None) is not None
     _check_group_view(grouped, sort, top if grouped else None, min_group_size)
     if merged.command == "compare":
-        from infocli.compare import ALL_GATE_NAMES
+        from infocli.compare import compare_gate_names
 
-        gates = [parse_gate(expr, ALL_GATE_NAMES) for expr in fail_if or []]
+        gates = [parse_gate(expr, compare_gate_names(grouped)) for expr in fail_if or []]
     else:
         gates = [parse_gate(expr, _gate_names(merged.command, grouped)) for expr in fail_if or []]
     if not (merged.tokens.n if merged.command == "perplexity" else merged.n_samples):
@@ -1228,10 +1268,15 @@ def merge_command(
         from infocli.compare import gate_names as comparison_gates
 
         names = comparison_gates(merged.settings["metrics"], class_labels=merged.class_labels)
+        if grouped:
+            from infocli.metrics.paired_groups import group_gate_names
+
+            names += group_gate_names(merged.settings["metrics"])
         check_available(gates, names, "the merged compare states do not report it")
         comparison = Comparison(merged)
+        view = {"sort": sort, "top": top, "min_group_size": min_group_size}
         _finish(
-            _compare_outcome(comparison, base.value, gates, [], None),
+            _compare_outcome(comparison, base.value, gates, [], None, view),
             output_format,
             output,
             quiet,

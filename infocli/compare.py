@@ -20,9 +20,11 @@ import numpy as np
 from infocli.errors import InfoCliError, param, shown
 from infocli.evaluate import ProgressCallback, _Run, _Work, _workers, aligned_chunks, chunking
 from infocli.gates import Gate, check_available
+from infocli.grouping import GroupSources, check_group_rows, chunk_keys, group_sources
 from infocli.ignored import eval_ignored
 from infocli.metrics.inputs import Distributions
 from infocli.metrics.paired import CompareState, PairedState, compared_metrics, worse_bound
+from infocli.metrics.paired_groups import CompareGroups, group_gate_names
 from infocli.metrics.registry import REGISTRY
 from infocli.metrics.scores import kl_rows, score_rows
 from infocli.metrics.sketch import QUANTILES
@@ -75,6 +77,7 @@ def compare(
     gates: Sequence[Gate] = (),
     fail_if_worse: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
+    groups: str | None = None,
 ) -> Comparison:
     """Compare candidates' predictions with a baseline's, row by row.
 
@@ -90,6 +93,7 @@ def compare(
             before any row is read.
         fail_if_worse: Metrics of ``--fail-if-worse``, checked likewise.
         on_progress: Called after each chunk with (rows done, total rows if known).
+        groups: A file of group columns, row-aligned with the baseline's rows, or None.
 
     Returns:
         The comparison.
@@ -100,18 +104,26 @@ def compare(
     options.check()
     check_test_settings(confidence, alpha)
     paths = [baseline, *candidates, *([labels] if labels is not None else [])]
-    if any(is_dataset(p) for p in paths):
+    if any(is_dataset(p) for p in [*paths, *([groups] if groups is not None else [])]):
+        if groups is not None:
+            raise InfoCliError(
+                f"{param('groups')} takes one file, beside one baseline file",
+                hint=f"Keep the group columns in the dataset's files, and name them with {param('group_by')}",
+            )
         from infocli.compare_datasets import compare_dataset
 
         return compare_dataset(
             baseline, candidates, labels, options, confidence=confidence, alpha=alpha, gates=gates,
             fail_if_worse=fail_if_worse, on_progress=on_progress,
         )  # fmt: skip
-    if paths.count("-") > 1:
+    if [*paths, groups].count("-") > 1:
         raise InfoCliError("only one of the inputs can be read from stdin (-)")
     with ExitStack() as stack:
         tables = [stack.enter_context(open_table(p, stdin_format=options.input_format)) for p in paths]
         label_table = tables[-1] if labels is not None else None
+        group_table = None
+        if groups is not None:
+            group_table = stack.enter_context(open_table(groups, stdin_format=options.input_format))
         return compare_tables(
             tables[0],
             tables[1 : 1 + len(candidates)],
@@ -122,6 +134,7 @@ def compare(
             gates=gates,
             fail_if_worse=fail_if_worse,
             on_progress=on_progress,
+            groups=group_table,
         )
 
 
@@ -183,6 +196,7 @@ def compare_tables(
     on_progress: ProgressCallback | None = None,
     decided: Sequence[Decided] | None = None,
     part: bool = False,
+    groups: Table | None = None,
 ) -> Comparison:
     """The comparison pipeline, for open tables: plans -> aligned chunks -> states -> merge.
 
@@ -200,6 +214,7 @@ def compare_tables(
             first (see :class:`~infocli.plan.Decided`).
         part: The tables are a shard of datasets: its state is returned whatever rows it
             holds, for the datasets to judge the whole.
+        groups: The group columns' own file (row-aligned with the baseline), or None.
 
     Returns:
         The comparison.
@@ -208,13 +223,15 @@ def compare_tables(
         InfoCliError: Bad options or bad input.
     """
     base_layout = layout_of(baseline, labels, options)
+    sources = group_sources(options, base_layout, baseline, labels, groups)
     layouts = [_candidate_layout(base_layout, table, options) for table in candidates]
     label_source = base_layout.label_source
     class_labels = base_layout.label_form in ("index", "name")
     targets = None if label_source is None else "classes" if class_labels else "distributions"
     metrics = [m.name for m in compared_metrics(targets)]
     why = "it needs labels" if label_source is None else "it needs class labels"
-    check_available(gates, gate_names(metrics, class_labels=class_labels), why)
+    names = gate_names(metrics, class_labels=class_labels)
+    check_available(gates, [*names, *(group_gate_names(metrics) if sources else [])], why)
     check_worse_metrics(fail_if_worse, metrics)
     separate = label_source is not None and label_source is not baseline
     tables = [baseline, *candidates, *([label_source] if separate else [])]
@@ -223,14 +240,23 @@ def compare_tables(
         if table.n_rows != known[0].n_rows:
             short, long = sorted((known[0], table), key=lambda t: t.n_rows or 0)
             raise row_count_error(short, short.n_rows or 0, long, long.n_rows or 0)
+    check_group_rows(baseline, groups)
     rows, read_rows = chunking(baseline, base_layout.n_classes, options.chunk_rows)
     kinds = list(decided) if decided is not None else [None] * (1 + len(candidates))
+    roles = {
+        "predictions": baseline.path,
+        "labels": labels.path if labels else "",
+        "groups": groups.path if groups else "",
+    }
     runs = [
-        _Run(table, layout, options, kind)
-        for table, layout, kind in zip([baseline, *candidates], [base_layout, *layouts], kinds, strict=True)
+        _Run(table, layout, options, kind, *((sources, roles) if i == 0 else ()))
+        for i, (table, layout, kind) in enumerate(
+            zip([baseline, *candidates], [base_layout, *layouts], kinds, strict=True)
+        )
     ]
-    chunks = aligned_chunks(base_layout, [(run.preds, run.layout.pred_cols) for run in runs], rows, read_rows)
-    scoring = _Scoring(runs, confidence, alpha, metrics)
+    predictions = [(run.preds, run.layout.pred_cols) for run in runs]
+    chunks = aligned_chunks(base_layout, predictions, rows, read_rows, groups, sources)
+    scoring = _Scoring(runs, confidence, alpha, metrics, sources, groups is not None)
     works = scoring.planned(scoring.prepare(batches) for batches in chunks)
     workers = _workers(baseline, soft_targets=base_layout.label_form == "dist", models=len(runs))
     state: CompareState | None = None
@@ -243,7 +269,7 @@ def compare_tables(
         if on_progress:
             on_progress(state.n_samples + state.n_ignored, baseline.n_rows)
     if state is None:
-        state = CompareState.empty(scoring.settings())
+        state = CompareState.empty(scoring.settings(), sources.columns if sources else None)
     state.inputs = [scoring.description()]
     if state.n_samples == 0 and not part:
         if state.n_ignored:
@@ -276,8 +302,20 @@ class _Scored:
 class _Scoring:
     """One comparison while its chunks stream through: a run (plan, scorer) per file."""
 
-    def __init__(self, runs: list[_Run], confidence: float, alpha: float, metrics: list[str]) -> None:
+    def __init__(
+        self,
+        runs: list[_Run],
+        confidence: float,
+        alpha: float,
+        metrics: list[str],
+        sources: GroupSources | None = None,
+        groups_file: bool = False,
+    ) -> None:
         self.runs = runs
+        self.sources, self.groups_file = (
+            sources,
+            groups_file,
+        )  # the group columns, and whether a file holds some
         self.test_settings = {"confidence": float(confidence), "alpha": float(alpha)}
         self.metrics = metrics
         self.renormalised: dict[str, Renormalised] = {}
@@ -287,8 +325,9 @@ class _Scoring:
     def prepare(self, batches: tuple[Batch, ...]) -> list[_Work]:
         """Each file's work of an aligned chunk; the labels are taken once, by the baseline."""
         base_run = self.runs[0]
-        label_batch = batches[len(self.runs)] if len(batches) > len(self.runs) else None
-        base = base_run.prepare(batches[0], label_batch)
+        group_batch = batches[-1] if self.groups_file else None
+        label_batch = batches[len(self.runs)] if len(batches) > len(self.runs) + self.groups_file else None
+        base = base_run.prepare(batches[0], label_batch, group_batch)
         works = [base]
         for run, batch in zip(self.runs[1:], batches[1 : len(self.runs)], strict=True):
             if run.layout.n_classes is None:
@@ -357,8 +396,9 @@ class _Scoring:
         for work in works:
             if work.error is not None:
                 raise work.error
+        columns = self.sources.columns if self.sources else None
         if not works[0].rows.n_rows:  # every row of the chunk ignored: only the count
-            state = CompareState.empty(self.settings())
+            state = CompareState.empty(self.settings(), columns)
             state.n_ignored = works[0].n_ignored
             return _Scored(state, [], [0] * len(self.runs))
         base_pred, note = base_run.predictions(works[0])
@@ -369,16 +409,24 @@ class _Scoring:
         clipped = [base_scores.n_clipped]
         state = CompareState(self.settings(), n_ignored=works[0].n_ignored)
         p_label = _at_label(base_pred, target)
+        candidate_scores = []
         for run, work in zip(self.runs[1:], works[1:], strict=True):
             pred, note = run.predictions(work)
             notes.append(note)
             scores = score_rows(pred, target, eps=eps)
+            candidate_scores.append(scores)
             clipped.append(scores.n_clipped)
             pair = PairedState.empty(self.metrics)
             delta_p = None if p_label is None else _at_label(pred, target) - p_label
             kl, _ = kl_rows(pred, base_pred, eps=eps)
             pair.update(base_scores, scores, kl, pred.predicts(base_pred.argmax), delta_p)
             state.pairs.append(pair)
+        if self.sources is not None:
+            assert works[0].groups is not None
+            keys = chunk_keys(self.sources, works[0].groups, works[0].targets, works[0].kept)
+            state.groups = CompareGroups.of_rows(
+                self.sources.columns, keys, base_scores, candidate_scores, self.metrics
+            )
         return _Scored(state, notes, clipped)
 
     def note(self, scored: _Scored) -> None:
@@ -449,6 +497,15 @@ ALL_GATE_NAMES = list(
     )
 )
 """Every gate name a comparison can have, with class labels or target distributions."""
+
+
+def compare_gate_names(grouped: bool) -> list[str]:
+    """Every gate name a comparison can have; with groups, also ``groups.delta.METRIC`` and
+    ``groups.perplexity.ratio``."""
+    if not grouped:
+        return ALL_GATE_NAMES
+    metrics = dict.fromkeys(m.name for t in ("classes", "distributions") for m in compared_metrics(t))
+    return [*ALL_GATE_NAMES, *group_gate_names(list(metrics))]
 
 
 def gate_values(

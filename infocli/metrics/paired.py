@@ -409,20 +409,28 @@ class CompareState:
         inputs: Per part: the baseline, the candidates and the labels.
         pairs: One state per candidate, in argument order.
         n_ignored: Rows left out for their label.
+        groups: The paired moments per group
+            (:class:`infocli.metrics.paired_groups.CompareGroups`), when the rows are grouped.
     """
 
     settings: dict[str, Any]
     inputs: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[PairedState] = field(default_factory=list)
     n_ignored: int = 0
+    groups: Any = None
 
     command = "compare"
 
     @classmethod
-    def empty(cls, settings: dict[str, Any]) -> CompareState:
-        """A state of no rows."""
+    def empty(cls, settings: dict[str, Any], group_columns: Sequence[str] | None = None) -> CompareState:
+        """A state of no rows (of no groups, grouped by ``group_columns`` when given)."""
         pairs = [PairedState.empty(settings["metrics"]) for _ in settings["candidate_kinds"]]
-        return cls(settings, pairs=pairs)
+        state = cls(settings, pairs=pairs)
+        if group_columns is not None:
+            from infocli.metrics.paired_groups import CompareGroups
+
+            state.groups = CompareGroups.empty(group_columns, settings["metrics"], len(pairs))
+        return state
 
     @property
     def n_samples(self) -> int:
@@ -442,8 +450,15 @@ class CompareState:
         """
         if other.settings is not self.settings:
             check_mergeable(self.settings, other.settings)
+        if (self.groups is None) != (other.groups is None):
+            grouped = self if self.groups is not None else other
+            raise InfoCliError(
+                f"one state is grouped by {','.join(grouped.groups.columns)} and the other is not grouped"
+            )
         for mine, theirs in zip(self.pairs, other.pairs, strict=True):
             mine.merge(theirs)
+        if self.groups is not None:
+            self.groups.merge(other.groups)
         self.n_ignored += other.n_ignored
         self.inputs.extend(other.inputs)
 
@@ -465,24 +480,7 @@ class CompareState:
         """
         confidence, alpha = self.settings["confidence"], self.settings["alpha"]
         comparisons = [pair.compute(base, confidence) for pair in self.pairs]
-        family: list[tuple[dict[str, Any], float]] = []
-        for comparison in comparisons:
-            for name, row in comparison["metrics"].items():
-                if name == "kl_divergence" and self.class_labels and "cross_entropy" in comparison["metrics"]:
-                    continue
-                p = comparison["accuracy_mcnemar"]["p_value"] if name in HITS else row["p_value"]
-                family.append((row, p))
-        for (row, p), adjusted in zip(family, holm([p for _, p in family]), strict=True):
-            row["family_p_value"], row["adjusted_p_value"] = p, adjusted
-        for comparison in comparisons:
-            rows = comparison["metrics"]
-            for name, row in rows.items():
-                if "adjusted_p_value" not in row:  # the KL divergence of class labels
-                    row["family_p_value"] = rows["cross_entropy"]["family_p_value"]
-                    row["adjusted_p_value"] = rows["cross_entropy"]["adjusted_p_value"]
-                    row["tested_as"] = "cross_entropy"
-                row["significant"] = bool(row["adjusted_p_value"] <= alpha)
-                row["verdict"] = verdict(name, row["delta"], row["significant"])
+        holm_family(comparisons, class_labels=self.class_labels, alpha=alpha)
         return comparisons
 
     def to_dict(self) -> dict[str, Any]:
@@ -492,6 +490,7 @@ class CompareState:
             "n_samples": self.n_samples,
             "n_ignored": self.n_ignored,
             "candidates": [pair.to_dict() for pair in self.pairs],
+            **({} if self.groups is None else {"groups": self.groups.to_dict()}),
         }
 
     @classmethod
@@ -518,7 +517,46 @@ class CompareState:
             raise InfoCliError(
                 f"n_samples is {data.get('n_samples')!r}; the candidates hold {sorted(ns)} rows"
             )
+        if "groups" in data:
+            from infocli.metrics.paired_groups import CompareGroups
+
+            state.groups = CompareGroups.from_dict(data["groups"], settings["metrics"], pairs)
         return state
+
+
+def holm_family(comparisons: Sequence[dict[str, Any]], *, class_labels: bool, alpha: float) -> None:
+    """Holm's correction over one family of comparisons (:meth:`PairedState.compute`'s),
+    in place.
+
+    The family holds one p-value per compared metric and comparison: McNemar's exact p
+    for the hits metric, the normal approximation's for the others; with class labels
+    the KL divergence equals the cross-entropy row by row, so it enters once, as
+    ``cross_entropy``. Each metric gains ``family_p_value``, ``adjusted_p_value``,
+    ``significant`` and ``verdict``.
+
+    Args:
+        comparisons: The family's comparisons.
+        class_labels: Whether the targets are class labels.
+        alpha: The significance level.
+    """
+    family: list[tuple[dict[str, Any], float]] = []
+    for comparison in comparisons:
+        for name, row in comparison["metrics"].items():
+            if name == "kl_divergence" and class_labels and "cross_entropy" in comparison["metrics"]:
+                continue
+            p = comparison["accuracy_mcnemar"]["p_value"] if name in HITS else row["p_value"]
+            family.append((row, p))
+    for (row, p), adjusted in zip(family, holm([p for _, p in family]), strict=True):
+        row["family_p_value"], row["adjusted_p_value"] = p, adjusted
+    for comparison in comparisons:
+        rows = comparison["metrics"]
+        for name, row in rows.items():
+            if "adjusted_p_value" not in row:  # the KL divergence of class labels
+                row["family_p_value"] = rows["cross_entropy"]["family_p_value"]
+                row["adjusted_p_value"] = rows["cross_entropy"]["adjusted_p_value"]
+                row["tested_as"] = "cross_entropy"
+            row["significant"] = bool(row["adjusted_p_value"] <= alpha)
+            row["verdict"] = verdict(name, row["delta"], row["significant"])
 
 
 def _check_compare_inputs(value: Any, n_candidates: int) -> list[dict[str, Any]]:

@@ -58,6 +58,25 @@ def normal_interval(difference: float, std_error: float, confidence: float) -> t
     return difference - z * std_error, difference + z * std_error
 
 
+def normal_intervals(
+    differences: np.ndarray, std_errors: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`normal_interval` of arrays, element by element (the same numbers).
+
+    Args:
+        differences: Mean differences.
+        std_errors: Their standard errors (0 gives the point d, d; NaN gives NaN).
+        confidence: The coverage, in (0, 1).
+
+    Returns:
+        (lows, highs).
+    """
+    z = z_quantile(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore"):
+        spread = np.where(std_errors == 0, 0.0, z * std_errors)
+    return differences - spread, differences + spread
+
+
 def mcnemar_p(b: int, c: int) -> float:
     """McNemar's exact test: two-sided p-value of b and c discordant pairs.
 

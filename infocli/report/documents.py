@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from infocli.latent import LatentRun
     from infocli.metrics.groups import GroupReport
     from infocli.metrics.latent import LatentResults
+    from infocli.metrics.paired_groups import CompareGroupReport
     from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
@@ -461,6 +462,7 @@ def compare_report(
     base: str,
     gates: Sequence[GateResult] = (),
     worse: Sequence[dict[str, Any]] = (),
+    groups: CompareGroupReport | None = None,
 ) -> dict[str, Any]:
     """The JSON document of a comparison.
 
@@ -470,6 +472,7 @@ def compare_report(
         base: The log base of information values.
         gates: Checked ``--fail-if`` gates.
         worse: Checked ``--fail-if-worse`` gates.
+        groups: The groups, when the rows are grouped.
 
     Returns:
         A JSON-ready dictionary.
@@ -499,4 +502,36 @@ def compare_report(
         "signature": comparison.signature(base),
         "gates": _gate_dicts(gates),
         "fail_if_worse": _json_tree(list(worse)),
+        **({} if groups is None else compare_groups_document(groups)),
+    }
+
+
+def compare_groups_document(groups: CompareGroupReport) -> dict[str, Any]:
+    """The groups' part of a comparison's JSON: every reported group in table order, each
+    with its key values, size and every candidate's comparison on its rows (the shape of
+    the overall ``comparisons``), and every suppressed group with its key and size.
+
+    Returns:
+        ``group_by``, ``min_group_size``, ``sort``, ``group_tests``, ``groups``,
+        ``suppressed_groups``.
+    """
+    from infocli.metrics.paired_groups import GROUP_TESTS
+
+    return {
+        "group_by": list(groups.columns),
+        "min_group_size": groups.min_group_size,
+        "sort": groups.sort or "n_samples",
+        "group_tests": GROUP_TESTS,
+        "groups": [
+            {
+                "key": row["key"],
+                "n_samples": row["n_samples"],
+                "comparisons": [  # the numbers are JSON as they are, unless some are infinite or NaN
+                    {"candidate": label, **(c if row["finite"] else _json_tree(c))}
+                    for label, c in zip(groups.candidates, row["comparisons"], strict=True)
+                ],
+            }
+            for row in groups.rows
+        ],
+        "suppressed_groups": [{"key": key, "n_samples": n} for key, n in groups.suppressed],
     }

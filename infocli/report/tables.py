@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from infocli.latent import LatentRun
     from infocli.metrics.groups import GroupReport
     from infocli.metrics.latent import LatentResults
+    from infocli.metrics.paired_groups import CompareGroupReport
     from infocli.metrics.state import Results
     from infocli.metrics.tokens import TokenResults
     from infocli.perplexity import PerplexityRun
@@ -194,12 +195,20 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
         cells.append(Text(", ".join(row.flagged), style="red"))
         table.add_row(*cells)
     parts: list[Any] = [table]
+    notes = _left_out(len(shown_rows), len(groups.order), groups.suppressed(), groups.min_group_size)
+    notes.append(
+        "Flagged: the group's 95% interval (±1.96 std. errors) is entirely worse than the overall value."
+    )
+    parts.extend(Text(note, style="dim") for note in notes)
+    return parts
+
+
+def _left_out(shown_rows: int, reported: int, suppressed: Sequence[Any], min_group_size: int) -> list[str]:
+    """The notes under a groups table: how many reported groups it leaves out, and the
+    suppressed groups (the first :data:`SUPPRESSED_SHOWN` named, with their sizes)."""
     notes = []
-    if len(shown_rows) < len(groups.order):
-        notes.append(
-            f"{len(groups.order) - len(shown_rows):,} more groups in the JSON (--top K to list K, 0 for all)."
-        )
-    suppressed = groups.suppressed()
+    if shown_rows < reported:
+        notes.append(f"{reported - shown_rows:,} more groups in the JSON (--top K to list K, 0 for all).")
     if suppressed:
         listed = ", ".join(
             ",".join(f"{c}={shown(str(v))}" for c, v in key.items()) + f" ({n:,})"
@@ -207,16 +216,12 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
         )
         more = len(suppressed) - SUPPRESSED_SHOWN
         notes.append(
-            f"{len(suppressed):,} groups of fewer than {groups.min_group_size:,} rows suppressed: "
+            f"{len(suppressed):,} groups of fewer than {min_group_size:,} rows suppressed: "
             + listed
             + (f", and {more:,} more (listed in the JSON)" if more > 0 else "")
             + "."
         )
-    notes.append(
-        "Flagged: the group's 95% interval (±1.96 std. errors) is entirely worse than the overall value."
-    )
-    parts.extend(Text(note, style="dim") for note in notes)
-    return parts
+    return notes
 
 
 _BAR = 20
@@ -754,10 +759,12 @@ def compare_table(
     base: str,
     gates: Sequence[GateResult] = (),
     worse: Sequence[dict[str, Any]] = (),
+    groups: CompareGroupReport | None = None,
+    top: int | None = None,
 ) -> Group:
     """The rich renderable of a comparison: per candidate, a row per metric, the
     perplexity ratio, McNemar's test and the per-row cross-entropies; then the
-    distribution block, the gates and the signature.
+    distribution block, the groups, the gates and the signature.
 
     Args:
         comparison: The inputs, settings and warnings.
@@ -765,6 +772,8 @@ def compare_table(
         base: The log base of information values.
         gates: Checked ``--fail-if`` gates.
         worse: Checked ``--fail-if-worse`` gates.
+        groups: The groups, when the rows are grouped.
+        top: The most groups to list (see :func:`groups_tables`).
 
     Returns:
         Something to print on a rich console.
@@ -847,6 +856,8 @@ def compare_table(
             )
         parts.extend(Text(note) for note in notes)
         parts.append(_distribution_table(c["distributions"], base))
+    if groups is not None:
+        parts.extend(compare_groups_tables(groups, base, top))
     if gates:
         parts.append(_gates_table(gates))
     if worse:
@@ -854,6 +865,67 @@ def compare_table(
     parts.append(Text(f"method: {COMPARE_METHOD}", style="dim"))
     parts.append(Text(f"signature: {comparison.signature(base)}", style="dim"))
     return Group(*parts)
+
+
+_GROUP_MARKS = {"better": ("✓", "green"), "worse": ("✗", "bold red"), "different": ("≠", "yellow")}
+"""A group's delta marked by its verdict (significant after Holm's correction)."""
+
+
+def compare_groups_tables(groups: CompareGroupReport, base: str, top: int | None = None) -> list[Any]:
+    """The groups table of a comparison (per candidate and metric, Δ ± SE marked by its
+    verdict), and what was left out of it: groups beyond ``top``, suppressed groups.
+
+    Args:
+        groups: The groups.
+        base: The log base, for the units.
+        top: The most groups to list: :data:`GROUPS_SHOWN` when None, all when 0.
+
+    Returns:
+        Renderables.
+    """
+    top = GROUPS_SHOWN if top is None else top or None
+    order = f"worst Δ{groups.sort} first" if groups.sort else "largest first"
+    table = Table(
+        box=box.SIMPLE_HEAD, title=f"groups by {', '.join(groups.columns)} ({order})", title_justify="left"
+    )
+    for column in groups.columns:
+        table.add_column(_name(column))
+    table.add_column("n_samples", justify="right")
+    several = len(groups.candidates) > 1
+    for i, _ in enumerate(groups.candidates, 1):
+        for name in groups.metrics:
+            unit = REGISTRY[name].unit_name(base)
+            title = f"Δ{name}" + (f" ({unit})" if unit else "")
+            table.add_column(f"[{i}] {title}" if several else title, justify="right")
+    shown_rows = groups.rows[:top]
+    for row in shown_rows:
+        cells: list[Any] = [_name(v) for v in row["key"].values()]
+        cells.append(f"{row['n_samples']:,}")
+        for c in row["comparisons"]:
+            for name in groups.metrics:
+                numbers = c["metrics"][name]
+                cell = Text(_signed(numbers["delta"]))
+                se = _fmt_se(numbers["std_error"])
+                if se:
+                    cell.append(f" ±{se}", style="dim")
+                mark = _GROUP_MARKS.get(numbers["verdict"])
+                if mark is not None:
+                    cell.append(f" {mark[0]}", style=mark[1])
+                cells.append(cell)
+        table.add_row(*cells)
+    parts: list[Any] = [table]
+    notes = (
+        ["; ".join(f"[{i}] {shown(label)}" for i, label in enumerate(groups.candidates, 1)) + "."]
+        if several
+        else []
+    )
+    notes += _left_out(len(shown_rows), len(groups.rows), groups.suppressed, groups.min_group_size)
+    notes.append(
+        "Δ = candidate − baseline ± paired std. error; ✓ better, ✗ worse: significant after Holm's "
+        "correction over every reported group, metric and candidate (the JSON has each p, unadjusted and adjusted)."
+    )
+    parts.extend(Text(note, style="dim") for note in notes)
+    return parts
 
 
 def _distribution_table(blocks: dict[str, Any], base: str) -> Table:

@@ -1,0 +1,482 @@
+"""Paired comparisons per group: for every group of rows sharing the values of one or more
+key columns, the moments of each model's per-row values and of their differences, and
+McNemar's discordant counts, mergeable exactly.
+
+Pure NumPy, no I/O. The state holds, per candidate and compared metric, three
+:class:`~infocli.metrics.groups.GroupMoments` (baseline, candidate, difference = candidate
+− baseline) as arrays by group code, and the discordant counts of the hits metric per
+group. A chunk is accumulated with ``np.bincount`` over its group codes, and states merge
+with their groups united by key (:class:`~infocli.metrics.groups.KeyIndex`), so no loop
+runs over groups while rows are read. Each group's test is the overall one on its rows
+(:mod:`infocli.metrics.paired`); the report then corrects the groups' p-values by Holm
+over every reported group, metric and candidate, a family of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from infocli.errors import InfoCliError
+from infocli.metrics.groups import (
+    GroupMoments,
+    GroupResults,
+    KeyIndex,
+    Keys,
+    _json_key,
+    _keys_from_json,
+    _normal,
+    _row_codes,
+    group_report,
+)
+from infocli.metrics.paired import HITS, hits_metric, holm_family, row_values
+from infocli.metrics.registry import REGISTRY
+from infocli.metrics.state import count, exp_or_inf
+from infocli.metrics.stats import mcnemar_p, normal_intervals, normal_p
+
+SIDES = ("baseline", "candidate", "difference")
+"""The moments kept of each compared metric: each model's per-row values and their difference."""
+
+GROUP_TESTS = (
+    "per group: the overall paired test on the group's rows (delta, SE = sample standard deviation "
+    "of d / sqrt(n), normal-approximation interval and two-sided p; accuracy by McNemar's exact test "
+    "on the group's discordant rows); p_value is unadjusted, adjusted_p_value and significant are "
+    "by Holm's correction over every reported group, metric and candidate (a family apart from the "
+    "overall one)"
+)
+"""How the groups' numbers were computed, as the report says."""
+
+
+def group_gate_names(metrics: Sequence[str]) -> list[str]:
+    """The ``--fail-if`` names of a grouped comparison of these metrics: ``groups.delta.METRIC``,
+    and ``groups.perplexity.ratio`` when the cross-entropy is compared."""
+    names = [f"groups.delta.{m}" for m in metrics]
+    return names + (["groups.perplexity.ratio"] if "cross_entropy" in metrics else [])
+
+
+@dataclass
+class CompareGroups:
+    """Every candidate's paired moments against the baseline, per group of rows.
+
+    Attributes:
+        index: The groups' keys and codes.
+        metrics: The compared metrics, in report order.
+        pairs: Per candidate, per metric, the moments of each side (:data:`SIDES`) by group code.
+        discordant: Per candidate, (n_groups, 2) int64: rows right only for the baseline,
+            and only for the candidate (McNemar's b and c); zeros without hits.
+
+    Example:
+        >>> from infocli.metrics.inputs import to_distributions
+        >>> from infocli.metrics.scores import score_rows
+        >>> y = np.array([0, 0, 1])
+        >>> a = score_rows(to_distributions(np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]), "probs"), y, eps=0)
+        >>> b = score_rows(to_distributions(np.array([[0.6, 0.4], [0.7, 0.3], [0.5, 0.5]]), "probs"), y, eps=0)
+        >>> g = CompareGroups.of_rows(["site"], [np.array(["x", "x", "y"])], a, [b], ["accuracy"])
+        >>> g.pairs[0]["accuracy"]["difference"].mean.tolist(), g.discordant[0].tolist()
+        ([0.5, 0.0], [[0, 1], [0, 0]])
+    """
+
+    index: KeyIndex
+    metrics: tuple[str, ...]
+    pairs: list[dict[str, dict[str, GroupMoments]]]
+    discordant: list[np.ndarray]
+
+    @classmethod
+    def empty(cls, columns: Sequence[str], metrics: Sequence[str], n_candidates: int) -> CompareGroups:
+        """A state of no groups."""
+        pairs = [
+            {
+                m: {s: GroupMoments.zeros(0, hits=m in HITS and s != "difference") for s in SIDES}
+                for m in metrics
+            }
+            for _ in range(n_candidates)
+        ]
+        return cls(
+            KeyIndex.empty(columns), tuple(metrics), pairs, [np.zeros((0, 2), np.int64)] * n_candidates
+        )
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The key columns."""
+        return self.index.columns
+
+    @property
+    def n_groups(self) -> int:
+        """Groups seen."""
+        return self.index.n_groups
+
+    @property
+    def n_samples(self) -> np.ndarray:
+        """Each group's rows."""
+        if not self.pairs or not self.metrics:
+            return np.zeros(self.n_groups, np.int64)
+        return self.pairs[0][self.metrics[0]]["difference"].n
+
+    @classmethod
+    def of_rows(
+        cls,
+        columns: Sequence[str],
+        keys: Sequence[Keys],
+        baseline: Any,
+        candidates: Sequence[Any],
+        metrics: Sequence[str],
+    ) -> CompareGroups:
+        """The state of a chunk: both models' row scores, grouped by the rows' key values.
+
+        Args:
+            columns: The key columns' names.
+            keys: Per column, each scored row's key value.
+            baseline: The baseline's :class:`~infocli.metrics.scores.RowScores`.
+            candidates: Each candidate's, on the same rows.
+            metrics: The compared metrics.
+
+        Returns:
+            The chunk's state (its groups in the order of their sorted keys).
+        """
+        codes, distinct = _row_codes(keys)
+        index = KeyIndex(tuple(columns), [_normal(d) for d in distinct])
+        g = index.n_groups
+        counts = np.bincount(codes, minlength=g).astype(np.int64)
+
+        done: dict[tuple[int, ...], GroupMoments] = {}  # the KL of class labels is the cross-entropy
+
+        def moments(*values: np.ndarray) -> GroupMoments:
+            """The moments of one model's values, or of the difference of two models'."""
+            key = tuple(id(v) for v in values)  # the row scores outlive this call: ids stay theirs
+            if key not in done:
+                if len(values) == 1:
+                    done[key] = GroupMoments.of(codes, g, values[0], counts)
+                else:
+                    b, c = values
+                    if b.dtype == np.bool_:  # hits: the difference is -1, 0 or 1
+                        d = c.astype(np.int8) - b.astype(np.int8)
+                    else:
+                        d = np.subtract(c, b, dtype=np.float64)
+                    done[key] = GroupMoments.of(codes, g, d, counts)
+            return done[key].copy()  # every statistic merges on its own
+
+        pairs, discordant = [], []
+        for scores in candidates:
+            pair = {}
+            for m in metrics:
+                b, c = row_values(baseline, m), row_values(scores, m)
+                pair[m] = {"baseline": moments(b), "candidate": moments(c), "difference": moments(b, c)}
+            pairs.append(pair)
+            counted = np.zeros((g, 2), np.int64)
+            if baseline.correct is not None:
+                b, c = baseline.correct, scores.correct
+                counted[:, 0] = np.bincount(codes[b & ~c], minlength=g)
+                counted[:, 1] = np.bincount(codes[c & ~b], minlength=g)
+            discordant.append(counted)
+        return cls(index, tuple(metrics), pairs, discordant)
+
+    def merge(self, other: CompareGroups) -> None:
+        """Fold in another state's groups, united with these by key.
+
+        Raises:
+            InfoCliError: The key columns differ.
+        """
+        if other.columns != self.columns:
+            raise InfoCliError(
+                "the states were grouped by different columns: "
+                f"{','.join(self.columns)} vs {','.join(other.columns)}"
+            )
+        if not other.n_groups:
+            return
+        codes = self.index.codes_of(other.index.keys)
+        g = self.n_groups
+        for mine, theirs in zip(self.pairs, other.pairs, strict=True):
+            for m in self.metrics:
+                for side in SIDES:
+                    mine[m][side].grow(g)
+                    mine[m][side].merge_at(codes, theirs[m][side])
+        for i, theirs in enumerate(other.discordant):
+            grown = np.zeros((g, 2), np.int64)
+            grown[: len(self.discordant[i])] = self.discordant[i]
+            grown[codes] += theirs
+            self.discordant[i] = grown
+
+    def results(
+        self, base: str, confidence: float, codes: np.ndarray
+    ) -> tuple[list[list[dict[str, Any]]], np.ndarray]:
+        """The comparison of each candidate in each of some groups, before Holm's correction.
+
+        Args:
+            base: The log base of information values.
+            confidence: The intervals' coverage.
+            codes: The groups' codes.
+
+        Returns:
+            Per candidate, per group of ``codes``: ``{"metrics": {name: {...}},
+            "perplexity": {...}, "accuracy_mcnemar": {...}}`` as
+            :meth:`~infocli.metrics.paired.PairedState.compute` gives for the group's rows;
+            and per group, whether every number of every candidate is finite.
+        """
+        out = []
+        finite = np.ones(len(codes), np.bool_)
+        hits = hits_metric(self.metrics)
+        for pair, discordant in zip(self.pairs, self.discordant, strict=True):
+            means = {m: [pair[m][s].mean[codes] for s in SIDES] for m in self.metrics}
+            errors = {m: pair[m]["difference"].std_error[codes] for m in self.metrics}
+            scales = {m: REGISTRY[m].divisor(base) for m in self.metrics}
+            intervals = {m: normal_intervals(means[m][2], errors[m], confidence) for m in self.metrics}
+            for m in self.metrics:  # the p-values are finite where these are
+                for values in (*means[m], errors[m], *intervals[m]):
+                    finite &= np.isfinite(values)
+            scaled = {  # the report's values, in base: as lists, one value per group
+                m: [(v / scales[m]).tolist() for v in (*means[m], errors[m], *intervals[m])]
+                for m in self.metrics
+            }
+            p_values = {
+                m: [normal_p(d, se) for d, se in zip(means[m][2].tolist(), errors[m].tolist(), strict=True)]
+                for m in self.metrics
+            }
+            if "cross_entropy" in self.metrics:  # in nats: exp of the means, the difference and its interval
+                ce = [*means["cross_entropy"], *intervals["cross_entropy"]]
+                perplexity = [[exp_or_inf(x) for x in v.tolist()] for v in ce]
+                finite &= np.isfinite(perplexity).all(axis=0)
+            counts = [tuple(bc) for bc in discordant[codes].tolist()]
+            tested = {bc: mcnemar_p(*bc) for bc in set(counts)} if hits else {}  # few distinct (b, c)
+            groups = []
+            for i in range(len(codes)):
+                metrics = {}
+                for m, (b, c, d, se, low, high) in scaled.items():
+                    metrics[m] = {
+                        "baseline": b[i],
+                        "candidate": c[i],
+                        "delta": d[i],
+                        "std_error": se[i],
+                        "interval": [low[i], high[i]],
+                        "p_value": p_values[m][i],
+                    }
+                row: dict[str, Any] = {"metrics": metrics}
+                if "cross_entropy" in self.metrics:
+                    b, c, d, low, high = (v[i] for v in perplexity)
+                    row["perplexity"] = {"baseline": b, "candidate": c, "ratio": d, "interval": [low, high]}
+                if hits:
+                    b_only, c_only = counts[i]
+                    row["accuracy_mcnemar"] = {
+                        "baseline_only": b_only,
+                        "candidate_only": c_only,
+                        "p_value": tested[counts[i]],
+                    }
+                groups.append(row)
+            out.append(groups)
+        return out, finite
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the key columns, each group's key values, and per candidate
+        each metric's moments and the discordant counts, one value per group."""
+        return {
+            "columns": list(self.columns),
+            "keys": [[_json_key(v) for v in k.tolist()] for k in self.index.keys],
+            "candidates": [
+                {
+                    "metrics": {m: {s: pair[m][s].to_dict() for s in SIDES} for m in self.metrics},
+                    "discordant": {
+                        "baseline_only": discordant[:, 0].tolist(),
+                        "candidate_only": discordant[:, 1].tolist(),
+                    },
+                }
+                for pair, discordant in zip(self.pairs, self.discordant, strict=True)
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, metrics: Sequence[str], overall: Sequence[Any]) -> CompareGroups:
+        """Rebuild from :meth:`to_dict`, refusing impossible contents.
+
+        Args:
+            data: The ``groups`` object of a compare state file.
+            metrics: The compared metrics the settings list.
+            overall: Each candidate's overall :class:`~infocli.metrics.paired.PairedState`:
+                the groups must add up to its rows and discordant counts.
+
+        Returns:
+            The state.
+
+        Raises:
+            InfoCliError: A missing field, keys repeated or of mixed types, or counts that
+                do not add up.
+        """
+        if not isinstance(data, dict) or set(data) != {"columns", "keys", "candidates"}:
+            raise InfoCliError("groups must be an object with candidates, columns and keys")
+        columns, keys = data["columns"], data["keys"]
+        if (
+            not isinstance(columns, list)
+            or not columns
+            or not all(isinstance(c, str) for c in columns)
+            or len(set(columns)) != len(columns)
+        ):
+            raise InfoCliError("groups.columns must be a non-empty list of distinct column names")
+        if not isinstance(keys, list) or len(keys) != len(columns):
+            raise InfoCliError(f"groups.keys must hold one list per column ({len(columns)})")
+        arrays = [_keys_from_json(k, f"groups.keys[{i}]") for i, k in enumerate(keys)]
+        n_groups = len(arrays[0])
+        if any(len(a) != n_groups for a in arrays):
+            raise InfoCliError("groups.keys lists differ in length; expected one value per group in each")
+        state = cls.empty(columns, metrics, len(overall))
+        if n_groups:
+            if _row_codes(arrays)[0].max() + 1 != n_groups:
+                raise InfoCliError("groups.keys lists a group more than once")
+            state.index.codes_of(arrays)
+        raw = data["candidates"]
+        if not isinstance(raw, list) or len(raw) != len(overall):
+            raise InfoCliError(f"groups.candidates must list {len(overall)} states, one per candidate")
+        for i, (item, pair) in enumerate(zip(raw, overall, strict=True)):
+            what = f"groups.candidates[{i}]"
+            state.pairs[i], state.discordant[i] = _candidate_from_dict(item, what, metrics, n_groups, pair)
+        n = state.n_samples
+        if (n == 0).any():
+            raise InfoCliError("groups lists a group without rows")
+        return state
+
+
+def _candidate_from_dict(
+    item: Any, what: str, metrics: Sequence[str], n_groups: int, overall: Any
+) -> tuple[dict[str, dict[str, GroupMoments]], np.ndarray]:
+    """One candidate's group moments and discordant counts (part of :meth:`CompareGroups.from_dict`)."""
+    if not isinstance(item, dict) or set(item) != {"metrics", "discordant"}:
+        raise InfoCliError(f"{what} must be an object with metrics and discordant")
+    raw = item["metrics"]
+    if not isinstance(raw, dict) or list(raw) != list(metrics):
+        raise InfoCliError(f"{what}.metrics must hold exactly {', '.join(metrics)}")
+    pair: dict[str, dict[str, GroupMoments]] = {}
+    rows = overall.n_samples
+    for m in metrics:
+        if not isinstance(raw[m], dict) or set(raw[m]) != set(SIDES):
+            raise InfoCliError(f"{what}.metrics.{m} must hold baseline, candidate and difference")
+        pair[m] = {s: GroupMoments.from_dict(raw[m][s], n_groups, f"{what}.metrics.{m}.{s}") for s in SIDES}
+        first = pair[metrics[0]]["difference"].n
+        for s in SIDES:
+            moments = pair[m][s]
+            moments.hits = m in HITS and s != "difference"
+            if not np.array_equal(moments.n, first) or int(moments.n.sum()) != rows:
+                raise InfoCliError(
+                    f"{what}.metrics.{m}.{s} holds {int(moments.n.sum())} rows; the state holds {rows}"
+                    + ("" if np.array_equal(moments.n, first) else ", counted otherwise per group")
+                )
+    discordant = item["discordant"]
+    if not isinstance(discordant, dict) or set(discordant) != {"baseline_only", "candidate_only"}:
+        raise InfoCliError(f"{what}.discordant must hold exactly baseline_only, candidate_only")
+    counts = np.zeros((n_groups, 2), np.int64)
+    for j, key in enumerate(("baseline_only", "candidate_only")):
+        values = discordant[key]
+        if not isinstance(values, list) or len(values) != n_groups:
+            raise InfoCliError(f"{what}.discordant.{key} must be a list of {n_groups} counts, one per group")
+        counts[:, j] = [count(v, f"{what}.discordant.{key}") for v in values]
+    if counts.sum(axis=0).tolist() != list(overall.discordant):
+        raise InfoCliError(
+            f"{what}.discordant adds up to {counts.sum(axis=0).tolist()}; the state holds {list(overall.discordant)}"
+        )
+    hits = hits_metric(metrics)
+    if hits is not None:
+        sides = pair[hits]
+        b, c = counts[:, 0], counts[:, 1]
+        base, cand, diff = (sides[s].total for s in SIDES)
+        n = sides["difference"].n
+        for name, total in (("baseline", base), ("candidate", cand)):
+            if ((total < 0) | (total > n) | (total != np.floor(total))).any():
+                raise InfoCliError(f"{what}.metrics.{hits}.{name}.sum must be whole numbers of hits, 0 to n")
+        if ((b > base) | (c > cand) | (diff != c - b)).any():
+            raise InfoCliError(f"{what}.discordant does not match the hits of every group")
+    return pair, counts
+
+
+@dataclass(frozen=True)
+class CompareGroupReport:
+    """The groups of a comparison as the report shows them.
+
+    Attributes:
+        columns: The key columns.
+        candidates: The candidates' labels.
+        metrics: The compared metrics.
+        rows: The reported groups in table order: each ``key``, ``label``, ``n_samples``,
+            per candidate its comparison (``comparisons``, Holm-corrected over the reported
+            groups), and whether all of their numbers are finite (``finite``).
+        suppressed: The suppressed groups' keys and sizes, in table order.
+        min_group_size: The smallest group reported.
+        sort: The metric sorted by, or None for size.
+    """
+
+    columns: tuple[str, ...]
+    candidates: list[str]
+    metrics: list[str]
+    rows: list[dict[str, Any]]
+    suppressed: list[tuple[dict[str, Any], int]]
+    min_group_size: int
+    sort: str | None
+
+    def gate_values(self) -> dict[str, dict[str, float]]:
+        """``groups.delta.METRIC`` and ``groups.perplexity.ratio`` -> {"group (candidate)":
+        value} over the reported groups and every candidate, for gates."""
+        values: dict[str, dict[str, float]] = {}
+        for row in self.rows:
+            for candidate, c in zip(self.candidates, row["comparisons"], strict=True):
+                member = f"{row['label']} ({candidate})"
+                for m, numbers in c["metrics"].items():
+                    values.setdefault(f"groups.delta.{m}", {})[member] = numbers["delta"]
+                if "perplexity" in c:
+                    values.setdefault("groups.perplexity.ratio", {})[member] = c["perplexity"]["ratio"]
+        for name in group_gate_names(self.metrics):
+            values.setdefault(name, {})
+        return values
+
+
+def compare_group_report(
+    groups: CompareGroups,
+    candidates: Sequence[str],
+    settings: Mapping[str, Any],
+    base: str,
+    *,
+    min_group_size: int = 1,
+    sort: str | None = None,
+) -> CompareGroupReport:
+    """Order and suppress the groups, and test each reported group's differences.
+
+    Groups are ordered as ``eval`` orders them (:func:`~infocli.metrics.groups.group_report`):
+    by size, or with ``sort`` worst first by the registry's direction of that metric, a
+    group's value being its worst candidate's delta; groups of fewer than
+    ``min_group_size`` rows are suppressed.
+
+    Args:
+        groups: The state's groups.
+        candidates: The candidates' labels.
+        settings: The comparison's settings (``confidence``, ``alpha``, ``label_form``,
+            ``class_names``).
+        base: The log base of information values.
+        min_group_size: The smallest group reported.
+        sort: A compared metric with a direction, or None for size.
+
+    Returns:
+        The report's groups.
+    """
+    worst = {}
+    for m in groups.metrics:
+        deltas = np.stack([pair[m]["difference"].mean for pair in groups.pairs])
+        higher = REGISTRY[m].higher_is_better
+        with np.errstate(invalid="ignore"):
+            worst[m] = deltas.min(axis=0) if higher else deltas.max(axis=0)
+    results = GroupResults(groups.index, groups.n_samples, worst, {})
+    ordered = group_report(
+        results, {}, min_group_size=min_group_size, sort=sort, class_names=settings.get("class_names")
+    )
+    computed, finite = groups.results(base, settings["confidence"], ordered.order)
+    rows = []
+    for i, (row, all_finite) in enumerate(zip(ordered.rows(), finite.tolist(), strict=True)):
+        comparisons = [per_group[i] for per_group in computed]
+        rows.append(
+            {"key": row.key, "label": row.label, "n_samples": row.n_samples, "comparisons": comparisons,
+             "finite": all_finite}
+        )  # fmt: skip
+    class_labels = settings["label_form"] in ("index", "name")
+    holm_family(
+        [c for row in rows for c in row["comparisons"]], class_labels=class_labels, alpha=settings["alpha"]
+    )
+    return CompareGroupReport(
+        groups.columns, list(candidates), list(groups.metrics), rows, ordered.suppressed(), min_group_size,
+        ordered.sort,
+    )  # fmt: skip
