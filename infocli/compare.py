@@ -20,11 +20,11 @@ import numpy as np
 from infocli.errors import InfoCliError, param, shown
 from infocli.evaluate import ProgressCallback, _Run, _Work, _workers, aligned_chunks, chunking
 from infocli.gates import Gate, check_available
-from infocli.grouping import GroupSources, check_group_rows, chunk_keys, group_sources
+from infocli.grouping import GroupSources, check_group_rows, group_sources
 from infocli.ignored import eval_ignored
 from infocli.metrics.inputs import Distributions
 from infocli.metrics.paired import CompareState, PairedState, compared_metrics, worse_bound
-from infocli.metrics.paired_groups import CompareGroups, group_gate_names
+from infocli.metrics.paired_groups import CompareAccumulator, group_gate_names
 from infocli.metrics.registry import REGISTRY
 from infocli.metrics.scores import kl_rows, score_rows
 from infocli.metrics.sketch import QUANTILES
@@ -260,16 +260,22 @@ def compare_tables(
     works = scoring.planned(scoring.prepare(batches) for batches in chunks)
     workers = _workers(baseline, soft_targets=base_layout.label_form == "dist", models=len(runs))
     state: CompareState | None = None
+    index = runs[0].index  # the groups' codes, given as the baseline's rows are read
+    groups = None if index is None else CompareAccumulator(index, metrics, len(runs) - 1)
     for scored in in_order(scoring.compute, works, workers, "infocli-compare"):
         scoring.note(scored)
         if state is None:
             state = scored.state
         else:
             state.merge(scored.state)
+        if groups is not None and scored.codes is not None and scored.scores is not None:
+            groups.add(scored.codes, *scored.scores)
         if on_progress:
             on_progress(state.n_samples + state.n_ignored, baseline.n_rows)
     if state is None:
         state = CompareState.empty(scoring.settings(), sources.columns if sources else None)
+    if groups is not None:
+        state.groups = groups.state()
     state.inputs = [scoring.description()]
     if state.n_samples == 0 and not part:
         if state.n_ignored:
@@ -292,11 +298,14 @@ def compare_tables(
 
 @dataclass(frozen=True)
 class _Scored:
-    """A chunk's state, with what the warnings count."""
+    """A chunk's state, with what the warnings count; when the rows are grouped, their
+    group codes and the models' row scores."""
 
     state: CompareState
     renormalised: list[Renormalised]
     n_clipped: list[int]
+    codes: np.ndarray | None = None
+    scores: tuple[Any, list[Any]] | None = None
 
 
 class _Scoring:
@@ -396,9 +405,8 @@ class _Scoring:
         for work in works:
             if work.error is not None:
                 raise work.error
-        columns = self.sources.columns if self.sources else None
         if not works[0].rows.n_rows:  # every row of the chunk ignored: only the count
-            state = CompareState.empty(self.settings(), columns)
+            state = CompareState.empty(self.settings())
             state.n_ignored = works[0].n_ignored
             return _Scored(state, [], [0] * len(self.runs))
         base_pred, note = base_run.predictions(works[0])
@@ -421,12 +429,8 @@ class _Scoring:
             kl, _ = kl_rows(pred, base_pred, eps=eps)
             pair.update(base_scores, scores, kl, pred.predicts(base_pred.argmax), delta_p)
             state.pairs.append(pair)
-        if self.sources is not None:
-            assert works[0].groups is not None
-            keys = chunk_keys(self.sources, works[0].groups, works[0].targets, works[0].kept)
-            state.groups = CompareGroups.of_rows(
-                self.sources.columns, keys, base_scores, candidate_scores, self.metrics
-            )
+        if works[0].groups is not None:
+            return _Scored(state, notes, clipped, works[0].groups, (base_scores, candidate_scores))
         return _Scored(state, notes, clipped)
 
     def note(self, scored: _Scored) -> None:

@@ -257,7 +257,6 @@ class _Sizes:
 
     @classmethod
     def of(cls, n_a: np.ndarray, n_b: np.ndarray) -> _Sizes:
-        n_a = np.array(n_a)  # a copy: the counts are then overwritten
         n = n_a + n_b
         inverse = 1.0 / np.maximum(n, 1)
         return cls(
@@ -291,16 +290,15 @@ class GroupMoments:
             self.total = np.concatenate([self.total, np.zeros(extra)])
             self.m2 = np.concatenate([self.m2, np.zeros(extra)])
 
-    def merge_at(self, codes: np.ndarray | slice, other: GroupMoments, sizes: _Sizes | None = None) -> None:
-        """Fold in ``other``'s groups, its group g joining this one's ``codes[g]`` (distinct
-        codes, or a slice of this one's groups).
+    def merge_at(self, codes: np.ndarray, other: GroupMoments, sizes: _Sizes | None = None) -> None:
+        """Fold in ``other``'s groups, its group g joining this one's ``codes[g]`` (distinct).
 
         The update of :meth:`Moments.merge`, for every group at once. ``sizes`` are both
         sides' counts at ``codes``, when the statistics of a state share them.
         """
         if sizes is None:
             sizes = _Sizes.of(self.n[codes], other.n)
-        t_a = self.total[codes]  # read before any write: with a slice, a view
+        t_a = self.total[codes]
         total = t_a + other.total
         if self.hits:  # k hits among n: m2 = k (n - k) / n exactly
             m2 = total * (sizes.n - total) * sizes.inverse
@@ -451,11 +449,54 @@ class _ShiftedSums:
         return GroupMoments(n.copy(), total, m2)
 
 
+class GroupSums:
+    """The moments per group of named per-row values, accumulated in place in the order
+    of the rows: ``np.add.at`` over the rows' group codes, with no array of the groups'
+    size made per chunk, so that a chunk costs the same with 100 groups or 100,000.
+
+    Group codes must come in order of first appearance (as :meth:`KeyIndex.row_codes`
+    gives them): the groups above the largest code so far are the chunk's new ones.
+    Boolean values are hits, counted.
+    """
+
+    def __init__(self) -> None:
+        self.n = np.zeros(0, np.int64)
+        self.seen = 0  # codes below this have rows
+        self.sums: dict[Any, _ShiftedSums] = {}
+
+    def add(self, codes: np.ndarray, values: Mapping[Any, np.ndarray]) -> None:
+        """Add a chunk's rows: ``codes[i]`` is row i's group, ``values[name][i]`` its value."""
+        if not len(codes):
+            return
+        for name, v in values.items():
+            if name not in self.sums:
+                self.sums[name] = _ShiftedSums(hits=v.dtype == np.bool_)
+                self.sums[name].reserve(len(self.n))
+        top = int(codes.max()) + 1
+        fresh = None
+        if top > self.seen:  # groups new in this chunk
+            fresh = _Fresh.of(codes, self.seen, top)
+            self.seen = top
+            self.n = _grown(self.n, top)
+            for sums in self.sums.values():
+                sums.reserve(top)
+        np.add.at(self.n, codes, 1)
+        for name, v in values.items():
+            self.sums[name].add(codes, v, fresh)
+
+    def counts(self, size: int) -> np.ndarray:
+        """The rows of each of the first ``size`` groups."""
+        return _grown(self.n, size)[:size].copy()
+
+    def moments(self, name: Any, size: int) -> GroupMoments:
+        """The moments of ``name``'s values in each of the first ``size`` groups."""
+        sums = self.sums[name]
+        sums.reserve(size)
+        return sums.moments(self.counts(size))
+
+
 class GroupAccumulator:
-    """Every per-row statistic of a stream's chunks, per group, accumulated in place in
-    the order of the rows: ``np.add.at`` over the rows' group codes, with no array of
-    the groups' size made per chunk, so that a chunk costs the same with 100 groups or
-    100,000.
+    """Every per-row statistic of a stream's chunks, per group (:class:`GroupSums`).
 
     Args:
         index: The groups' keys and codes, which the rows' codes come from.
@@ -465,12 +506,11 @@ class GroupAccumulator:
 
     def __init__(self, index: KeyIndex, calibration: Mapping[str, Any] | None = None) -> None:
         self.index, self.settings = index, calibration
-        self.n = np.zeros(0, np.int64)
-        self.seen = 0  # codes below this have rows: codes come in order of first appearance
-        self.sums: dict[str, _ShiftedSums] = {}  # per distinct row values, under their first name
-        self.sources: dict[str, str | None | bool] = {}  # per statistic: its sums, None (0), False (none)
+        self.rows = GroupSums()
+        self.sources: dict[
+            str, str | None | bool
+        ] = {}  # per statistic: its values' first name, None (0), False (none)
         self.calibration: CalibrationState | None = None
-        self.brier = _ShiftedSums(hits=False)
 
     def add(self, codes: np.ndarray, scores: Any) -> None:
         """Add a chunk's rows.
@@ -484,25 +524,9 @@ class GroupAccumulator:
         rows = _row_values(scores)
         if not self.sources:  # the statistics these rows have, and which share values
             first: dict[int, str] = {}
-            for name, values in rows.items():
-                is_array = isinstance(values, np.ndarray)
-                self.sources[name] = first.setdefault(id(values), name) if is_array else values  # type: ignore[assignment]
-            self.sums = {
-                name: _ShiftedSums(hits=name in _HITS)
-                for name in dict.fromkeys(self.sources.values())
-                if isinstance(name, str)
-            }
-        top = int(codes.max()) + 1
-        fresh = None
-        if top > self.seen:  # groups new in this chunk
-            fresh = _Fresh.of(codes, self.seen, top)
-            self.seen = top
-            self.n = _grown(self.n, top)
-            for sums in (*self.sums.values(), self.brier):
-                sums.reserve(top)
-        np.add.at(self.n, codes, 1)
-        for name, sums in self.sums.items():
-            sums.add(codes, rows[name], fresh)  # type: ignore[arg-type]
+            for name, v in rows.items():
+                self.sources[name] = first.setdefault(id(v), name) if isinstance(v, np.ndarray) else v  # type: ignore[assignment]
+        values = {source: rows[source] for source in self.sources.values() if isinstance(source, str)}
         calibrated = getattr(scores, "calibration", None)
         if self.settings is not None and calibrated is not None:
             if self.calibration is None:
@@ -511,28 +535,29 @@ class GroupAccumulator:
                 calibrated.confidence, calibrated.outcome, codes=codes, probs=calibrated.probs,
                 labels=calibrated.labels,
             )  # fmt: skip
-            self.brier.add(codes, calibrated.brier, fresh)
+            values["brier_score"] = calibrated.brier
+        self.rows.add(codes, values)  # type: ignore[arg-type]
 
     def state(self) -> GroupState:
         """The groups' state: each statistic's moments per group (statistics of the same
         row values sharing one object, as :meth:`GroupState.merge` expects)."""
         size = self.index.n_groups
-        for sums in (*self.sums.values(), self.brier):
-            sums.reserve(size)
-        n = _grown(self.n, size)[:size]
-        moments = {name: sums.moments(n) for name, sums in self.sums.items()}
-        zero = GroupMoments(n.copy(), np.zeros(size), np.zeros(size))  # the value 0 on every row
+        n = self.rows.counts(size)
+        zero = GroupMoments(n, np.zeros(size), np.zeros(size))  # the value 0 on every row
         empty = {hits: GroupMoments.zeros(size, hits=hits) for hits in (False, True)}
+        moments: dict[str, GroupMoments] = {}
         stats = {}
         for name in STATISTICS:
             source = self.sources.get(name, False)
             if isinstance(source, str):
+                if source not in moments:
+                    moments[source] = self.rows.moments(source, size)
                 stats[name] = moments[source]
             else:
                 stats[name] = zero if source is None else empty[name in _HITS]
         state = GroupState(self.index, stats)
         if self.calibration is not None:
-            state.calibration, state.brier = self.calibration, self.brier.moments(n)
+            state.calibration, state.brier = self.calibration, self.rows.moments("brier_score", size)
         return state
 
 
@@ -627,12 +652,7 @@ class GroupState:
             )
         if not other.n_groups:
             return
-        # The chunks of one stream share an index: group g joins group g.
-        codes: np.ndarray | slice
-        if other.index is self.index:
-            codes = slice(0, len(other.stats[STATISTICS[0]].n))
-        else:
-            codes = self.index.codes_of(other.index.keys)
+        codes = self.index.codes_of(other.index.keys)
         if _aliases(self.stats) != _aliases(other.stats):  # statistics shared on one side only
             self.stats = {name: m.copy() for name, m in self.stats.items()}
         # Every statistic with values counts the group's rows: the factors of those counts once.
@@ -652,14 +672,14 @@ class GroupState:
             mine.merge_at(codes, theirs, sizes)
         self._merge_calibration(other, codes)
 
-    def _merge_calibration(self, other: GroupState, codes: np.ndarray | slice) -> None:
+    def _merge_calibration(self, other: GroupState, codes: np.ndarray) -> None:
         """Fold in the other state's calibration sums and Brier moments, its group g at ``codes[g]``."""
         if other.calibration is None or other.brier is None:
             return
         if self.calibration is None or self.brier is None:
             self.calibration = CalibrationState(**other.calibration.settings)
             self.brier = GroupMoments.zeros(0)
-        self.calibration.merge(other.calibration, None if isinstance(codes, slice) else codes)
+        self.calibration.merge(other.calibration, codes)
         self.brier.grow(self.n_groups)
         self.brier.merge_at(codes, other.brier)
 

@@ -5,8 +5,8 @@ McNemar's discordant counts, mergeable exactly.
 Pure NumPy, no I/O. The state holds, per candidate and compared metric, three
 :class:`~infocli.metrics.groups.GroupMoments` (baseline, candidate, difference = candidate
 − baseline) as arrays by group code, and the discordant counts of the hits metric per
-group. A chunk is accumulated with ``np.bincount`` over its group codes, and states merge
-with their groups united by key (:class:`~infocli.metrics.groups.KeyIndex`), so no loop
+group. A stream's rows are added to their groups in place, in the order of the rows
+(:class:`CompareAccumulator`), and states merge with their groups united by key (:class:`~infocli.metrics.groups.KeyIndex`), so no loop
 runs over groups while rows are read. Each group's test is the overall one on its rows
 (:mod:`infocli.metrics.paired`); the report then corrects the groups' p-values by Holm
 over every reported group, metric and candidate, a family of its own.
@@ -24,11 +24,11 @@ from infocli.errors import InfoCliError
 from infocli.metrics.groups import (
     GroupMoments,
     GroupResults,
+    GroupSums,
     KeyIndex,
     Keys,
     _json_key,
     _keys_from_json,
-    _normal,
     _row_codes,
     group_report,
 )
@@ -124,7 +124,7 @@ class CompareGroups:
         candidates: Sequence[Any],
         metrics: Sequence[str],
     ) -> CompareGroups:
-        """The state of a chunk: both models' row scores, grouped by the rows' key values.
+        """The state of a chunk on its own: both models' row scores, grouped by the rows' key values.
 
         Args:
             columns: The key columns' names.
@@ -136,42 +136,10 @@ class CompareGroups:
         Returns:
             The chunk's state (its groups in the order of their sorted keys).
         """
-        codes, distinct = _row_codes(keys)
-        index = KeyIndex(tuple(columns), [_normal(d) for d in distinct])
-        g = index.n_groups
-        counts = np.bincount(codes, minlength=g).astype(np.int64)
-
-        done: dict[tuple[int, ...], GroupMoments] = {}  # the KL of class labels is the cross-entropy
-
-        def moments(*values: np.ndarray) -> GroupMoments:
-            """The moments of one model's values, or of the difference of two models'."""
-            key = tuple(id(v) for v in values)  # the row scores outlive this call: ids stay theirs
-            if key not in done:
-                if len(values) == 1:
-                    done[key] = GroupMoments.of(codes, g, values[0], counts)
-                else:
-                    b, c = values
-                    if b.dtype == np.bool_:  # hits: the difference is -1, 0 or 1
-                        d = c.astype(np.int8) - b.astype(np.int8)
-                    else:
-                        d = np.subtract(c, b, dtype=np.float64)
-                    done[key] = GroupMoments.of(codes, g, d, counts)
-            return done[key].copy()  # every statistic merges on its own
-
-        pairs, discordant = [], []
-        for scores in candidates:
-            pair = {}
-            for m in metrics:
-                b, c = row_values(baseline, m), row_values(scores, m)
-                pair[m] = {"baseline": moments(b), "candidate": moments(c), "difference": moments(b, c)}
-            pairs.append(pair)
-            counted = np.zeros((g, 2), np.int64)
-            if baseline.correct is not None:
-                b, c = baseline.correct, scores.correct
-                counted[:, 0] = np.bincount(codes[b & ~c], minlength=g)
-                counted[:, 1] = np.bincount(codes[c & ~b], minlength=g)
-            discordant.append(counted)
-        return cls(index, tuple(metrics), pairs, discordant)
+        index = KeyIndex.empty(columns)
+        rows = CompareAccumulator(index, metrics, len(candidates))
+        rows.add(index.row_codes(keys), baseline, candidates)
+        return rows.state()
 
     def merge(self, other: CompareGroups) -> None:
         """Fold in another state's groups, united with these by key.
@@ -332,6 +300,62 @@ class CompareGroups:
         n = state.n_samples
         if (n == 0).any():
             raise InfoCliError("groups lists a group without rows")
+        return state
+
+
+class CompareAccumulator:
+    """Every candidate's paired values per group, for a stream's chunks: each model's
+    values, their differences and the discordant rows, accumulated in place in the order
+    of the rows (:class:`~infocli.metrics.groups.GroupSums`).
+
+    Args:
+        index: The groups' keys and codes, which the rows' codes come from.
+        metrics: The compared metrics.
+        n_candidates: The candidates.
+    """
+
+    def __init__(self, index: KeyIndex, metrics: Sequence[str], n_candidates: int) -> None:
+        self.index, self.metrics, self.n_candidates = index, tuple(metrics), n_candidates
+        self.rows = GroupSums()
+
+    def add(self, codes: np.ndarray, baseline: Any, candidates: Sequence[Any]) -> None:
+        """Add a chunk's rows: ``codes[i]`` is row i's group; the models' row scores."""
+        values: dict[Any, np.ndarray] = {}
+        for i, scores in enumerate(candidates):
+            for m in self.metrics:
+                b, c = row_values(baseline, m), row_values(scores, m)
+                values[m, "baseline"] = b  # the same for every candidate
+                values[m, i, "candidate"] = c
+                values[m, i, "difference"] = np.subtract(c, b, dtype=np.float64)  # hits: -1, 0 or 1
+            if baseline.correct is not None:  # McNemar's discordant rows, counted as hits
+                values[i, "baseline_only"] = baseline.correct & ~scores.correct
+                values[i, "candidate_only"] = scores.correct & ~baseline.correct
+        self.rows.add(codes, values)
+
+    def state(self) -> CompareGroups:
+        """The groups' state."""
+        size = self.index.n_groups
+        state = CompareGroups.empty(self.index.columns, self.metrics, self.n_candidates)
+        state.index = self.index
+        sums = self.rows.sums
+        for i in range(self.n_candidates):
+            state.pairs[i] = (
+                {
+                    m: {
+                        "baseline": self.rows.moments((m, "baseline"), size),
+                        "candidate": self.rows.moments((m, i, "candidate"), size),
+                        "difference": self.rows.moments((m, i, "difference"), size),
+                    }
+                    for m in self.metrics
+                }
+                if sums
+                else state.pairs[i]
+            )
+            counted = np.zeros((size, 2), np.int64)
+            for j, side in enumerate(("baseline_only", "candidate_only")):
+                if (i, side) in sums:
+                    counted[:, j] = self.rows.moments((i, side), size).total
+            state.discordant[i] = counted
         return state
 
 
