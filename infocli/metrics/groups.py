@@ -407,29 +407,25 @@ class _Fresh:
 
 @dataclass
 class _ShiftedSums:
-    """One statistic's sums per group, accumulated in place: of the values, and of each
-    value's deviation from its group's shift (the group's mean in the chunk of its first
-    rows) and its square. With a shift among the group's values, the spread is found
-    without the cancellation of plain sums of squares (shifted data, as in Chan, Golub
-    and LeVeque); the hits need only their count."""
+    """One statistic's sums per group, accumulated in place: of each value's deviation
+    from its group's shift (the group's mean in the chunk of its first rows), and of its
+    square. With a shift among the group's values, the spread is found without the
+    cancellation of plain sums of squares (shifted data, as in Chan, Golub and LeVeque),
+    and the sum is n × shift plus the deviations' sum. The hits need only their count."""
 
     hits: bool
-    total: np.ndarray = field(default_factory=lambda: np.zeros(0))
     shift: np.ndarray = field(default_factory=lambda: np.zeros(0))
     s1: np.ndarray = field(default_factory=lambda: np.zeros(0))
     s2: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def reserve(self, size: int) -> None:
-        self.total, self.shift, self.s1, self.s2 = (
-            _grown(a, size) for a in (self.total, self.shift, self.s1, self.s2)
-        )
+        self.shift, self.s1, self.s2 = (_grown(a, size) for a in (self.shift, self.s1, self.s2))
 
     def add(self, codes: np.ndarray, values: np.ndarray, fresh: _Fresh | None) -> None:
         """Add each row's value to its group (``fresh``: the groups new in this chunk)."""
         if self.hits:  # as floats: np.add.at has no fast loop for booleans
-            np.add.at(self.total, codes, values.astype(np.float64))
+            np.add.at(self.s1, codes, values.astype(np.float64))
             return
-        np.add.at(self.total, codes, values)
         if fresh is not None:
             self.shift[fresh.start : fresh.start + len(fresh.counts)] = fresh.means(values)
         deviations = values - self.shift[codes]
@@ -439,11 +435,11 @@ class _ShiftedSums:
     def moments(self, n: np.ndarray) -> GroupMoments:
         """The moments of the first ``len(n)`` groups, of ``n`` rows each."""
         size = len(n)
-        total = self.total[:size].copy()
+        s1 = self.s1[:size]
         with np.errstate(invalid="ignore", divide="ignore"):
             if self.hits:  # k hits among n: m2 = k (n - k) / n exactly
-                return GroupMoments(n.copy(), total, total * (n - total) / np.maximum(n, 1), hits=True)
-            s1 = self.s1[:size]
+                return GroupMoments(n.copy(), s1.copy(), s1 * (n - s1) / np.maximum(n, 1), hits=True)
+            total = s1 + n * self.shift[:size]
             m2 = np.maximum(self.s2[:size] - s1 * s1 / np.maximum(n, 1), 0.0)
         m2[~np.isfinite(total)] = math.nan
         return GroupMoments(n.copy(), total, m2)

@@ -326,7 +326,8 @@ class CompareAccumulator:
                 b, c = row_values(baseline, m), row_values(scores, m)
                 values[m, "baseline"] = b  # the same for every candidate
                 values[m, i, "candidate"] = c
-                values[m, i, "difference"] = np.subtract(c, b, dtype=np.float64)  # hits: -1, 0 or 1
+                if m not in HITS:  # the hits' differences follow from the discordant rows
+                    values[m, i, "difference"] = c - b
             if baseline.correct is not None:  # McNemar's discordant rows, counted as hits
                 values[i, "baseline_only"] = baseline.correct & ~scores.correct
                 values[i, "candidate_only"] = scores.correct & ~baseline.correct
@@ -339,24 +340,33 @@ class CompareAccumulator:
         state.index = self.index
         sums = self.rows.sums
         for i in range(self.n_candidates):
-            state.pairs[i] = (
-                {
-                    m: {
-                        "baseline": self.rows.moments((m, "baseline"), size),
-                        "candidate": self.rows.moments((m, i, "candidate"), size),
-                        "difference": self.rows.moments((m, i, "difference"), size),
-                    }
-                    for m in self.metrics
-                }
-                if sums
-                else state.pairs[i]
-            )
             counted = np.zeros((size, 2), np.int64)
             for j, side in enumerate(("baseline_only", "candidate_only")):
                 if (i, side) in sums:
                     counted[:, j] = self.rows.moments((i, side), size).total
             state.discordant[i] = counted
+            if not sums:
+                continue
+            for m in self.metrics:
+                pair = state.pairs[i][m]
+                pair["baseline"] = self.rows.moments((m, "baseline"), size)
+                pair["candidate"] = self.rows.moments((m, i, "candidate"), size)
+                pair["difference"] = (
+                    _hit_differences(self.rows.counts(size), counted)
+                    if m in HITS
+                    else self.rows.moments((m, i, "difference"), size)
+                )
         return state
+
+
+def _hit_differences(n: np.ndarray, discordant: np.ndarray) -> GroupMoments:
+    """The moments of the candidate's hit minus the baseline's, per group, exactly: the
+    differences are 1 on the candidate's discordant rows, -1 on the baseline's, else 0."""
+    b, c = discordant[:, 0].astype(np.float64), discordant[:, 1].astype(np.float64)
+    total = c - b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m2 = np.maximum(b + c - total * total / np.maximum(n, 1), 0.0)
+    return GroupMoments(n, total, m2)
 
 
 def _candidate_from_dict(
