@@ -444,6 +444,42 @@ def test_aligned_pairs_rows_from_batches_of_different_sizes(
         np.testing.assert_array_equal(y.vectors["label"], _ids(x) % N_CLASSES)
 
 
+@pytest.mark.parametrize(
+    ("fmt_b", "rows_b"), [("parquet", 3), ("csv", 7), ("npy-structured", 1), ("parquet", 64)]
+)
+def test_a_file_of_single_columns_in_other_blocks_does_not_cut_the_first_files_chunks(
+    files, matrix, fmt_b, rows_b
+):
+    # Labels or groups stored in other blocks join their next batch: the chunks are the
+    # predictions' own, whatever the second file's batches.
+    ids = np.arange(N_ROWS)
+    path_a = files.preds(matrix, "parquet", extra={"id": ids})
+    names = np.array(["north", "south, east", "wést"])[ids % 3]
+    path_b = files.table({"id": ids, "name": names}, fmt_b)
+    with open_table(path_a) as a, open_table(path_b) as b:
+        firsts = [x.n_rows for x in a.batches(["c0"], ["id"], 10)]
+        pairs = list(aligned(a, a.batches(["c0"], ["id"], 10), b, b.batches([], ["id", "name"], rows_b), 4))
+    expected = [min(4, size - start) for size in firsts for start in range(0, size, 4)]
+    assert [x.n_rows for x, _ in pairs] == expected
+    for x, y in pairs:
+        assert (x.first_row, x.n_rows) == (y.first_row, y.n_rows)
+        np.testing.assert_array_equal(_ids(y), _ids(x))
+        got = y.vectors["name"]
+        got = got.to_pylist() if hasattr(got, "to_pylist") else list(got)
+        assert got == names[x.first_row : x.first_row + x.n_rows].tolist()
+
+
+def test_joined_batches_unite_arrow_dictionaries_and_numpy_columns():
+    from infocli.readers.table import joined
+
+    a = Batch(10, 2, None, {"k": pa.array(["x", "y"]).dictionary_encode(), "v": np.array([1, 2])})
+    b = Batch(12, 3, None, {"k": pa.array(["z", "x", "z"]).dictionary_encode(), "v": np.array([3, 4, 5])})
+    both = joined([a, b])
+    assert (both.first_row, both.n_rows) == (10, 5)
+    assert both.vectors["k"].to_pylist() == ["x", "y", "z", "x", "z"]
+    np.testing.assert_array_equal(both.vectors["v"], [1, 2, 3, 4, 5])
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "npy"])
 def test_aligned_without_a_second_file_cuts_batches_to_at_most_rows(files, matrix, fmt):
     with open_table(files.preds(matrix, fmt)) as table:

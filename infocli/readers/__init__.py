@@ -25,7 +25,7 @@ import numpy as np
 
 from infocli.errors import InfoCliError, param, shown
 from infocli.interrupts import temporary_file
-from infocli.readers.table import Batch, Column, Table, in_order, usable_cpus
+from infocli.readers.table import Batch, Column, Table, in_order, joined, usable_cpus
 
 __all__ = [
     "EXTENSIONS",
@@ -358,9 +358,25 @@ def aligned_many(
                 _mismatch(tables, batches, current, going[0])
             return
         found = [batch for batch in current if batch is not None]
+        # A file of single columns stored in other blocks than the first file's joins its
+        # next batch rather than cutting the first file's chunk short.
+        wanted = min(rows, found[0].n_rows)
+        found[1:] = [_filled(batch, batches[i + 1], wanted) for i, batch in enumerate(found[1:])]
         n = min(rows, *(batch.n_rows for batch in found))
         yield tuple(batch.slice(0, n) for batch in found)
         current = [batch.slice(n, batch.n_rows) for batch in found]
+
+
+def _filled(batch: Batch, rest: Iterator[Batch], rows: int) -> Batch:
+    """``batch`` joined by the next ones of ``rest`` up to ``rows`` rows, where it holds
+    single columns only (no matrix); otherwise ``batch`` itself."""
+    if batch.n_rows >= rows or batch.source is not None or not batch.vectors:
+        return batch
+    parts, n = [batch], batch.n_rows
+    while n < rows and (following := next(rest, None)) is not None:
+        parts.append(following)
+        n += following.n_rows
+    return joined(parts) if len(parts) > 1 else batch
 
 
 def _mismatch(

@@ -220,6 +220,27 @@ class Batch:
         )
 
 
+def joined(batches: Sequence[Batch]) -> Batch:
+    """Consecutive batches of single columns (no matrix) as one, their columns copied end
+    to end: NumPy arrays by NumPy, Arrow arrays by Arrow (dictionaries unified).
+
+    Args:
+        batches: Batches of the same columns, each starting where the one before ends.
+
+    Returns:
+        The batch of all their rows.
+    """
+    import pyarrow as pa
+
+    first = batches[0]
+    assert all(b.source is None for b in batches)
+    vectors = {}
+    for name, values in first.vectors.items():
+        parts = [b.vectors[name] for b in batches]
+        vectors[name] = np.concatenate(parts) if isinstance(values, np.ndarray) else pa.concat_arrays(parts)
+    return Batch(first.first_row, sum(b.n_rows for b in batches), None, vectors)
+
+
 class Table(ABC):
     """An input file: its columns, and its rows in batches.
 
