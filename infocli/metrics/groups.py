@@ -445,10 +445,19 @@ class _ShiftedSums:
         return GroupMoments(n.copy(), total, m2)
 
 
+PENDING_ROWS = 1 << 18
+"""Most rows of chunks held to be added to their groups together, while they number fewer
+than twice the groups: the groups' arrays, too large for the cache when the groups are
+many, are then read from memory once for many rows rather than once a chunk (see
+BENCHMARKS.md, "Slices")."""
+
+
 class GroupSums:
     """The moments per group of named per-row values, accumulated in place in the order
     of the rows: ``np.add.at`` over the rows' group codes, with no array of the groups'
     size made per chunk, so that a chunk costs the same with 100 groups or 100,000.
+    Chunks are held until twice as many rows as groups wait (at most
+    :data:`PENDING_ROWS`), then added together.
 
     Group codes must come in order of first appearance (as :meth:`KeyIndex.row_codes`
     gives them): the groups above the largest code so far are the chunk's new ones.
@@ -459,18 +468,37 @@ class GroupSums:
         self.n = np.zeros(0, np.int64)
         self.seen = 0  # codes below this have rows
         self.sums: dict[Any, _ShiftedSums] = {}
+        self.pending: list[tuple[np.ndarray, Mapping[Any, np.ndarray]]] = []
+        self.n_pending = 0
 
     def add(self, codes: np.ndarray, values: Mapping[Any, np.ndarray]) -> None:
         """Add a chunk's rows: ``codes[i]`` is row i's group, ``values[name][i]`` its value."""
         if not len(codes):
             return
+        if self.pending and values.keys() != self.pending[0][1].keys():
+            self._flush()
+        self.pending.append((codes, values))
+        self.n_pending += len(codes)
+        if self.n_pending >= min(PENDING_ROWS, 2 * self.seen):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Add the rows held."""
+        if not self.pending:
+            return
+        parts, self.pending, self.n_pending = self.pending, [], 0
+        codes = np.concatenate([c for c, _ in parts]) if len(parts) > 1 else parts[0][0]
+        values = {
+            name: np.concatenate([v[name] for _, v in parts]) if len(parts) > 1 else v
+            for name, v in parts[0][1].items()
+        }
         for name, v in values.items():
             if name not in self.sums:
                 self.sums[name] = _ShiftedSums(hits=v.dtype == np.bool_)
                 self.sums[name].reserve(len(self.n))
         top = int(codes.max()) + 1
         fresh = None
-        if top > self.seen:  # groups new in this chunk
+        if top > self.seen:  # groups new in these rows
             fresh = _Fresh.of(codes, self.seen, top)
             self.seen = top
             self.n = _grown(self.n, top)
@@ -482,10 +510,12 @@ class GroupSums:
 
     def counts(self, size: int) -> np.ndarray:
         """The rows of each of the first ``size`` groups."""
+        self._flush()
         return _grown(self.n, size)[:size].copy()
 
     def moments(self, name: Any, size: int) -> GroupMoments:
         """The moments of ``name``'s values in each of the first ``size`` groups."""
+        self._flush()
         sums = self.sums[name]
         sums.reserve(size)
         return sums.moments(self.counts(size))
