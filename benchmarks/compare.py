@@ -160,8 +160,10 @@ def render(runs: dict, repeats: int, started: str, code: str, folder: Path, scal
         "of three files, which is why compare stays well above the floor (and eval alone is "
         "already above its own floor on W1).",
         f"- compare --group-by / compare: {grouped / compare:.2f} (median wall), "
-        f"{cpu('compare --group-by') / cpu('compare'):.2f} (median CPU): per chunk, a group code per row "
-        "and np.bincount of the paired values over the codes; at the end one JSON object per group.",
+        f"{cpu('compare --group-by') / cpu('compare'):.2f} (median CPU): a group code per row, and the "
+        "rows added to their groups in file order (np.add.at of both models' values and their "
+        "differences: 17 np.add.at passes a row, on the thread that merges the chunks); at the end one JSON "
+        "object per group.",
         "- Raw runs (wall s): "
         + "; ".join(f"{name} " + ", ".join(f"{r.seconds:.2f}" for r in rs) for name, rs in runs.items()),
         f"- {machine()}; started {started}; ended {now()}; {code}",

@@ -317,12 +317,18 @@ class CompareAccumulator:
     def __init__(self, index: KeyIndex, metrics: Sequence[str], n_candidates: int) -> None:
         self.index, self.metrics, self.n_candidates = index, tuple(metrics), n_candidates
         self.rows = GroupSums()
+        self.same: dict[str, str] = {}  # per metric, the first of the same row values
 
     def add(self, codes: np.ndarray, baseline: Any, candidates: Sequence[Any]) -> None:
         """Add a chunk's rows: ``codes[i]`` is row i's group; the models' row scores."""
+        if not self.same and candidates:  # metrics of the same row values: once (the KL of class labels)
+            first: dict[tuple[int, ...], str] = {}
+            for m in self.metrics:
+                key = tuple(id(row_values(scores, m)) for scores in (baseline, *candidates))
+                self.same[m] = first.setdefault(key, m)
         values: dict[Any, np.ndarray] = {}
         for i, scores in enumerate(candidates):
-            for m in self.metrics:
+            for m in dict.fromkeys(self.same.values()):
                 b, c = row_values(baseline, m), row_values(scores, m)
                 values[m, "baseline"] = b  # the same for every candidate
                 values[m, i, "candidate"] = c
@@ -348,13 +354,13 @@ class CompareAccumulator:
             if not sums:
                 continue
             for m in self.metrics:
-                pair = state.pairs[i][m]
-                pair["baseline"] = self.rows.moments((m, "baseline"), size)
-                pair["candidate"] = self.rows.moments((m, i, "candidate"), size)
+                pair, same = state.pairs[i][m], self.same[m]
+                pair["baseline"] = self.rows.moments((same, "baseline"), size)
+                pair["candidate"] = self.rows.moments((same, i, "candidate"), size)
                 pair["difference"] = (
                     _hit_differences(self.rows.counts(size), counted)
                     if m in HITS
-                    else self.rows.moments((m, i, "difference"), size)
+                    else self.rows.moments((same, i, "difference"), size)
                 )
         return state
 
