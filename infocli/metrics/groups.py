@@ -445,10 +445,10 @@ class _ShiftedSums:
         return GroupMoments(n.copy(), total, m2)
 
 
-PENDING_ROWS = 1 << 18
+PENDING_ROWS = 1 << 19
 """Most rows of chunks held to be added to their groups together, while they number fewer
-than twice the groups: the groups' arrays, too large for the cache when the groups are
-many, are then read from memory once for many rows rather than once a chunk (see
+than four times the groups: the groups' arrays, too large for the cache when the groups
+are many, are then read from memory once for many rows rather than once a chunk (see
 BENCHMARKS.md, "Slices")."""
 
 
@@ -456,7 +456,7 @@ class GroupSums:
     """The moments per group of named per-row values, accumulated in place in the order
     of the rows: ``np.add.at`` over the rows' group codes, with no array of the groups'
     size made per chunk, so that a chunk costs the same with 100 groups or 100,000.
-    Chunks are held until twice as many rows as groups wait (at most
+    Chunks are held until four times as many rows as groups wait (at most
     :data:`PENDING_ROWS`), then added together.
 
     Group codes must come in order of first appearance (as :meth:`KeyIndex.row_codes`
@@ -479,7 +479,7 @@ class GroupSums:
             self._flush()
         self.pending.append((codes, values))
         self.n_pending += len(codes)
-        if self.n_pending >= min(PENDING_ROWS, 2 * self.seen):
+        if self.n_pending >= min(PENDING_ROWS, 4 * self.seen):
             self._flush()
 
     def _flush(self) -> None:
