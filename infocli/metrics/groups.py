@@ -805,28 +805,11 @@ class GroupState:
             fields |= {"calibration", "brier_score"}
         if not isinstance(data, dict) or set(data) != fields:
             raise InfoCliError(f"groups must be an object with {', '.join(sorted(fields))}")
-        columns, keys = data["columns"], data["keys"]
-        if (
-            not isinstance(columns, list)
-            or not columns
-            or not all(isinstance(c, str) for c in columns)
-            or len(set(columns)) != len(columns)
-        ):
-            raise InfoCliError("groups.columns must be a non-empty list of distinct column names")
-        if not isinstance(keys, list) or len(keys) != len(columns):
-            raise InfoCliError(f"groups.keys must hold one list per column ({len(columns)})")
-        arrays = [_keys_from_json(k, f"groups.keys[{i}]") for i, k in enumerate(keys)]
-        n_groups = len(arrays[0])
-        if any(len(a) != n_groups for a in arrays):
-            raise InfoCliError("groups.keys lists differ in length; expected one value per group in each")
         raw = data["statistics"]
         if not isinstance(raw, dict) or set(raw) != set(STATISTICS):
             raise InfoCliError(f"groups.statistics must hold exactly {', '.join(STATISTICS)}")
-        state = cls(KeyIndex.empty(columns), {})
-        if n_groups:
-            if _row_codes(arrays)[0].max() + 1 != n_groups:
-                raise InfoCliError("groups.keys lists a group more than once")
-            state.index.codes_of(arrays)
+        state = cls(index_from_dict(data), {})
+        n_groups = state.n_groups
         for name in STATISTICS:
             m = GroupMoments.from_dict(raw[name], n_groups, f"groups.statistics.{name}")
             m.hits = name in _HITS
@@ -896,6 +879,34 @@ def _row_codes(keys: Sequence[Keys]) -> tuple[np.ndarray, list[np.ndarray]]:
         first = np.full(codes.max() + 1 if len(codes) else 0, len(codes), np.intp)
     np.minimum.at(first, codes, np.arange(len(codes)))
     return codes, [d[c[first]] for d, c in parts]
+
+
+def index_from_dict(data: Mapping[str, Any]) -> KeyIndex:
+    """The groups of a state file's ``groups`` object: its ``columns`` and ``keys``.
+
+    Raises:
+        InfoCliError: Columns that are not distinct names, keys of mixed types, lists of
+            other lengths, or a group listed twice.
+    """
+    columns, keys = data["columns"], data["keys"]
+    if (
+        not isinstance(columns, list)
+        or not columns
+        or not all(isinstance(c, str) for c in columns)
+        or len(set(columns)) != len(columns)
+    ):
+        raise InfoCliError("groups.columns must be a non-empty list of distinct column names")
+    if not isinstance(keys, list) or len(keys) != len(columns):
+        raise InfoCliError(f"groups.keys must hold one list per column ({len(columns)})")
+    arrays = [_keys_from_json(k, f"groups.keys[{i}]") for i, k in enumerate(keys)]
+    if any(len(a) != len(arrays[0]) for a in arrays):
+        raise InfoCliError("groups.keys lists differ in length; expected one value per group in each")
+    index = KeyIndex.empty(columns)
+    if len(arrays[0]):
+        if _row_codes(arrays)[0].max() + 1 != len(arrays[0]):
+            raise InfoCliError("groups.keys lists a group more than once")
+        index.codes_of(arrays)
+    return index
 
 
 def _json_key(value: Any) -> Any:

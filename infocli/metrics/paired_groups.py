@@ -28,9 +28,8 @@ from infocli.metrics.groups import (
     KeyIndex,
     Keys,
     _json_key,
-    _keys_from_json,
-    _row_codes,
     group_report,
+    index_from_dict,
 )
 from infocli.metrics.paired import HITS, hits_metric, holm_family, row_values
 from infocli.metrics.registry import REGISTRY
@@ -272,25 +271,9 @@ class CompareGroups:
         """
         if not isinstance(data, dict) or set(data) != {"columns", "keys", "candidates"}:
             raise InfoCliError("groups must be an object with candidates, columns and keys")
-        columns, keys = data["columns"], data["keys"]
-        if (
-            not isinstance(columns, list)
-            or not columns
-            or not all(isinstance(c, str) for c in columns)
-            or len(set(columns)) != len(columns)
-        ):
-            raise InfoCliError("groups.columns must be a non-empty list of distinct column names")
-        if not isinstance(keys, list) or len(keys) != len(columns):
-            raise InfoCliError(f"groups.keys must hold one list per column ({len(columns)})")
-        arrays = [_keys_from_json(k, f"groups.keys[{i}]") for i, k in enumerate(keys)]
-        n_groups = len(arrays[0])
-        if any(len(a) != n_groups for a in arrays):
-            raise InfoCliError("groups.keys lists differ in length; expected one value per group in each")
-        state = cls.empty(columns, metrics, len(overall))
-        if n_groups:
-            if _row_codes(arrays)[0].max() + 1 != n_groups:
-                raise InfoCliError("groups.keys lists a group more than once")
-            state.index.codes_of(arrays)
+        index = index_from_dict(data)
+        state = cls.empty(index.columns, metrics, len(overall))
+        state.index, n_groups = index, index.n_groups
         raw = data["candidates"]
         if not isinstance(raw, list) or len(raw) != len(overall):
             raise InfoCliError(f"groups.candidates must list {len(overall)} states, one per candidate")

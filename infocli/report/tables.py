@@ -158,6 +158,16 @@ GROUPS_SHOWN = 20
 """Groups listed in the table unless ``--top`` says otherwise (the JSON lists them all)."""
 
 
+def _groups_table(columns: Sequence[str], order: str | None) -> Table:
+    """A groups table's title and first columns: the keys and the size."""
+    title = f"groups by {', '.join(columns)} ({order or 'largest first'})"
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    for column in columns:
+        table.add_column(_name(column))
+    table.add_column("n_samples", justify="right")
+    return table
+
+
 def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> list[Any]:
     """The groups table (value ± standard error per metric, flags marked), and what was
     left out of it: groups beyond ``top``, suppressed groups.
@@ -171,13 +181,7 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
         Renderables.
     """
     top = GROUPS_SHOWN if top is None else top or None
-    order = f"worst {groups.sort} first" if groups.sort else "largest first"
-    table = Table(
-        box=box.SIMPLE_HEAD, title=f"groups by {', '.join(groups.columns)} ({order})", title_justify="left"
-    )
-    for column in groups.columns:
-        table.add_column(_name(column))
-    table.add_column("n_samples", justify="right")
+    table = _groups_table(groups.columns, f"worst {groups.sort} first" if groups.sort else None)
     for name in groups.metric_names:
         unit = REGISTRY[name].unit_name(base)
         table.add_column(f"{name} ({unit})" if unit else name, justify="right")
@@ -884,13 +888,7 @@ def compare_groups_tables(groups: CompareGroupReport, base: str, top: int | None
         Renderables.
     """
     top = GROUPS_SHOWN if top is None else top or None
-    order = f"worst Δ{groups.sort} first" if groups.sort else "largest first"
-    table = Table(
-        box=box.SIMPLE_HEAD, title=f"groups by {', '.join(groups.columns)} ({order})", title_justify="left"
-    )
-    for column in groups.columns:
-        table.add_column(_name(column))
-    table.add_column("n_samples", justify="right")
+    table = _groups_table(groups.columns, f"worst Δ{groups.sort} first" if groups.sort else None)
     several = len(groups.candidates) > 1
     for i, _ in enumerate(groups.candidates, 1):
         for name in groups.metrics:
