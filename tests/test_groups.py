@@ -774,3 +774,20 @@ def test_the_groups_json_is_what_json_dumps_gives_each_group(seed, n, min_size) 
     assert parsed["groups"] == strict
     objects = [line for line in text.splitlines() if line.startswith('    {"key": ')]  # one per line
     assert len(objects) == len(strict) + len(report.suppressed())
+
+
+@pytest.mark.parametrize("sort", [None, "mce"])
+def test_the_groups_table_with_calibration_keeps_the_brier_score_and_ece_and_names_the_rest(sort) -> None:
+    # The other calibration metrics are in the JSON; the metric sorted by is shown too.
+    extra = () if sort is None else ("--sort", sort)
+    result = invoke(
+        "eval", SAMPLE_DATA / "probs.parquet", SAMPLE_DATA / "labels.parquet", "--groups",
+        SAMPLE_DATA / "groups.csv", "--group-by", "region", "--calibration", *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if "n_samples" in line)
+    assert "brier_score" in header and "ece" in header and "cross_entropy" in header
+    assert ("mce" in header.split()) == (sort == "mce")
+    assert "brier_reliability" not in header
+    note = next(line for line in result.stdout.splitlines() if line.startswith("Per group in the JSON"))
+    assert "brier_reliability" in note and ("mce" in note.split(": ")[1].split(", ")) == (sort is None)

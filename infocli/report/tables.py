@@ -158,6 +158,16 @@ GROUPS_SHOWN = 20
 """Groups listed in the table unless ``--top`` says otherwise (the JSON lists them all)."""
 
 
+GROUP_TABLE_LEAVES = (
+    "mce", "rmsce", "debiased_l2_calibration_error", "classwise_ece", "top_label_brier",
+    "brier_reliability", "brier_resolution", "brier_uncertainty", "brier_within_bin_variance",
+    "brier_within_bin_covariance",
+)  # fmt: skip
+"""Calibration metrics the groups table leaves to the JSON (but for the one sorted by),
+so that a grouped table with calibration keeps the Brier score and the ECE and fits a
+terminal."""
+
+
 def _groups_table(columns: Sequence[str], order: str | None) -> Table:
     """A groups table's title and first columns: the keys and the size."""
     title = f"groups by {', '.join(columns)} ({order or 'largest first'})"
@@ -182,7 +192,8 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
     """
     top = GROUPS_SHOWN if top is None else top or None
     table = _groups_table(groups.columns, f"worst {groups.sort} first" if groups.sort else None)
-    for name in groups.metric_names:
+    names = [n for n in groups.metric_names if n not in GROUP_TABLE_LEAVES or n == groups.sort]
+    for name in names:
         unit = REGISTRY[name].unit_name(base)
         table.add_column(f"{name} ({unit})" if unit else name, justify="right")
     table.add_column("flagged")
@@ -190,7 +201,7 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
     for row in shown_rows:
         cells: list[Any] = [_name(v) for v in row.key.values()]
         cells.append(f"{row.n_samples:,}")
-        for name in groups.metric_names:
+        for name in names:
             cell = Text(fmt(row.metrics[name], 4), style="bold red" if name in row.flagged else "")
             se = _fmt_se(row.standard_error.get(name, math.nan))
             if se:
@@ -200,6 +211,9 @@ def groups_tables(groups: GroupReport, base: str, top: int | None = None) -> lis
         table.add_row(*cells)
     parts: list[Any] = [table]
     notes = _left_out(len(shown_rows), len(groups.order), groups.suppressed(), groups.min_group_size)
+    left = [n for n in groups.metric_names if n not in names]
+    if left:
+        notes.append(f"Per group in the JSON (and --sort, gates) only: {', '.join(left)}.")
     notes.append(
         "Flagged: the group's 95% interval (±1.96 std. errors) is entirely worse than the overall value."
     )
