@@ -439,7 +439,8 @@ GroupsOption = Annotated[
     typer.Option(
         "--groups",
         metavar="FILE",
-        help="A file of group columns, row-aligned with PREDS (the same row count, or exit 2).",
+        help="A file of group columns, row-aligned with PREDS (the same row count, or exit 2); beside "
+        "a dataset, a dataset of the same layout or one file aligned with the shards' rows in order.",
     ),
 ]
 PerClassOption = Annotated[
@@ -709,22 +710,17 @@ def eval_command(
     if on_engine is not None:
         from infocli.sharded import evaluate_sharded
 
-        if groups is not None:
-            raise InfoCliError(
-                "--groups takes one file, read in this process: leave out --jobs and --engine, or put "
-                "the group columns in the shards' files"
-            )
-
         with _shard_progress(no_progress) as on_shard:
             evaluation = evaluate_sharded(
                 preds, labels, options, on_engine, gates=gates, on_progress=on_shard,
-                keep_empty=save_state is not None,
+                keep_empty=save_state is not None, groups=groups,
             )  # fmt: skip
             from infocli.evaluate import at_fitted_temperature
 
             at_fitted_temperature(
-                evaluation, options, lambda again: evaluate_sharded(preds, labels, again, on_engine)
-            )
+                evaluation, options,
+                lambda again: evaluate_sharded(preds, labels, again, on_engine, groups=groups),
+            )  # fmt: skip
     else:
         with _progress(no_progress) as on_progress:
             evaluation = evaluate(
@@ -1148,15 +1144,11 @@ def compare_command(
     if on_engine is not None:
         from infocli.compare_datasets import compare_dataset
 
-        if groups is not None:
-            raise InfoCliError(
-                "--groups takes one file, read in this process: leave out --jobs and --engine, or put "
-                "the group columns in the shards' files"
-            )
         with _shard_progress(no_progress) as on_shard:
             comparison = compare_dataset(
-                baseline, candidates, labels, options, engine=on_engine, on_shard=on_shard, **tests
-            )
+                baseline, candidates, labels, options, engine=on_engine, on_shard=on_shard, groups=groups,
+                **tests,
+            )  # fmt: skip
     else:
         with _progress(no_progress) as on_progress:
             comparison = compare(

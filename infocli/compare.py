@@ -93,7 +93,9 @@ def compare(
             before any row is read.
         fail_if_worse: Metrics of ``--fail-if-worse``, checked likewise.
         on_progress: Called after each chunk with (rows done, total rows if known).
-        groups: A file of group columns, row-aligned with the baseline's rows, or None.
+        groups: A file of group columns, row-aligned with the baseline's rows, or None;
+            beside datasets, a dataset paired with the baseline's or a single file aligned
+            with its rows.
 
     Returns:
         The comparison.
@@ -105,16 +107,11 @@ def compare(
     check_test_settings(confidence, alpha)
     paths = [baseline, *candidates, *([labels] if labels is not None else [])]
     if any(is_dataset(p) for p in [*paths, *([groups] if groups is not None else [])]):
-        if groups is not None:
-            raise InfoCliError(
-                f"{param('groups')} takes one file, beside one baseline file",
-                hint=f"Keep the group columns in the dataset's files, and name them with {param('group_by')}",
-            )
         from infocli.compare_datasets import compare_dataset
 
         return compare_dataset(
             baseline, candidates, labels, options, confidence=confidence, alpha=alpha, gates=gates,
-            fail_if_worse=fail_if_worse, on_progress=on_progress,
+            fail_if_worse=fail_if_worse, on_progress=on_progress, groups=groups,
         )  # fmt: skip
     if [*paths, groups].count("-") > 1:
         raise InfoCliError("only one of the inputs can be read from stdin (-)")

@@ -1,9 +1,9 @@
 """``compare`` on datasets: the baseline's shards, each with its candidates' and labels'.
 
-Every candidate dataset, and a labels dataset, is paired with the baseline's by relative
-path with the extension aside (:func:`~infocli.readers.dataset.shards`), one to one with
-equal row counts; a single labels file is aligned with the baseline's rows in shard
-order. Each shard is compared by :func:`~infocli.compare.compare_tables` with the kinds
+Every candidate dataset, and a labels or groups dataset, is paired with the baseline's
+by relative path with the extension aside (:func:`~infocli.readers.dataset.shards`), one
+to one with equal row counts; a single labels or groups file is aligned with the
+baseline's rows in shard order. Each shard is compared by :func:`~infocli.compare.compare_tables` with the kinds
 and columns the first shard settled, and the shards' states are merged in shard order
 (:func:`~infocli.datasets.fold_states`): the comparison of one file of the same rows.
 """
@@ -20,11 +20,12 @@ from infocli.datasets import (
     Schema,
     _Cursor,
     _offset,
-    _open_labels,
+    check_ends,
     display_spec,
     fold_states,
+    open_cursors,
     open_part,
-    shard_labels,
+    shard_file,
 )
 from infocli.engines import EngineOptions, Scored, ShardProgress, scored_in_order
 from infocli.errors import InfoCliError, param
@@ -32,15 +33,15 @@ from infocli.evaluate import ProgressCallback
 from infocli.gates import Gate
 from infocli.metrics.paired import CompareState
 from infocli.plan import Decided, EvalOptions
-from infocli.readers.dataset import Shard, is_dataset, labels_shared, shards
+from infocli.readers.dataset import Shard, is_dataset, shards, shared_files
 
 __all__ = ["CompareShards", "PairedShard", "compare_dataset", "compare_shard", "paired_shards"]
 
 
 @dataclass(frozen=True)
 class PairedShard(Shard):
-    """One shard of the baseline (``preds``) with its labels (a labels shard, a single
-    labels file from ``label_offset``, or None) and each candidate's shard paired with it.
+    """One shard of the baseline (``preds``) with its labels and groups (each a shard of
+    its own, a single file from its offset, or None) and each candidate's shard paired with it.
 
     Attributes:
         candidates: Each candidate's shard.
@@ -58,7 +59,7 @@ class Settled:
 
 
 def paired_shards(
-    baseline: str, candidates: Sequence[str], labels: str | None, notes: list[str]
+    baseline: str, candidates: Sequence[str], labels: str | None, notes: list[str], groups: str | None = None
 ) -> list[PairedShard]:
     """The baseline's shards in natural order, each paired with every candidate's and the labels'.
 
@@ -66,7 +67,7 @@ def paired_shards(
         InfoCliError: A candidate given as one file, an unpaired shard, or unequal row
             counts (the first such shard and both counts named).
     """
-    found = shards(baseline, labels, notes=notes, role="BASELINE")
+    found = shards(baseline, labels, groups=groups, notes=notes, role="BASELINE")
     per_candidate = []
     for candidate in candidates:
         if not is_dataset(candidate):
@@ -92,7 +93,7 @@ def compare_shard(
     alpha: float,
     gates: Sequence[Gate] = (),
     fail_if_worse: Sequence[str] = (),
-    cursor: _Cursor | None = None,
+    cursors: dict[str, _Cursor] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> tuple[Comparison, Settled]:
     """One shard's comparison, read with what the first shard settled.
@@ -105,7 +106,8 @@ def compare_shard(
         alpha: As for :func:`~infocli.compare.compare`.
         gates: ``--fail-if`` gates, checked before the first shard is read.
         fail_if_worse: ``--fail-if-worse`` metrics, likewise.
-        cursor: The pass over a single labels file (from the shard's ``label_offset``).
+        cursors: The passes over a single labels or groups file, by side
+            (:func:`~infocli.datasets.open_cursors`).
         on_progress: Called with the shard's rows done.
 
     Returns:
@@ -117,11 +119,12 @@ def compare_shard(
             stack.enter_context(open_part(uri, shard.relative, schema, npz_key=options.npz_key))
             for uri, schema in zip([shard.preds, *shard.candidates], schemas, strict=True)
         ]
-        labels = shard_labels(stack, shard, options, cursor, False)
+        labels = shard_file(stack, shard, "labels", options, cursors)
+        groups = shard_file(stack, shard, "groups", options, cursors)
         comparison = compare_tables(
             tables[0], tables[1:], labels, options, confidence=confidence, alpha=alpha, gates=gates,
             fail_if_worse=fail_if_worse, on_progress=on_progress,
-            decided=settled.decided if settled else None, part=True,
+            decided=settled.decided if settled else None, part=True, groups=groups,
         )  # fmt: skip
         decided = settled.decided if settled else None
         if decided is None and comparison.state.n_samples:
@@ -138,14 +141,15 @@ class CompareShards:
         options: The settings.
         tests: The test settings and gates (``confidence``, ``alpha``, ``gates``,
             ``fail_if_worse``), the gates checked at the first shard only.
-        shared_labels: One labels file that every shard reads its own rows of.
-        last: The last shard's relative path: its task checks that the labels file ends with it.
+        shared: The sides (``labels``, ``groups``) that are one file that every shard
+            reads its own rows of.
+        last: The last shard's relative path: its task checks that each shared file ends with it.
         dataset: The BASELINE argument, as messages name it.
     """
 
     options: EvalOptions
     tests: tuple[tuple[str, Any], ...]
-    shared_labels: bool
+    shared: tuple[str, ...]
     last: str
     dataset: str
 
@@ -156,12 +160,10 @@ class CompareShards:
         if settled is not None:
             tests |= {"gates": (), "fail_if_worse": ()}
         with ExitStack() as stack:
-            cursor = None
-            if self.shared_labels and shard.labels is not None:
-                cursor = _Cursor(stack.enter_context(_open_labels(shard.labels, self.options)))
-            comparison, settled = compare_shard(shard, self.options, settled, cursor=cursor, **tests)
-            if cursor is not None and shard.relative == self.last:
-                cursor.check_end(self.dataset)
+            cursors = open_cursors(stack, shard, self.shared, self.options)
+            comparison, settled = compare_shard(shard, self.options, settled, cursors=cursors, **tests)
+            if shard.relative == self.last:
+                check_ends(cursors, self.dataset)
         state = comparison.state
         rows = state.n_samples + state.n_ignored
         return Scored(state.to_dict(), settled, settled.decided is not None, rows, tuple(comparison.warnings))
@@ -180,6 +182,7 @@ def compare_dataset(
     on_progress: ProgressCallback | None = None,
     engine: EngineOptions | None = None,
     on_shard: ShardProgress | None = None,
+    groups: str | None = None,
 ) -> Comparison:
     """Compare datasets of predictions (with labels), shard after shard, as one comparison.
 
@@ -196,6 +199,8 @@ def compare_dataset(
             this process.
         engine: Where the shards are scored (``--jobs``, ``--engine``); None for this process.
         on_shard: Called after each shard scored on the engine.
+        groups: The group columns' own files: a dataset of the baseline's layout, a single
+            file aligned with its rows in shard order, or None.
 
     Returns:
         The comparison, equal to that of one file holding the shards' rows in order (on an
@@ -208,11 +213,11 @@ def compare_dataset(
     check_test_settings(confidence, alpha)
     if engine is not None:
         engine.check()
-    if "-" in (baseline, *candidates, labels):
+    if "-" in (baseline, *candidates, labels, groups):
         raise InfoCliError("a dataset cannot be compared with an input from stdin (-)")
     notes: list[str] = []
-    found = paired_shards(baseline, candidates, labels, notes)
-    shared = labels_shared(found)
+    found = paired_shards(baseline, candidates, labels, notes, groups)
+    shared = shared_files(found)
     tests = {
         "confidence": confidence,
         "alpha": alpha,
@@ -222,16 +227,13 @@ def compare_dataset(
     task = CompareShards(options, tuple(tests.items()), shared, found[-1].relative, display_spec(baseline))
     warnings: list[str] = []
     with ExitStack() as stack:
+        cursors = open_cursors(stack, found[0], shared, options) if engine is None else {}
         if engine is None:
-            cursor = None
-            if shared and found[0].labels is not None:
-                cursor = _Cursor(stack.enter_context(_open_labels(found[0].labels, options)))
-            states = _in_order(found, options, cursor, on_progress, warnings, tests)
+            states = _in_order(found, options, cursors, on_progress, warnings, tests)
         else:
             states = _on_engine(task, found, engine, on_shard, warnings)
         state, ignored = fold_states(states)
-        if engine is None and cursor is not None:
-            cursor.check_end(display_spec(baseline))
+        check_ends(cursors, display_spec(baseline))
     if state is None or not state.n_samples:
         if ignored or (state is not None and state.n_ignored):
             raise InfoCliError(
@@ -248,7 +250,7 @@ def compare_dataset(
 def _in_order(
     found: Sequence[PairedShard],
     options: EvalOptions,
-    cursor: _Cursor | None,
+    cursors: dict[str, _Cursor],
     on_progress: ProgressCallback | None,
     warnings: list[str],
     tests: dict[str, Any],
@@ -263,7 +265,7 @@ def _in_order(
         if index:
             tests = {**tests, "gates": (), "fail_if_worse": ()}
         comparison, settled = compare_shard(
-            shard, options, settled, cursor=cursor, on_progress=_offset(on_progress, done, total), **tests
+            shard, options, settled, cursors=cursors, on_progress=_offset(on_progress, done, total), **tests
         )
         warnings.extend(comparison.warnings)
         part = comparison.state

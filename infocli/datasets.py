@@ -3,12 +3,12 @@
 The first shard with rows settles the plan's kinds (:class:`~infocli.plan.Decided`);
 every later shard is read with them, through :func:`~infocli.evaluate.evaluate_tables`,
 and the shards' states are merged in shard order. A shard's errors name the shard and
-the row within it; a single labels file read against a dataset keeps its own rows.
+the row within it; a single labels (or groups) file read against a dataset keeps its own rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -21,16 +21,27 @@ from infocli.metrics.state import EvalState
 from infocli.plan import Decided, EvalOptions
 from infocli.readers import Batch, Column, Table
 from infocli.readers.dataset import (
+    SIDES,
     Shard,
+    by_position,
     display,
-    labels_shared,
     open_shard,
     partitions,
     shards,
+    shared_files,
     without_credentials,
 )
 
-__all__ = ["Schema", "evaluate_dataset", "evaluate_shard", "fold_states", "open_part", "shard_labels"]
+__all__ = [
+    "Schema",
+    "check_ends",
+    "evaluate_dataset",
+    "evaluate_shard",
+    "fold_states",
+    "open_cursors",
+    "open_part",
+    "shard_file",
+]
 
 
 @dataclass(frozen=True)
@@ -143,28 +154,38 @@ def open_part(
 
 
 class _Cursor:
-    """One pass over a single labels file, shared by the windows of consecutive shards.
+    """One pass over a single labels (or groups) file, shared by the windows of consecutive shards.
 
     Args:
-        table: The open labels file.
+        table: The open file.
+        side: ``labels`` or ``groups``, for messages.
     """
 
-    def __init__(self, table: Table) -> None:
-        self.table = table
+    def __init__(self, table: Table, side: str = "labels") -> None:
+        self.table, self.side = table, side
         self.position = 0  # rows taken (or skipped) so far
         self._batches: Iterator[Batch] | None = None
         self._held: Batch | None = None
 
-    def _next(self, matrix: Sequence[str], vectors: Sequence[str], rows: int) -> Batch | None:
+    def _next(
+        self, matrix: Sequence[str], vectors: Sequence[str], rows: int, keys: Sequence[str]
+    ) -> Batch | None:
         if self._held is not None:
             batch, self._held = self._held, None
             return batch
         if self._batches is None:
-            self._batches = self.table.batches(matrix, vectors, rows)
+            self._batches = self.table.batches(matrix, vectors, rows, keys=keys)
         return next(self._batches, None)
 
     def take(
-        self, start: int, n: int, shard: str, matrix: Sequence[str], vectors: Sequence[str], rows: int
+        self,
+        start: int,
+        n: int,
+        shard: str,
+        matrix: Sequence[str],
+        vectors: Sequence[str],
+        rows: int,
+        keys: Sequence[str] = (),
     ) -> Iterator[Batch]:
         """Rows ``start`` to ``start + n`` of the file, skipping any before them.
 
@@ -173,13 +194,13 @@ class _Cursor:
         """
         end = start + n
         while self.position < end:
-            batch = self._next(matrix, vectors, rows)
+            batch = self._next(matrix, vectors, rows, keys)
             if batch is None:
                 raise InfoCliError(
                     f"{self.position:,} rows but the shards need {end:,} or more: the file ends within "
                     f"the rows of shard {shown(shard)}",
                     path=self.table.path,
-                    hint="Rows are paired by position: one label per prediction row, shards in natural order",
+                    hint=by_position(self.side),
                 )
             skip = max(0, start - self.position)
             keep = min(batch.n_rows, end - self.position)
@@ -204,16 +225,16 @@ class _Cursor:
         raise InfoCliError(
             f"{total:,} rows but the shards of {shown(dataset)} have {self.position:,}",
             path=self.table.path,
-            hint="Rows are paired by position: one label per prediction row, shards in natural order",
+            hint=by_position(self.side),
         )
 
 
 class _Window(Table):
-    """The rows of a single labels file that align with one shard.
+    """The rows of a single labels (or groups) file that align with one shard.
 
     Args:
-        cursor: The labels file's pass.
-        shard: The shard (its offset into the labels and its row count).
+        cursor: The file's pass.
+        shard: The shard (its row count, and its offset into the file).
     """
 
     def __init__(self, cursor: _Cursor, shard: Shard) -> None:
@@ -224,21 +245,21 @@ class _Window(Table):
         self.block_rows = table.block_rows
 
     def column(self, name: str) -> Column | None:
-        """As the labels file says."""
+        """As the file says."""
         return self._cursor.table.column(name)
 
     def non_number(self, name: str) -> InfoCliError | None:
-        """As the labels file says."""
+        """As the file says."""
         return self._cursor.table.non_number(name)
 
     def batches(
         self, matrix: Sequence[str], vectors: Sequence[str], rows: int, *, keys: Sequence[str] = ()
     ) -> Iterator[Batch]:
-        """The shard's labels, rows numbered as in the labels file."""
+        """The shard's rows of the file, numbered as in the file."""
         shard = self._shard
         assert shard.rows is not None
         yield from self._cursor.take(
-            shard.label_offset, shard.rows, display(shard.preds), matrix, vectors, rows
+            shard.offset(self._cursor.side), shard.rows, display(shard.preds), matrix, vectors, rows, keys
         )
 
 
@@ -248,22 +269,23 @@ def evaluate_shard(
     decided: Decided | None = None,
     *,
     schema: Schema | None = None,
-    cursor: _Cursor | None = None,
+    cursors: Mapping[str, _Cursor] | None = None,
     on_progress: ProgressCallback | None = None,
     gates: Sequence[Gate] = (),
-    shared_labels: bool = False,
+    shared: Sequence[str] = (),
 ) -> tuple[Evaluation, Schema]:
     """One shard's evaluation: its state, its warnings and the kinds its plan settled.
 
     Args:
-        shard: The shard and its labels.
+        shard: The shard, its labels and its groups.
         options: The settings.
         decided: The kinds an earlier shard settled; None to detect them from this one.
         schema: The first shard's columns, which this one must have; None for the first.
-        cursor: The pass over a single labels file that consecutive shards share.
-        shared_labels: The shard's labels are a single file of the whole dataset's
-            (:func:`~infocli.readers.dataset.labels_shared`): without a cursor, it is read
-            from the shard's ``label_offset``, the rows before it skipped.
+        cursors: The passes over a single labels or groups file that consecutive shards
+            share, by side (:func:`open_cursors`).
+        shared: The sides that are a single file of the whole dataset's
+            (:func:`~infocli.readers.dataset.shared_files`): without a cursor, each is read
+            from the shard's offset, the rows before it skipped.
         on_progress: Called with the shard's rows done.
         gates: ``--fail-if`` gates, checked against what the shard's columns can report
             before it is read (for the first shard).
@@ -273,15 +295,51 @@ def evaluate_shard(
     """
     with ExitStack() as stack:
         preds = stack.enter_context(open_part(shard.preds, shard.relative, schema, npz_key=options.npz_key))
-        labels = shard_labels(stack, shard, options, cursor, shared_labels)
+        labels, groups = (shard_file(stack, shard, side, options, cursors, shared) for side in SIDES)
         evaluation = evaluate_tables(
-            preds, labels, options, gates=gates, on_progress=on_progress, decided=decided, part=True
-        )
+            preds, labels, options, gates=gates, on_progress=on_progress, decided=decided, part=True,
+            groups=groups,
+        )  # fmt: skip
         return evaluation, schema or Schema(preds.path, tuple(preds.columns))
 
 
-def _open_labels(uri: str, options: EvalOptions, relative: str = "") -> Any:
-    return open_part(uri, relative, None, npz_key=options.label_npz_key, key_param="label_npz_key")
+def _open_side(uri: str, side: str, options: EvalOptions, relative: str = "") -> Any:
+    """Open a shard's labels or groups file (the labels' ``.npz`` key for the labels)."""
+    if side == "labels":
+        return open_part(uri, relative, None, npz_key=options.label_npz_key, key_param="label_npz_key")
+    return open_part(uri, relative, None)
+
+
+def open_cursors(
+    stack: ExitStack, shard: Shard, sides: Iterable[str], options: EvalOptions
+) -> dict[str, _Cursor]:
+    """One pass over each single file of ``sides`` that the shards read in step, opened on ``stack``.
+
+    Args:
+        stack: Where the files are closed.
+        shard: A shard of the dataset (the files it is read against).
+        sides: From :func:`~infocli.readers.dataset.shared_files`.
+        options: The settings.
+
+    Returns:
+        The passes, by side.
+    """
+    cursors = {}
+    for side in sides:
+        uri = getattr(shard, side)
+        if uri is not None:
+            cursors[side] = _Cursor(stack.enter_context(_open_side(uri, side, options)), side)
+    return cursors
+
+
+def check_ends(cursors: Mapping[str, _Cursor], dataset: str) -> None:
+    """Refuse a single labels or groups file with rows beyond the last shard's.
+
+    Raises:
+        InfoCliError: Naming the file and both counts.
+    """
+    for cursor in cursors.values():
+        cursor.check_end(dataset)
 
 
 def evaluate_dataset(
@@ -289,6 +347,7 @@ def evaluate_dataset(
     labels: str | None,
     options: EvalOptions,
     *,
+    groups: str | None = None,
     gates: Sequence[Gate] = (),
     on_progress: ProgressCallback | None = None,
     keep_empty: bool = False,
@@ -299,6 +358,8 @@ def evaluate_dataset(
         preds: A file, directory, glob, ``@list`` file or URI.
         labels: The same, or None.
         options: The settings.
+        groups: The group columns' own files: a dataset paired with ``preds``, a single
+            file aligned with its rows in shard order, or None.
         gates: ``--fail-if`` gates, checked before any row is read.
         on_progress: Called after each chunk with (rows done, total rows if known).
         keep_empty: As for :func:`~infocli.evaluate.evaluate`.
@@ -309,15 +370,13 @@ def evaluate_dataset(
     Raises:
         InfoCliError: Bad datasets or bad input; the shard and its row named.
     """
-    if labels == "-" or preds == "-":
+    if "-" in (preds, labels, groups):
         raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
     notes: list[str] = []
-    found = shards(preds, labels, notes=notes)
+    found = shards(preds, labels, groups=groups, notes=notes)
     with ExitStack() as stack:
-        cursor = None
-        if labels_shared(found):
-            cursor = _Cursor(stack.enter_context(_open_labels(found[0].labels, options)))
-        evaluations = _in_order(found, options, gates, cursor, on_progress, display_spec(preds))
+        cursors = open_cursors(stack, found[0], shared_files(found), options)
+        evaluations = _in_order(found, options, gates, cursors, on_progress, display_spec(preds))
         return fold_shards(evaluations, found, preds, labels, options, notes=notes, keep_empty=keep_empty)
 
 
@@ -325,12 +384,12 @@ def _in_order(
     found: Sequence[Shard],
     options: EvalOptions,
     gates: Sequence[Gate],
-    cursor: _Cursor | None,
+    cursors: Mapping[str, _Cursor],
     on_progress: ProgressCallback | None,
     dataset: str,
 ) -> Iterator[Evaluation]:
     """Each shard's evaluation, in this process, in shard order: every shard read with the
-    kinds and columns the first settled, a single labels file read in one pass."""
+    kinds and columns the first settled, a single labels or groups file read in one pass."""
     known = [s.rows for s in found]
     total = sum(r for r in known if r is not None) if None not in known else None
     decided: Decided | None = None
@@ -338,7 +397,7 @@ def _in_order(
     done = 0
     for index, shard in enumerate(found):
         evaluation, schema = evaluate_shard(
-            shard, options, decided, schema=schema, cursor=cursor,
+            shard, options, decided, schema=schema, cursors=cursors,
             on_progress=_offset(on_progress, done, total), gates=gates if index == 0 else (),
         )  # fmt: skip
         part = evaluation.state
@@ -346,8 +405,7 @@ def _in_order(
         if decided is None and part.n_samples:
             decided = evaluation.decided
         yield evaluation
-    if cursor is not None:
-        cursor.check_end(dataset)
+    check_ends(cursors, dataset)
 
 
 def fold_shards(
@@ -434,28 +492,37 @@ def _offset(on_progress: ProgressCallback | None, done: int, total: int | None) 
     return lambda rows, _: callback(done + rows, total)
 
 
-def shard_labels(
-    stack: ExitStack, shard: Shard, options: EvalOptions, cursor: _Cursor | None, shared_labels: bool
+def shard_file(
+    stack: ExitStack,
+    shard: Shard,
+    side: str,
+    options: EvalOptions,
+    cursors: Mapping[str, _Cursor] | None = None,
+    shared: Sequence[str] = (),
 ) -> Table | None:
-    """A shard's labels, opened on ``stack``: its own labels shard, or its rows of a single
-    labels file (through ``cursor``, or from its ``label_offset`` when ``shared_labels``).
+    """A shard's labels or groups, opened on ``stack``: its own shard of them, or its rows
+    of a single file (through the side's cursor, or from the shard's offset when the side
+    is ``shared``).
 
     Args:
         stack: Where the files opened are closed.
         shard: The shard.
+        side: ``labels`` or ``groups``.
         options: The settings (the labels' ``.npz`` key).
-        cursor: The pass over a single labels file that consecutive shards share, or None.
-        shared_labels: As for :func:`evaluate_shard`.
+        cursors: The passes over single files that consecutive shards share, by side.
+        shared: As for :func:`evaluate_shard`.
 
     Returns:
-        The labels, or None when the shard has none.
+        The table, or None when the shard has none of ``side``.
     """
-    if shard.labels is None:
+    uri = getattr(shard, side)
+    if uri is None:
         return None
-    if cursor is None and not shared_labels:
-        return stack.enter_context(_open_labels(shard.labels, options, shard.relative))
+    cursor = (cursors or {}).get(side)
+    if cursor is None and side not in shared:
+        return stack.enter_context(_open_side(uri, side, options, shard.relative))
     if cursor is None:
-        cursor = _Cursor(stack.enter_context(_open_labels(shard.labels, options)))
+        cursor = _Cursor(stack.enter_context(_open_side(uri, side, options)), side)
     return _Window(cursor, shard)
 
 

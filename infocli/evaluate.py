@@ -479,7 +479,8 @@ def evaluate(
         on_progress: Called after each chunk with (rows done, total rows if known).
         keep_empty: Return the evaluation of a part whose every row is ignored (a shard
             whose state is saved), rather than refusing it.
-        groups_path: A file of group columns, row-aligned with the predictions.
+        groups_path: A file of group columns, row-aligned with the predictions; beside a
+            dataset, a dataset paired with it or a single file aligned with its rows.
 
     Returns:
         The evaluation.
@@ -493,18 +494,16 @@ def evaluate(
     from infocli.readers.dataset import is_dataset
 
     if is_dataset(preds_path) or is_dataset(labels_path) or (groups_path and is_dataset(groups_path)):
-        if groups_path is not None:
-            raise InfoCliError(
-                f"{param('groups')} takes one file, beside one predictions file",
-                hint=f"Keep the group columns in the dataset's files, and name them with {param('group_by')}",
-            )
         from infocli.datasets import evaluate_dataset
 
         evaluation = evaluate_dataset(
-            preds_path, labels_path, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty
-        )
+            preds_path, labels_path, options, groups=groups_path, gates=gates, on_progress=on_progress,
+            keep_empty=keep_empty,
+        )  # fmt: skip
         at_fitted_temperature(
-            evaluation, options, lambda again: evaluate_dataset(preds_path, labels_path, again)
+            evaluation,
+            options,
+            lambda again: evaluate_dataset(preds_path, labels_path, again, groups=groups_path),
         )
         return evaluation
     with ExitStack() as stack:

@@ -23,7 +23,7 @@ from infocli.metrics.state import EvalState
 from infocli.metrics.tokens import TokenState
 from infocli.perplexity import PerplexityOptions, PerplexityRun
 from infocli.plan import EvalOptions
-from infocli.readers.dataset import Shard, labels_shared, shards, without_credentials
+from infocli.readers.dataset import Shard, shards, shared_files, without_credentials
 
 __all__ = ["EvalShards", "TokenShards", "evaluate_sharded", "perplexity_sharded"]
 
@@ -35,33 +35,32 @@ class EvalShards:
     Attributes:
         options: The settings.
         gates: ``--fail-if`` gates, checked against the first shard's columns before it is read.
-        shared_labels: One labels file that every shard reads its own rows of.
-        last: The last shard's relative path: its task checks that the shared labels
-            file ends with it.
+        shared: The sides (``labels``, ``groups``) that are one file that every shard
+            reads its own rows of.
+        last: The last shard's relative path: its task checks that each shared file
+            ends with it.
         dataset: The PREDS argument, as messages name it.
     """
 
     options: EvalOptions
     gates: tuple[Gate, ...]
-    shared_labels: bool
+    shared: tuple[str, ...]
     last: str
     dataset: str
 
     def __call__(self, shard: Shard, settled: Any) -> Scored:
         """Score a shard; ``settled`` is (kinds, columns) of the shards before it, or None."""
-        from infocli.datasets import _Cursor, _open_labels, evaluate_shard
+        from infocli.datasets import check_ends, evaluate_shard, open_cursors
 
         decided, schema = settled if settled is not None else (None, None)
         gates = self.gates if settled is None else ()
         with ExitStack() as stack:
-            cursor = None
-            if self.shared_labels:
-                cursor = _Cursor(stack.enter_context(_open_labels(shard.labels, self.options)))
+            cursors = open_cursors(stack, shard, self.shared, self.options)
             evaluation, schema = evaluate_shard(
-                shard, self.options, decided, schema=schema, cursor=cursor, gates=gates
+                shard, self.options, decided, schema=schema, cursors=cursors, gates=gates
             )
-            if cursor is not None and shard.relative == self.last:
-                cursor.check_end(self.dataset)
+            if shard.relative == self.last:
+                check_ends(cursors, self.dataset)
         state = evaluation.state
         decided = decided or (evaluation.decided if state.n_samples else None)
         rows = state.n_samples + state.n_ignored
@@ -101,6 +100,7 @@ def evaluate_sharded(
     gates: Sequence[Gate] = (),
     on_progress: ShardProgress | None = None,
     keep_empty: bool = False,
+    groups: str | None = None,
 ) -> Evaluation:
     """:func:`infocli.datasets.evaluate_dataset` with its shards scored on an engine.
 
@@ -109,6 +109,7 @@ def evaluate_sharded(
         labels: The same, or None.
         options: The settings.
         engine: Where the shards are scored.
+        groups: As for :func:`~infocli.datasets.evaluate_dataset`.
         gates: ``--fail-if`` gates, checked before any row is read.
         on_progress: Called after each shard.
         keep_empty: As for :func:`~infocli.evaluate.evaluate`.
@@ -124,12 +125,12 @@ def evaluate_sharded(
 
     options.check()
     engine.check()
-    if "-" in (preds, labels):
+    if "-" in (preds, labels, groups):
         raise InfoCliError("a dataset cannot be read with an input from stdin (-)")
     notes: list[str] = []
-    found = shards(preds, labels, notes=notes)
+    found = shards(preds, labels, groups=groups, notes=notes)
     name = without_credentials(preds)
-    task = EvalShards(options, tuple(gates), labels_shared(found), found[-1].relative, name)
+    task = EvalShards(options, tuple(gates), shared_files(found), found[-1].relative, name)
     evaluations = (
         Evaluation(EvalState.from_dict(scored.state), list(scored.warnings), scored.settled[0])
         for scored in scored_in_order(task, found, engine, on_progress=on_progress)

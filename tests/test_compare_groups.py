@@ -417,7 +417,7 @@ def test_datasets_and_worker_processes_group_as_one_file(tmp_path, cluster) -> N
     assert run_json(*args, "--engine", "dask", "--scheduler", cluster) == one
     groups_file = tmp_path / "g.csv"
     write_table(groups_file, {"region": data["region"]}, "csv")
-    assert_bad_input(invoke(*args, "--groups", groups_file), "--groups", "dataset")
+    _close(_groups_of(run_json(*args, "--groups", groups_file)), _groups_of(whole))
     jobs = invoke("compare", *files[:2], "--labels", files[2], "--groups", groups_file, "--group-by", "region",
                   "--jobs", "2")  # fmt: skip
     assert jobs.exit_code == 0, jobs.stderr  # one file and --jobs: read in this process

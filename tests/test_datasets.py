@@ -492,7 +492,7 @@ def test_shards_scored_apart_from_what_pickles_merge_to_the_dataset(tmp_path, la
     import pickle
 
     from infocli.datasets import evaluate_shard
-    from infocli.readers.dataset import labels_shared, shards
+    from infocli.readers.dataset import shards, shared_files
 
     columns, labels = _data(12, 30, 3, "logits")
     for i, part in enumerate(_cut(columns, [10, 20])):
@@ -500,12 +500,12 @@ def test_shards_scored_apart_from_what_pickles_merge_to_the_dataset(tmp_path, la
     label_file = write_shard(tmp_path / "labels", {"label": labels}, labels_fmt)
     options = EvalOptions()
     found = shards(str(tmp_path / "preds"), str(label_file))
-    assert labels_shared(found) and [s.label_offset for s in found] == [0, 10, 20]
-    first, schema = evaluate_shard(found[0], options, shared_labels=True)
+    assert shared_files(found) == ("labels",) and [s.label_offset for s in found] == [0, 10, 20]
+    first, schema = evaluate_shard(found[0], options, shared=("labels",))
     state = first.state
     for shard in found[1:]:
         args = pickle.loads(pickle.dumps((shard, options, first.decided, schema)))
-        evaluation, _ = evaluate_shard(*args[:3], schema=args[3], shared_labels=True)
+        evaluation, _ = evaluate_shard(*args[:3], schema=args[3], shared=("labels",))
         state.merge(evaluation.state)
     want = evaluate(str(tmp_path / "preds"), str(label_file), options)
     assert state.compute("e").metrics == pytest.approx(want.state.compute("e").metrics, rel=1e-12)

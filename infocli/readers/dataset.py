@@ -5,7 +5,8 @@ A dataset is discovered with :mod:`pyarrow.fs` (local files, ``s3://``, ``gs://`
 with a component that starts with ``.`` or ``_``. Hive-style folders (``split=test/``)
 are parsed by :class:`pyarrow.dataset.HivePartitioning`. Shards are ordered naturally by
 their relative paths (numbers by value, so ``part-2`` comes before ``part-10``), and a
-PREDS dataset is paired with a LABELS dataset by relative path, the extension aside.
+PREDS dataset is paired with a LABELS (or groups) dataset by relative path, the
+extension aside.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ __all__ = [
     "Shard",
     "display",
     "is_dataset",
-    "labels_shared",
     "open_shard",
     "partitions",
     "shards",
+    "shared_files",
     "without_credentials",
 ]
 
@@ -46,7 +47,7 @@ _UNCOUNTED = ("csv", "tsv", "jsonl")
 
 @dataclass(frozen=True)
 class Shard:
-    """One predictions shard of a dataset and the labels that go with it.
+    """One predictions shard of a dataset and the labels and group columns that go with it.
 
     Attributes:
         preds: The shard: an absolute local path, or a URI (``s3://bucket/key``).
@@ -55,6 +56,9 @@ class Shard:
         label_offset: The first row of ``labels`` that aligns with this shard's row 0.
         relative: The shard's path relative to its dataset (for messages and ordering).
         rows: The shard's row count, where it is known before the shard is read.
+        groups: Its paired groups shard, or a single groups file (read from
+            ``group_offset``), or None.
+        group_offset: The first row of ``groups`` that aligns with this shard's row 0.
     """
 
     preds: str
@@ -62,6 +66,12 @@ class Shard:
     label_offset: int = 0
     relative: str = ""
     rows: int | None = None
+    groups: str | None = None
+    group_offset: int = 0
+
+    def offset(self, side: str) -> int:
+        """The first row of the ``labels`` or ``groups`` file that aligns with this shard's row 0."""
+        return self.label_offset if side == "labels" else self.group_offset
 
 
 @dataclass(frozen=True)
@@ -477,30 +487,46 @@ def _skipped_note(found: _Discovered) -> list[str]:
     ]
 
 
+SIDES = ("labels", "groups")
+"""The files read beside a dataset's predictions, each a dataset paired shard by shard
+or a single file aligned with the shards' rows in order."""
+
+_NOUNS = {"labels": "one label", "groups": "one row of group columns"}
+
+
+def by_position(side: str) -> str:
+    """The hint for a single ``side`` file (:data:`SIDES`) that does not align with the shards."""
+    return f"Rows are paired by position: {_NOUNS[side]} per prediction row, shards in natural order"
+
+
 def shards(
     preds: str,
     labels: str | None,
     *,
+    groups: str | None = None,
     notes: list[str] | None = None,
     role: str = "PREDS",
     label_role: str = "LABELS",
+    group_role: str = "--groups",
 ) -> list[Shard]:
-    """Discover a dataset's shards, pair them with their labels, and put them in order.
+    """Discover a dataset's shards, pair them with their labels and groups, and put them in order.
 
-    A PREDS dataset and a LABELS dataset pair one to one by relative path with the
-    extension aside (``preds/a/part-7.parquet`` with ``labels/a/part-7.csv``), with equal
-    row counts where the files state them (the others are checked as they are read). A
-    single LABELS file is aligned with the dataset's rows in shard order: it then needs
-    every shard's row count, which a format without one (CSV, JSON Lines, an Arrow
-    stream) gives only by being read through.
+    A PREDS dataset and a LABELS (or groups) dataset pair one to one by relative path
+    with the extension aside (``preds/a/part-7.parquet`` with ``labels/a/part-7.csv``),
+    with equal row counts where the files state them (the others are checked as they
+    are read). A single LABELS (or groups) file is aligned with the dataset's rows in
+    shard order: it then needs every shard's row count, which a format without one (CSV,
+    JSON Lines, an Arrow stream) gives only by being read through.
 
     Args:
         preds: A local file, directory, glob, ``@list`` file, or URI.
         labels: The same, or None (no labels, or labels in the predictions).
+        groups: The same, for the group columns' own files, or None.
         notes: Where to add what the report notes of the datasets (files skipped).
         role: The name of ``preds`` on the command line (``TOKENS``), for messages.
         label_role: The name of ``labels`` on the command line (``CANDIDATE``, a dataset
             paired with the baseline's as labels are), for messages.
+        group_role: The name of ``groups`` on the command line, for messages.
 
     Returns:
         The shards, in natural order of their relative paths.
@@ -512,87 +538,111 @@ def shards(
     found = _discover(preds, role)
     notes = notes if notes is not None else []
     notes.extend(_skipped_note(found))
-    if labels is None:
-        return [Shard(f.uri, None, 0, f.relative, _rows(f.uri, count=False)) for f in found.files]
-    label_found = _discover(labels, label_role)
-    notes.extend(_skipped_note(label_found))
-    if label_found.single:
-        return _aligned(found, label_found.files[0].uri)
-    if found.single:
-        raise InfoCliError(
-            f"{label_role} is a dataset of {len(label_found.files)} shard(s) but {role} is one file",
-            path=without_credentials(labels),
-            hint=f"Give {role} as a dataset of the same layout, or {label_role} as one file",
-        )
-    return _paired(found, label_found, role, label_role)
+    sides: dict[str, tuple[_Discovered, str]] = {}
+    for side, spec, side_role in (("labels", labels, label_role), ("groups", groups, group_role)):
+        if spec is None:
+            continue
+        discovered = _discover(spec, side_role)
+        notes.extend(_skipped_note(discovered))
+        if found.single and not discovered.single:
+            raise InfoCliError(
+                f"{side_role} is a dataset of {len(discovered.files)} shard(s) but {role} is one file",
+                path=without_credentials(spec),
+                hint=f"Give {role} as a dataset of the same layout, or {side_role} as one file",
+            )
+        sides[side] = (discovered, side_role)
+    counted = len(found.files) > 1 and any(d.single for d, _ in sides.values())
+    rows = [_rows(f.uri, count=counted) for f in found.files]
+    beside = {
+        side: _aligned(found, d.files[0].uri, rows, side)
+        if d.single
+        else _paired(found, d, rows, role, side_role)
+        for side, (d, side_role) in sides.items()
+    }
+    none: list[tuple[str | None, int]] = [(None, 0)] * len(found.files)
+    label_files, group_files = beside.get("labels", none), beside.get("groups", none)
+    return [
+        Shard(f.uri, label_files[i][0], label_files[i][1], f.relative, rows[i], *group_files[i])
+        for i, f in enumerate(found.files)
+    ]
 
 
-def labels_shared(found: Sequence[Shard]) -> bool:
-    """Whether a dataset's shards are read against one labels file, each from its
-    ``label_offset`` (rather than against labels shards of their own, or none).
+def shared_files(found: Sequence[Shard]) -> tuple[str, ...]:
+    """Which of a dataset's :data:`SIDES` are single files, each shard read from its own
+    offset (rather than shards of their own, or none).
 
     Args:
         found: From :func:`shards`.
 
     Returns:
-        True for a single labels file against a dataset of several shards.
+        ``labels`` and ``groups`` where a single such file is read against several shards.
     """
-    return len(found) > 1 and found[0].labels is not None and found[0].labels == found[1].labels
+    return tuple(
+        side
+        for side in SIDES
+        if len(found) > 1 and getattr(found[0], side) is not None
+        and getattr(found[0], side) == getattr(found[1], side)
+    )  # fmt: skip
 
 
-def _aligned(found: _Discovered, labels: str) -> list[Shard]:
-    """Shards read against one labels file, each from the row after the last one's."""
-    result, offset = [], 0
-    counted = len(found.files) > 1
-    for f in found.files:
-        rows = _rows(f.uri, count=counted)
-        result.append(Shard(f.uri, labels, offset, f.relative, rows))
-        offset += rows or 0
-    if counted:
-        n_labels = _rows(labels, count=False)
-        if n_labels is not None and n_labels != offset:
+def _aligned(
+    found: _Discovered, single: str, rows: Sequence[int | None], side: str
+) -> list[tuple[str | None, int]]:
+    """A single file read against every shard, each from the row after the last one's."""
+    result: list[tuple[str | None, int]] = []
+    offset = 0
+    for n in rows:
+        result.append((single, offset))
+        offset += n or 0
+    if len(found.files) > 1:
+        n_rows = _rows(single, count=False)
+        if n_rows is not None and n_rows != offset:
             raise InfoCliError(
-                f"{n_labels:,} rows but the {len(result)} shards of {shown(without_credentials(found.spec))} "
-                f"have {offset:,}; the labels must align with the shards' rows in order",
-                path=display(labels),
-                hint="Rows are paired by position: one label per prediction row, shards in natural order",
+                f"{n_rows:,} rows but the {len(result)} shards of {shown(without_credentials(found.spec))} "
+                f"have {offset:,}; the {side} must align with the shards' rows in order",
+                path=display(single),
+                hint=by_position(side),
             )
     return result
 
 
 def _paired(
-    preds: _Discovered, labels: _Discovered, role: str = "PREDS", label_role: str = "LABELS"
-) -> list[Shard]:
-    """PREDS shards with their LABELS shards, by relative path without the extension."""
-    by_key = {f.key: f for f in labels.files}
+    preds: _Discovered,
+    other: _Discovered,
+    rows: Sequence[int | None],
+    role: str = "PREDS",
+    other_role: str = "LABELS",
+) -> list[tuple[str | None, int]]:
+    """PREDS shards with another dataset's shards, by relative path without the extension."""
+    by_key = {f.key: f for f in other.files}
     pred_keys = {f.key for f in preds.files}
     unpaired = [f for f in preds.files if f.key not in by_key] + [
-        f for f in labels.files if f.key not in pred_keys
+        f for f in other.files if f.key not in pred_keys
     ]
     counts = f"{shown(without_credentials(preds.spec))} has {len(preds.files)} shard(s), " + (
-        f"{shown(without_credentials(labels.spec))} {len(labels.files)}"
+        f"{shown(without_credentials(other.spec))} {len(other.files)}"
     )
     if unpaired:
         first = min(unpaired, key=lambda f: _natural(f.key))
-        side = label_role if first in labels.files else role
-        other = role if side == label_role else label_role
+        side = other_role if first in other.files else role
+        opposite = role if side == other_role else other_role
         raise InfoCliError(
-            f"this {side} shard has no {other} shard of the same relative path ({counts})",
+            f"this {side} shard has no {opposite} shard of the same relative path ({counts})",
             path=display(first.uri),
             hint="Shards pair one to one by relative path with the extension aside "
             "(preds/a/part-7.parquet with labels/a/part-7.csv)",
         )
-    result = []
-    for f in preds.files:
-        label = by_key[f.key]
-        rows, label_rows = _rows(f.uri, count=False), _rows(label.uri, count=False)
-        if rows is not None and label_rows is not None and rows != label_rows:
+    result: list[tuple[str | None, int]] = []
+    for f, n in zip(preds.files, rows, strict=True):
+        paired = by_key[f.key]
+        paired_rows = _rows(paired.uri, count=False)
+        if n is not None and paired_rows is not None and n != paired_rows:
             from infocli.readers import row_count_error
 
-            short, long = (f, label) if rows < label_rows else (label, f)
+            short, long = (f, paired) if n < paired_rows else (paired, f)
             with open_shard(short.uri) as a, open_shard(long.uri) as b:
-                raise row_count_error(a, min(rows, label_rows), b, max(rows, label_rows))
-        result.append(Shard(f.uri, label.uri, 0, f.relative, rows))
+                raise row_count_error(a, min(n, paired_rows), b, max(n, paired_rows))
+        result.append((paired.uri, 0))
     return result
 
 
