@@ -522,7 +522,9 @@ def evaluate(
         evaluation = evaluate_tables(
             preds, labels, options, gates=gates, on_progress=on_progress, keep_empty=keep_empty, groups=groups
         )
-        at_fitted_temperature(evaluation, options, lambda again: evaluate_tables(preds, labels, again))
+        at_fitted_temperature(
+            evaluation, options, lambda again: evaluate_tables(preds, labels, again, groups=groups)
+        )
     evaluation.warnings += npz_ignored(options, {"npz_key": preds_path, "label_npz_key": labels_path})
     return evaluation
 

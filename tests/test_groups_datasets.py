@@ -193,3 +193,28 @@ def test_compare_groups_beside_datasets_are_those_of_one_file(tmp_path, groups, 
     _same(_groups_of(one), _groups_of(whole))
     assert run_json(*args, "--jobs", "2") == one
     assert run_json(*args, "--engine", "dask", "--scheduler", cluster) == one
+
+
+def test_fit_temperature_with_a_groups_file_reads_it_on_the_second_pass(tmp_path) -> None:
+    """The cross-entropy at the fitted temperature, beside a groups file (one file, a
+    groups dataset, a single groups file against shards), against softmax(z / T*)."""
+    from scipy.special import log_softmax
+
+    rng = np.random.default_rng(4)
+    n, c = 600, 3
+    z, y = rng.normal(0, 2, (n, c)), rng.integers(0, c, n)
+    data = {"probs": z, "labels": y, "region": np.array(["a", "b"])[rng.integers(0, 2, n)], "tier": y * 0}
+    one = _files(tmp_path / "one", data)
+    shards = _dataset(tmp_path / "shards", data, [200, 450])
+    fit = ("--kind", "logits", "--fit-temperature", "--group-by", "region")
+    runs = [
+        run_json("eval", *one[:2], "--groups", one[2], *fit),
+        run_json("eval", *shards[:2], "--groups", shards[2], *fit),
+        run_json("eval", *shards[:2], "--groups", one[2], *fit, "--jobs", "2"),
+    ]
+    for document in runs:
+        t = document["temperature_fit"]["temperature"]
+        want = -log_softmax(z / t, axis=1)[np.arange(n), y].mean()
+        assert document["temperature_fit"]["cross_entropy"] == pytest.approx(want, rel=1e-9)
+        assert t == pytest.approx(runs[0]["temperature_fit"]["temperature"], rel=REL)
+        _close(document, runs[0])
