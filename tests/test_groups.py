@@ -790,3 +790,54 @@ def test_the_groups_table_with_calibration_keeps_the_brier_score_and_ece_and_nam
     assert "brier_reliability" not in header
     note = next(line for line in result.stdout.splitlines() if line.startswith("Per group in the JSON"))
     assert "brier_reliability" in note and ("mce" in note.split(": ")[1].split(", ")) == (sort is None)
+
+
+def test_encoded_rows_are_json_dumps_of_each_object_for_nested_shapes() -> None:
+    # Columns of every kind inside dicts and lists, constants, and texts written already;
+    # a bool or int column equal in value to a float one keeps its own type's text.
+    from infocli.report.documents import Texts, encoded_rows
+
+    rng = np.random.default_rng(3)
+    n = 50
+    low, high = rng.normal(size=n), rng.normal(size=n)
+    low[3], high[4] = math.nan, math.inf
+    ints, flags = rng.integers(0, 2, n), rng.random(n) < 0.5
+    tree = {
+        "key": {"k": np.array(["a", 'b"', "ü, c"])[rng.integers(0, 3, n)]},
+        "c": [
+            {
+                "name": "first",
+                "interval": [low, high],
+                "ints": ints,
+                "floats": ints.astype(float),
+                "flags": flags,
+            },
+            {
+                "name": "second",
+                "flags": flags.astype(np.int64),
+                "verdict": np.array(["x", "y"], dtype=object)[ints],
+            },
+        ],
+        "done": Texts([json.dumps([i] * (i % 3)) for i in range(n)]),
+    }
+    expected = [json.dumps(_object_at(tree, i)) for i in range(n)]
+    assert encoded_rows(tree, n) == expected
+    assert encoded_rows(tree, 0) == []
+
+
+def _object_at(node: Any, i: int) -> Any:
+    """Object i of an encoded_rows shape, as json.dumps then takes it (NaN and inf as strings)."""
+    from infocli.report.documents import Texts
+
+    if isinstance(node, dict):
+        return {k: _object_at(x, i) for k, x in node.items()}
+    if isinstance(node, list):
+        return [_object_at(x, i) for x in node]
+    if isinstance(node, Texts):
+        return json.loads(node.items[i])
+    if isinstance(node, np.ndarray):
+        x = node[i].item() if hasattr(node[i], "item") else node[i]
+        if isinstance(x, float) and not math.isfinite(x):
+            return "nan" if math.isnan(x) else "inf" if x > 0 else "-inf"
+        return x
+    return node

@@ -31,10 +31,10 @@ from infocli.metrics.groups import (
     group_report,
     index_from_dict,
 )
-from infocli.metrics.paired import HITS, hits_metric, holm_family, row_values
+from infocli.metrics.paired import HITS, hits_metric, row_values
 from infocli.metrics.registry import REGISTRY
-from infocli.metrics.state import count, exp_or_inf
-from infocli.metrics.stats import mcnemar_p, normal_intervals, normal_p
+from infocli.metrics.state import count
+from infocli.metrics.stats import holm, mcnemar_p, normal_intervals, normal_ps
 
 SIDES = ("baseline", "candidate", "difference")
 """The moments kept of each compared metric: each model's per-row values and their difference."""
@@ -166,10 +166,10 @@ class CompareGroups:
             grown[codes] += theirs
             self.discordant[i] = grown
 
-    def results(
-        self, base: str, confidence: float, codes: np.ndarray
-    ) -> tuple[list[list[dict[str, Any]]], np.ndarray]:
-        """The comparison of each candidate in each of some groups, before Holm's correction.
+    def results(self, base: str, confidence: float, codes: np.ndarray) -> tuple[list[_Tested], np.ndarray]:
+        """The comparison of each candidate in each of some groups, before Holm's correction,
+        as arrays: what :meth:`~infocli.metrics.paired.PairedState.compute` gives for each
+        group's rows.
 
         Args:
             base: The log base of information values.
@@ -177,61 +177,52 @@ class CompareGroups:
             codes: The groups' codes.
 
         Returns:
-            Per candidate, per group of ``codes``: ``{"metrics": {name: {...}},
-            "perplexity": {...}, "accuracy_mcnemar": {...}}`` as
-            :meth:`~infocli.metrics.paired.PairedState.compute` gives for the group's rows;
-            and per group, whether every number of every candidate is finite.
+            Per candidate, its numbers in the groups of ``codes``; and per group, whether
+            every number of every candidate is finite.
         """
         out = []
         finite = np.ones(len(codes), np.bool_)
         hits = hits_metric(self.metrics)
         for pair, discordant in zip(self.pairs, self.discordant, strict=True):
-            means = {m: [pair[m][s].mean[codes] for s in SIDES] for m in self.metrics}
-            errors = {m: pair[m]["difference"].std_error[codes] for m in self.metrics}
-            scales = {m: REGISTRY[m].divisor(base) for m in self.metrics}
-            intervals = {m: normal_intervals(means[m][2], errors[m], confidence) for m in self.metrics}
-            for m in self.metrics:  # the p-values are finite where these are
-                for values in (*means[m], errors[m], *intervals[m]):
+            metrics = {}
+            for m in self.metrics:
+                b, c, d = (pair[m][s].mean[codes] for s in SIDES)
+                se = pair[m]["difference"].std_error[codes]
+                low, high = normal_intervals(d, se, confidence)
+                for values in (b, c, d, se, low, high):  # the p-values are finite where these are
                     finite &= np.isfinite(values)
-            scaled = {  # the report's values, in base: as lists, one value per group
-                m: [(v / scales[m]).tolist() for v in (*means[m], errors[m], *intervals[m])]
-                for m in self.metrics
-            }
-            p_values = {
-                m: [normal_p(d, se) for d, se in zip(means[m][2].tolist(), errors[m].tolist(), strict=True)]
-                for m in self.metrics
-            }
+                scale = REGISTRY[m].divisor(base)  # the report's values, in base
+                numbers = {
+                    "baseline": b,
+                    "candidate": c,
+                    "delta": d,
+                    "std_error": se,
+                    "low": low,
+                    "high": high,
+                }
+                metrics[m] = {k: v / scale for k, v in numbers.items()} | {"p_value": normal_ps(d, se)}
+            perplexity = None
             if "cross_entropy" in self.metrics:  # in nats: exp of the means, the difference and its interval
-                ce = [*means["cross_entropy"], *intervals["cross_entropy"]]
-                perplexity = [[exp_or_inf(x) for x in v.tolist()] for v in ce]
-                finite &= np.isfinite(perplexity).all(axis=0)
-            counts = [tuple(bc) for bc in discordant[codes].tolist()]
-            tested = {bc: mcnemar_p(*bc) for bc in set(counts)} if hits else {}  # few distinct (b, c)
-            groups = []
-            for i in range(len(codes)):
-                metrics = {}
-                for m, (b, c, d, se, low, high) in scaled.items():
-                    metrics[m] = {
-                        "baseline": b[i],
-                        "candidate": c[i],
-                        "delta": d[i],
-                        "std_error": se[i],
-                        "interval": [low[i], high[i]],
-                        "p_value": p_values[m][i],
+                ce = pair["cross_entropy"]
+                b, c, d = (ce[s].mean[codes] for s in SIDES)
+                low, high = normal_intervals(d, ce["difference"].std_error[codes], confidence)
+                with np.errstate(over="ignore"):
+                    perplexity = {
+                        k: np.exp(v) for k, v in zip(_PERPLEXITY, (b, c, d, low, high), strict=True)
                     }
-                row: dict[str, Any] = {"metrics": metrics}
-                if "cross_entropy" in self.metrics:
-                    b, c, d, low, high = (v[i] for v in perplexity)
-                    row["perplexity"] = {"baseline": b, "candidate": c, "ratio": d, "interval": [low, high]}
-                if hits:
-                    b_only, c_only = counts[i]
-                    row["accuracy_mcnemar"] = {
-                        "baseline_only": b_only,
-                        "candidate_only": c_only,
-                        "p_value": tested[counts[i]],
-                    }
-                groups.append(row)
-            out.append(groups)
+                for values in perplexity.values():
+                    finite &= np.isfinite(values)
+            mcnemar = None
+            if hits:
+                counts = discordant[codes]
+                pairs = list(zip(counts[:, 0].tolist(), counts[:, 1].tolist(), strict=True))
+                tested = {bc: mcnemar_p(*bc) for bc in set(pairs)}  # few distinct (b, c)
+                mcnemar = {
+                    "baseline_only": counts[:, 0],
+                    "candidate_only": counts[:, 1],
+                    "p_value": np.array([tested[bc] for bc in pairs]),
+                }
+            out.append(_Tested(metrics, perplexity, mcnemar))
         return out, finite
 
     def to_dict(self) -> dict[str, Any]:
@@ -409,17 +400,110 @@ def _candidate_from_dict(
     return pair, counts
 
 
+_PERPLEXITY = ("baseline", "candidate", "ratio", "low", "high")
+"""The perplexity numbers of a group's comparison (the interval's ends last)."""
+
+
+@dataclass(frozen=True)
+class _Tested:
+    """One candidate's comparison in each reported group, as arrays (one value a group):
+    per metric ``baseline``, ``candidate``, ``delta``, ``std_error``, ``low``, ``high``,
+    ``p_value`` and, once tested, ``family_p_value``, ``adjusted_p_value``,
+    ``significant`` and ``verdict``; the perplexity's; McNemar's counts and p."""
+
+    metrics: dict[str, dict[str, np.ndarray]]
+    perplexity: dict[str, np.ndarray] | None
+    mcnemar: dict[str, np.ndarray] | None
+
+    def comparison(self, i: int, tested_as: Mapping[str, str]) -> dict[str, Any]:
+        """Group i's comparison, in the shape of the overall one."""
+        metrics = {}
+        for m, v in self.metrics.items():
+            row = {k: v[k][i] for k in ("baseline", "candidate", "delta", "std_error")}
+            row |= {"interval": [v["low"][i], v["high"][i]], "p_value": v["p_value"][i]}
+            row |= {"family_p_value": v["family_p_value"][i], "adjusted_p_value": v["adjusted_p_value"][i]}
+            if m in tested_as:
+                row["tested_as"] = tested_as[m]
+            metrics[m] = row | {"significant": v["significant"][i], "verdict": v["verdict"][i]}
+        out: dict[str, Any] = {"metrics": metrics}
+        if self.perplexity is not None:
+            b, c, d, low, high = (self.perplexity[k][i] for k in _PERPLEXITY)
+            out["perplexity"] = {"baseline": b, "candidate": c, "ratio": d, "interval": [low, high]}
+        if self.mcnemar is not None:
+            out["accuracy_mcnemar"] = {k: v[i] for k, v in self.mcnemar.items()}
+        return out
+
+    def as_lists(self, n: int) -> _Tested:
+        """The numbers of the first ``n`` groups as Python lists (floats, ints, booleans), to make rows of."""
+        lists = {m: {k: v[:n].tolist() for k, v in numbers.items()} for m, numbers in self.metrics.items()}
+        perplexity = (
+            None if self.perplexity is None else {k: v[:n].tolist() for k, v in self.perplexity.items()}
+        )
+        mcnemar = None if self.mcnemar is None else {k: v[:n].tolist() for k, v in self.mcnemar.items()}
+        return _Tested(lists, perplexity, mcnemar)  # type: ignore[arg-type]
+
+
+def _holm_groups(
+    tested: Sequence[_Tested], metrics: Sequence[str], *, class_labels: bool, alpha: float
+) -> dict[str, str]:
+    """Holm's correction over every group, metric and candidate, in place: the family of
+    :func:`~infocli.metrics.paired.holm_family`, as arrays.
+
+    Returns:
+        The metrics tested as another (the KL divergence of class labels: ``cross_entropy``).
+    """
+    tested_as = {"kl_divergence": "cross_entropy"} if class_labels and "cross_entropy" in metrics else {}
+    family = [
+        (
+            t.metrics[m],
+            t.mcnemar["p_value"] if m in HITS and t.mcnemar is not None else t.metrics[m]["p_value"],
+        )
+        for t in tested
+        for m in metrics
+        if m not in tested_as
+    ]
+    adjusted = np.array(holm(np.concatenate([p for _, p in family]) if family else []))
+    start = 0
+    for numbers, p in family:
+        numbers["family_p_value"], numbers["adjusted_p_value"] = p, adjusted[start : start + len(p)]
+        start += len(p)
+    for t in tested:
+        for m in metrics:
+            numbers = t.metrics[m]
+            if m in tested_as:
+                same = t.metrics[tested_as[m]]
+                for key in ("family_p_value", "adjusted_p_value"):
+                    numbers[key] = same[key]
+            numbers["significant"] = numbers["adjusted_p_value"] <= alpha
+            numbers["verdict"] = _verdicts(m, numbers["delta"], numbers["significant"])
+    return tested_as
+
+
+def _verdicts(name: str, delta: np.ndarray, significant: np.ndarray) -> np.ndarray:
+    """:func:`~infocli.metrics.paired.verdict` of arrays."""
+    out = np.full(len(delta), "no significant difference", dtype=object)
+    higher = REGISTRY[name].higher_is_better
+    if higher is None:
+        out[significant] = "different"
+    else:
+        better = (delta > 0) == higher
+        out[significant & better], out[significant & ~better] = "better", "worse"
+    return out
+
+
 @dataclass(frozen=True)
 class CompareGroupReport:
-    """The groups of a comparison as the report shows them.
+    """The groups of a comparison as the report shows them; a group's row is made when asked for.
 
     Attributes:
         columns: The key columns.
         candidates: The candidates' labels.
         metrics: The compared metrics.
-        rows: The reported groups in table order: each ``key``, ``label``, ``n_samples``,
-            per candidate its comparison (``comparisons``, Holm-corrected over the reported
-            groups), and whether all of their numbers are finite (``finite``).
+        ordered: The reported groups' order, keys and sizes (as ``eval``'s).
+        tested: Per candidate, its numbers in the reported groups, in table order
+            (Holm-corrected over the reported groups).
+        finite: Per reported group, whether all of its numbers are finite.
+        tested_as: The metrics tested as another.
         suppressed: The suppressed groups' keys and sizes, in table order.
         min_group_size: The smallest group reported.
         sort: The metric sorted by, or None for size.
@@ -428,24 +512,45 @@ class CompareGroupReport:
     columns: tuple[str, ...]
     candidates: list[str]
     metrics: list[str]
-    rows: list[dict[str, Any]]
+    ordered: Any
+    tested: list[_Tested]
+    finite: np.ndarray
+    tested_as: dict[str, str]
     suppressed: list[tuple[dict[str, Any], int]]
     min_group_size: int
     sort: str | None
 
+    @property
+    def n_rows(self) -> int:
+        """The reported groups."""
+        return len(self.finite)
+
+    def rows(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The first ``limit`` reported groups (all when None) in table order: each ``key``,
+        ``label``, ``n_samples``, per candidate its comparison (``comparisons``), and whether
+        all of their numbers are finite (``finite``)."""
+        groups = self.ordered.rows(limit)
+        tested = [t.as_lists(len(groups)) for t in self.tested]
+        finite = self.finite.tolist()
+        return [
+            {"key": g.key, "label": g.label, "n_samples": g.n_samples,
+             "comparisons": [t.comparison(i, self.tested_as) for t in tested], "finite": finite[i]}
+            for i, g in enumerate(groups)
+        ]  # fmt: skip
+
     def gate_values(self) -> dict[str, dict[str, float]]:
         """``groups.delta.METRIC`` and ``groups.perplexity.ratio`` -> {"group (candidate)":
         value} over the reported groups and every candidate, for gates."""
-        values: dict[str, dict[str, float]] = {}
-        for row in self.rows:
-            for candidate, c in zip(self.candidates, row["comparisons"], strict=True):
-                member = f"{row['label']} ({candidate})"
-                for m, numbers in c["metrics"].items():
-                    values.setdefault(f"groups.delta.{m}", {})[member] = numbers["delta"]
-                if "perplexity" in c:
-                    values.setdefault("groups.perplexity.ratio", {})[member] = c["perplexity"]["ratio"]
-        for name in group_gate_names(self.metrics):
-            values.setdefault(name, {})
+        values: dict[str, dict[str, float]] = {name: {} for name in group_gate_names(self.metrics)}
+        labels = [g.label for g in self.ordered.rows()]
+        for candidate, t in zip(self.candidates, self.tested, strict=True):
+            members = [f"{label} ({candidate})" for label in labels]
+            for m, numbers in t.metrics.items():
+                values[f"groups.delta.{m}"].update(zip(members, numbers["delta"].tolist(), strict=True))
+            if t.perplexity is not None:
+                values["groups.perplexity.ratio"].update(
+                    zip(members, t.perplexity["ratio"].tolist(), strict=True)
+                )
         return values
 
 
@@ -487,19 +592,10 @@ def compare_group_report(
     ordered = group_report(
         results, {}, min_group_size=min_group_size, sort=sort, class_names=settings.get("class_names")
     )
-    computed, finite = groups.results(base, settings["confidence"], ordered.order)
-    rows = []
-    for i, (row, all_finite) in enumerate(zip(ordered.rows(), finite.tolist(), strict=True)):
-        comparisons = [per_group[i] for per_group in computed]
-        rows.append(
-            {"key": row.key, "label": row.label, "n_samples": row.n_samples, "comparisons": comparisons,
-             "finite": all_finite}
-        )  # fmt: skip
+    tested, finite = groups.results(base, settings["confidence"], ordered.order)
     class_labels = settings["label_form"] in ("index", "name")
-    holm_family(
-        [c for row in rows for c in row["comparisons"]], class_labels=class_labels, alpha=settings["alpha"]
-    )
+    tested_as = _holm_groups(tested, groups.metrics, class_labels=class_labels, alpha=settings["alpha"])
     return CompareGroupReport(
-        groups.columns, list(candidates), list(groups.metrics), rows, ordered.suppressed(), min_group_size,
-        ordered.sort,
+        groups.columns, list(candidates), list(groups.metrics), ordered, tested, finite, tested_as,
+        ordered.suppressed(), min_group_size, ordered.sort,
     )  # fmt: skip

@@ -41,6 +41,16 @@ def normal_p(difference: float, std_error: float) -> float:
     return math.erfc(abs(difference) / (std_error * math.sqrt(2.0)))
 
 
+def normal_ps(differences: np.ndarray, std_errors: np.ndarray) -> np.ndarray:
+    """:func:`normal_p` of arrays, element by element (the same numbers)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.abs(differences) / (std_errors * math.sqrt(2.0))
+    p = np.array([math.erfc(v) if v == v else math.nan for v in z.tolist()])  # NaN stays NaN
+    p[(differences == 0) & ~np.isnan(std_errors)] = 1.0
+    p[((std_errors == 0) | np.isinf(differences)) & (differences != 0) & ~np.isnan(std_errors)] = 0.0
+    return p.reshape(np.shape(differences))
+
+
 def normal_interval(difference: float, std_error: float, confidence: float) -> tuple[float, float]:
     """The two-sided normal-approximation interval d ± z SE, z the (1 + confidence) / 2 quantile.
 
@@ -124,15 +134,13 @@ def holm(p_values: Sequence[float]) -> list[float]:
     Returns:
         The adjusted p-values.
     """
-    present = [i for i, p in enumerate(p_values) if not math.isnan(p)]
-    order = sorted(present, key=lambda i: p_values[i])
-    m = len(order)
-    adjusted = [math.nan] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(len(p), math.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    scaled = np.minimum(1.0, (len(order) - np.arange(len(order))) * p[order])
+    adjusted[order] = np.maximum.accumulate(scaled) if len(order) else scaled
+    return adjusted.tolist()
 
 
 def change_of_exp_se(rate_a: float, rate_b: float, var_a: float, var_b: float, var_d: float) -> float:

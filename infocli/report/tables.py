@@ -909,7 +909,7 @@ def compare_groups_tables(groups: CompareGroupReport, base: str, top: int | None
             unit = REGISTRY[name].unit_name(base)
             title = f"Δ{name}" + (f" ({unit})" if unit else "")
             table.add_column(f"[{i}] {title}" if several else title, justify="right")
-    shown_rows = groups.rows[:top]
+    shown_rows = groups.rows(top)
     for row in shown_rows:
         cells: list[Any] = [_name(v) for v in row["key"].values()]
         cells.append(f"{row['n_samples']:,}")
@@ -931,7 +931,7 @@ def compare_groups_tables(groups: CompareGroupReport, base: str, top: int | None
         if several
         else []
     )
-    notes += _left_out(len(shown_rows), len(groups.rows), groups.suppressed, groups.min_group_size)
+    notes += _left_out(len(shown_rows), groups.n_rows, groups.suppressed, groups.min_group_size)
     notes.append(
         "Δ = candidate − baseline ± paired std. error; ✓ better, ✗ worse: significant after Holm's "
         "correction over every reported group, metric and candidate (the JSON has each p, unadjusted and adjusted)."
