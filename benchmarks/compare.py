@@ -206,7 +206,7 @@ def replace_section(text: str, section: str) -> str:
     start = text.find(SECTION + "\n")
     if start >= 0:
         end = text.find("\n## ", start + len(SECTION))
-        return text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+        return text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
     anchor = text.find("## Start-up\n")
     return text[:anchor] + section + "\n" + text[anchor:] if anchor >= 0 else text + "\n" + section
 
