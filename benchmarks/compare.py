@@ -65,34 +65,13 @@ def commands(folder: Path) -> dict[str, list[str]]:
     base, labels = (str(folder / name) for name in WORKLOADS["W1"].files)
     candidate = str(folder / WORKLOADS["W1b"].preds_file)
     infocli = infocli_command()
+    compare = [*infocli, "compare", base, candidate, "--labels", labels, "--format", "json", "-q"]
     return {
         "floor": [sys.executable, str(HERE / "floor.py"), base, candidate, labels],
-        "compare": [*infocli, "compare", base, candidate, "--labels", labels, "--format", "json", "-q"],
-        "compare --group-by": [
-            *infocli,
-            "compare",
-            base,
-            candidate,
-            "--labels",
-            labels,
-            "--format",
-            "json",
-            "-q",
-            "--groups",
-            str(folder / GROUPS_FILE),
-            "--group-by",
-            "group",
-        ],
+        "compare": compare,
+        "compare --group-by": [*compare, "--groups", str(folder / GROUPS_FILE), "--group-by", "group"],
         "compare --group-by, 100,000 groups": [
-            *infocli,
-            "compare",
-            base,
-            candidate,
-            "--labels",
-            labels,
-            "--format",
-            "json",
-            "-q",
+            *compare,
             "--groups",
             str(folder / MANY_GROUPS_FILE),
             "--group-by",

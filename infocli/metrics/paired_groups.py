@@ -415,32 +415,38 @@ class _Tested:
     perplexity: dict[str, np.ndarray] | None
     mcnemar: dict[str, np.ndarray] | None
 
-    def comparison(self, i: int, tested_as: Mapping[str, str]) -> dict[str, Any]:
-        """Group i's comparison, in the shape of the overall one."""
+    def shape(self, tested_as: Mapping[str, str]) -> dict[str, Any]:
+        """The comparison in the shape of the overall one, each number a column (one value a group)."""
         metrics = {}
         for m, v in self.metrics.items():
-            row = {k: v[k][i] for k in ("baseline", "candidate", "delta", "std_error")}
-            row |= {"interval": [v["low"][i], v["high"][i]], "p_value": v["p_value"][i]}
-            row |= {"family_p_value": v["family_p_value"][i], "adjusted_p_value": v["adjusted_p_value"][i]}
+            numbers = {k: v[k] for k in ("baseline", "candidate", "delta", "std_error")}
+            numbers |= {"interval": [v["low"], v["high"]], "p_value": v["p_value"]}
+            numbers |= {"family_p_value": v["family_p_value"], "adjusted_p_value": v["adjusted_p_value"]}
             if m in tested_as:
-                row["tested_as"] = tested_as[m]
-            metrics[m] = row | {"significant": v["significant"][i], "verdict": v["verdict"][i]}
+                numbers["tested_as"] = tested_as[m]
+            metrics[m] = numbers | {"significant": v["significant"], "verdict": v["verdict"]}
         out: dict[str, Any] = {"metrics": metrics}
         if self.perplexity is not None:
-            b, c, d, low, high = (self.perplexity[k][i] for k in _PERPLEXITY)
-            out["perplexity"] = {"baseline": b, "candidate": c, "ratio": d, "interval": [low, high]}
+            ppl = self.perplexity
+            out["perplexity"] = {
+                "baseline": ppl["baseline"], "candidate": ppl["candidate"], "ratio": ppl["ratio"],
+                "interval": [ppl["low"], ppl["high"]],
+            }  # fmt: skip
         if self.mcnemar is not None:
-            out["accuracy_mcnemar"] = {k: v[i] for k, v in self.mcnemar.items()}
+            out["accuracy_mcnemar"] = dict(self.mcnemar)
         return out
 
-    def as_lists(self, n: int) -> _Tested:
-        """The numbers of the first ``n`` groups as Python lists (floats, ints, booleans), to make rows of."""
-        lists = {m: {k: v[:n].tolist() for k, v in numbers.items()} for m, numbers in self.metrics.items()}
-        perplexity = (
-            None if self.perplexity is None else {k: v[:n].tolist() for k, v in self.perplexity.items()}
-        )
-        mcnemar = None if self.mcnemar is None else {k: v[:n].tolist() for k, v in self.mcnemar.items()}
-        return _Tested(lists, perplexity, mcnemar)  # type: ignore[arg-type]
+
+def _row_of(node: Any, i: int) -> Any:
+    """Group i's values in a :meth:`_Tested.shape` (Python numbers, booleans and names)."""
+    if isinstance(node, dict):
+        return {k: _row_of(v, i) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_row_of(v, i) for v in node]
+    if isinstance(node, np.ndarray):
+        value = node[i]
+        return value.item() if isinstance(value, np.generic) else value
+    return node
 
 
 def _holm_groups(
@@ -530,11 +536,11 @@ class CompareGroupReport:
         ``label``, ``n_samples``, per candidate its comparison (``comparisons``), and whether
         all of their numbers are finite (``finite``)."""
         groups = self.ordered.rows(limit)
-        tested = [t.as_lists(len(groups)) for t in self.tested]
+        shapes = [t.shape(self.tested_as) for t in self.tested]
         finite = self.finite.tolist()
         return [
             {"key": g.key, "label": g.label, "n_samples": g.n_samples,
-             "comparisons": [t.comparison(i, self.tested_as) for t in tested], "finite": finite[i]}
+             "comparisons": [_row_of(shape, i) for shape in shapes], "finite": finite[i]}
             for i, g in enumerate(groups)
         ]  # fmt: skip
 

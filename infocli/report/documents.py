@@ -588,26 +588,10 @@ def _compared_groups(groups: CompareGroupReport) -> dict[str, Any]:
     size and every candidate's comparison on its rows, as columns."""
     ordered = groups.ordered
     codes = ordered.order
-    comparisons = []
-    for label, tested in zip(groups.candidates, groups.tested, strict=True):
-        metrics = {}
-        for m, v in tested.metrics.items():
-            numbers = {k: v[k] for k in ("baseline", "candidate", "delta", "std_error")}
-            numbers |= {"interval": [v["low"], v["high"]], "p_value": v["p_value"]}
-            numbers |= {"family_p_value": v["family_p_value"], "adjusted_p_value": v["adjusted_p_value"]}
-            if m in groups.tested_as:
-                numbers["tested_as"] = groups.tested_as[m]
-            metrics[m] = numbers | {"significant": v["significant"], "verdict": v["verdict"]}
-        comparison: dict[str, Any] = {"candidate": label, "metrics": metrics}
-        if tested.perplexity is not None:
-            ppl = tested.perplexity
-            comparison["perplexity"] = {
-                "baseline": ppl["baseline"], "candidate": ppl["candidate"], "ratio": ppl["ratio"],
-                "interval": [ppl["low"], ppl["high"]],
-            }  # fmt: skip
-        if tested.mcnemar is not None:
-            comparison["accuracy_mcnemar"] = dict(tested.mcnemar)
-        comparisons.append(comparison)
+    comparisons = [
+        {"candidate": label, **tested.shape(groups.tested_as)}
+        for label, tested in zip(groups.candidates, groups.tested, strict=True)
+    ]
     return {
         "key": {column: keys[codes] for column, keys in zip(groups.columns, ordered.keys, strict=True)},
         "n_samples": ordered.results.n_samples[codes],
